@@ -1,0 +1,5 @@
+"""Shared machinery of the project: errors, the trainer, figures and the command line.
+
+The models live in ``models/`` and the data loaders in ``datasets/``; this package holds what
+every model family shares (one trainer, one checkpoint/TensorBoard layer, one figure module).
+"""
