@@ -21,8 +21,6 @@ import importlib
 
 from hvae.errors import DatasetError
 
-from .base import ImageDataset
-
 # canonical name -> module name
 _LOADERS = {
     "mnist": "mnist",
@@ -75,6 +73,16 @@ def load(name: str, db_path: str | None = None, **options) -> ImageDataset:
             bad = str(err).split("'")[1] if "'" in str(err) else str(err)
             raise DatasetError(f"dataset {canonical} has no option {bad!r}") from None
         raise
+
+
+def __getattr__(attr):
+    # ImageDataset imports TensorFlow: load it only when asked, so that resolving a dataset name (the
+    # command line does it before choosing devices) does not start TensorFlow.
+    if attr == "ImageDataset":
+        from .base import ImageDataset
+
+        return ImageDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 __all__ = ["load", "canonical_name", "NAMES", "ImageDataset", "DatasetError"]

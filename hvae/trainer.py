@@ -1,0 +1,285 @@
+"""The one trainer every model family uses.
+
+It owns what is not specific to a model: the ``tf.function`` training step (optionally XLA-compiled,
+optionally mirrored over several devices), the iteration counter, checkpoints (``tf.train.CheckpointManager``:
+weights, optimizer state, iteration, best test score), resuming, TensorBoard scalars, the console line,
+Ctrl-C / SIGTERM handling and the NaN / Inf guard. A *task* (``hvae.vladder_task``, ``hvae.collection_task``)
+supplies the model, the optimizer, the loss and what happens at visualisation points and epoch ends.
+
+Task protocol (attributes and methods the trainer uses):
+    model, optimizer, dataset, batch_size, run_dir
+    loss_terms(images, labels, iteration) -> dict of scalar tensors with key 'loss' (traced in tf.function)
+    after_step(trainer, index)            -> None; called after every step (index = 0-based step number)
+    end_of_epoch(trainer, epoch)          -> (metrics dict, score or None); lower score = better
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from .errors import CheckpointError, HVAEError, TrainingDiverged
+
+CHECKPOINT_NAME = "ckpt"
+
+
+class Trainer:
+    """Trains a task's model on its dataset.
+
+    Args:
+        task: see the module docstring.
+        strategy: a ``tf.distribute`` strategy; the model and optimizer must have been built in its scope.
+        seed: base seed of the data order (epoch e is shuffled with ``seed * 100003 + e``).
+        compile_mode: ``'eager'``, ``'function'`` (``tf.function``) or ``'xla'`` (``jit_compile=True``).
+        checkpoint_frequency: save every this many iterations (and at every stop).
+        log_frequency: console line and TensorBoard scalars every this many iterations.
+        progress: ``'lines'`` (a console line every ``log_frequency``) or ``'bar'`` (a progress bar per epoch).
+        keep_checkpoints: how many recent checkpoints to keep.
+    """
+
+    def __init__(self, task, strategy=None, *, seed: int = 0, compile_mode: str = "function",
+                 checkpoint_frequency: int = 2000, log_frequency: int = 20, progress: str = "lines",
+                 keep_checkpoints: int = 2):
+        self.task = task
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.seed = int(seed)
+        self.compile_mode = compile_mode
+        self.checkpoint_frequency = int(checkpoint_frequency)
+        self.log_frequency = int(log_frequency)
+        self.progress = progress
+        self.run_dir = task.run_dir
+        with self.strategy.scope():
+            self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+            self.best_score = tf.Variable(np.inf, dtype=tf.float64, trainable=False, name="best_score")
+        self.checkpoint = tf.train.Checkpoint(model=task.model, optimizer=task.optimizer, iteration=self.iteration,
+                                              best_score=self.best_score)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir, max_to_keep=keep_checkpoints,
+                                                  checkpoint_name=CHECKPOINT_NAME)
+        self.best_manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, "best"),
+                                                       max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
+        self._writer = None
+        self._step_fn = None
+        self._stop_signal = None
+
+    # ---- TensorBoard ----------------------------------------------------------------------------
+    @property
+    def writer(self):
+        """The run folder's TensorBoard writer (created on first use; earlier event files are kept)."""
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.run_dir)
+        return self._writer
+
+    def scalars(self, values: dict, step: int | None = None) -> None:
+        """Write scalars to TensorBoard at ``step`` (default: the current iteration)."""
+        step = int(self.iteration.numpy()) if step is None else step
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    @property
+    def latest_checkpoint(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+    def restore(self, path: str | None = None, required: bool = False) -> bool:
+        """Restore the newest checkpoint of the run folder (or ``path``).
+
+        The model and optimizer must already be built, so that a checkpoint of another architecture
+        fails here rather than later.
+
+        Returns:
+            True if a checkpoint was restored, False if there is none (and ``required`` is False).
+        Raises:
+            CheckpointError: ``required`` and no checkpoint exists, or the checkpoint does not match the model.
+        """
+        path = path or self.manager.latest_checkpoint
+        if path is None:
+            if required:
+                raise CheckpointError(f"no checkpoint in {self.run_dir}: train this model first "
+                                      f"(python train.py ... with the same --netname)")
+            return False
+        try:
+            status = self.checkpoint.restore(path)
+            status.assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"checkpoint {path} does not match model {self.task.model.name}: {first[:300]} "
+                                  f"(use --restart to start fresh, or another --netname)") from None
+        return True
+
+    def save(self) -> str:
+        """Write a checkpoint now (weights, optimizer state, iteration, best score); returns its path."""
+        return self.manager.save(checkpoint_number=int(self.iteration.numpy()))
+
+    def save_best(self, score: float) -> bool:
+        """Keep a copy of the current state in ``run_dir/best/`` if ``score`` beats the best so far."""
+        if not math.isfinite(score) or score >= float(self.best_score.numpy()):
+            return False
+        self.best_score.assign(score)
+        self.best_manager.save(checkpoint_number=int(self.iteration.numpy()))
+        return True
+
+    # ---- the training step ------------------------------------------------------------------------
+    def _build_step(self):
+        task, strategy = self.task, self.strategy
+        variables = task.model.trainable_variables
+        replicas = self.replicas
+
+        def replica_step(images, labels, t):
+            with tf.GradientTape() as tape:
+                terms = task.loss_terms(images, labels, t)
+                scaled = terms["loss"] / replicas
+            grads = tape.gradient(scaled, variables)
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+            terms = dict(terms)
+            terms["gradient_norm"] = tf.linalg.global_norm(grads) * replicas
+            task.optimizer.apply_gradients(zip(grads, variables))
+            return terms
+
+        if self.compile_mode == "xla":
+            replica_step = tf.function(replica_step, jit_compile=True)
+
+        def step(images, labels):
+            t = self.iteration + 1
+            if replicas > 1:
+                per_replica = strategy.run(replica_step, args=(images, labels, t))
+                terms = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+            else:
+                terms = replica_step(images, labels, t)
+            self.iteration.assign_add(1)
+            return terms
+
+        return step if self.compile_mode == "eager" else tf.function(step)
+
+    def train_batches(self, epoch: int, skip_batches: int = 0):
+        """The shuffled training batches of one epoch (drop_remainder), distributed over the replicas."""
+        ds = self.task.dataset.batches("train", self.task.batch_size, shuffle=True,
+                                       seed=self.seed * 100003 + epoch, drop_remainder=True,
+                                       skip_batches=skip_batches)
+        if self.replicas > 1:
+            ds = self.strategy.experimental_distribute_dataset(ds)
+        return ds
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.task.dataset.train_size // self.task.batch_size
+
+    # ---- the loop -----------------------------------------------------------------------------------
+    def fit(self, max_iterations: int | None = None, epochs: int | None = None) -> str:
+        """Train until ``max_iterations`` (total, counting earlier runs), ``epochs`` or a stop signal.
+
+        Returns:
+            ``'done'`` or ``'stopped'`` (Ctrl-C / SIGTERM; a checkpoint was written).
+        Raises:
+            TrainingDiverged: a loss term or the gradient became NaN or Inf (nothing is saved, so the last
+                good checkpoint stays the newest).
+            HVAEError: the training split holds fewer images than one batch.
+        """
+        spe = self.steps_per_epoch
+        if spe == 0:
+            raise HVAEError(f"dataset {self.task.dataset.name} has {self.task.dataset.train_size} training images, "
+                            f"fewer than one batch of {self.task.batch_size}: lower --batch_size")
+        limits = [x for x in (max_iterations, epochs * spe if epochs else None) if x is not None]
+        total = min(limits) if limits else None
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        it = int(self.iteration.numpy())
+        if total is not None and it >= total:
+            print(f"already trained for {it} iterations (target {total}); nothing to do")
+            return "done"
+        self._install_signal_handlers()
+        bar = None
+        try:
+            last_time, last_it = time.time(), it
+            while total is None or it < total:
+                epoch, offset = divmod(it, spe)
+                if self.progress == "bar":
+                    from keras.utils import Progbar
+
+                    bar = Progbar(spe, unit_name="step")
+                    print(f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
+                for images, labels in self.train_batches(epoch, offset):
+                    terms = self._step_fn(images, labels)
+                    index = it
+                    it += 1
+                    values = {k: float(v) for k, v in terms.items()}
+                    self._check_finite(values, it)
+                    if index % self.log_frequency == 0:
+                        now = time.time()
+                        rate = (it - last_it) * self.task.batch_size / max(now - last_time, 1e-9)
+                        last_time, last_it = now, it
+                        self.scalars({**values, "images_per_second": rate}, step=it)
+                        if self.progress == "lines":
+                            self._print_line(index, rate, values)
+                    if bar is not None:
+                        bar.update(it - epoch * spe, values=[("loss", values["loss"])])
+                    self.task.after_step(self, index)
+                    if it % self.checkpoint_frequency == 0:
+                        self.save()
+                    if self._stop_signal is not None or (total is not None and it >= total):
+                        break
+                if self._stop_signal is not None:
+                    path = self.save()
+                    print(f"\nstopped by {self._stop_signal} at iteration {it}; checkpoint {path} written. "
+                          f"Run the same command again to resume.")
+                    return "stopped"
+                if it % spe == 0:
+                    metrics, score = self.task.end_of_epoch(self, it // spe)
+                    if score is not None and self.save_best(score):
+                        metrics = {**metrics, "new_best": True}
+                    if self._stop_signal is not None:
+                        path = self.save()
+                        print(f"stopped by {self._stop_signal} at iteration {it}; checkpoint {path} written.")
+                        return "stopped"
+            self.save()
+            return "done"
+        finally:
+            self._restore_signal_handlers()
+            self.writer.flush()
+
+    # ---- helpers --------------------------------------------------------------------------------------
+    def _check_finite(self, values: dict, it: int) -> None:
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if not bad:
+            return
+        name = next((k for k in bad if k != "gradient_norm"), bad[0])
+        what = "NaN" if math.isnan(values[name]) else "Inf"
+        term = "the gradient" if name == "gradient_norm" else f"loss term '{name}'"
+        last = self.manager.latest_checkpoint
+        kept = (f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet")
+        self.writer.flush()
+        raise TrainingDiverged(f"{term} became {what} at iteration {it}; training stopped and {kept}")
+
+    def _print_line(self, index: int, rate: float, values: dict) -> None:
+        shown = " | ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "gradient_norm")
+        print(f"iteration {index:>7d} | {rate:7.1f} images/s | {shown}", flush=True)
+
+    def _install_signal_handlers(self) -> None:
+        self._stop_signal = None
+        self._previous = {}
+
+        def handler(signum, frame):
+            name = signal.Signals(signum).name
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C aborts at once
+            self._stop_signal = name
+            print(f"\n{name} received: finishing this iteration, then saving a checkpoint "
+                  f"(press Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, previous in getattr(self, "_previous", {}).items():
+            signal.signal(sig, previous)
+        self._previous = {}

@@ -1,0 +1,252 @@
+"""VLadder's part of the command line: the original ``main.py`` + ``trainer.py`` + ``visualize.py``.
+
+Chooses the configuration from ``--netname`` or the dataset's image shape, builds the model and the
+Adam optimizer (2e-4, epsilon 1e-8), trains with the shared :class:`hvae.trainer.Trainer`, and every
+``vis_frequency`` iterations (and after the first) measures the test reconstruction error and draws the
+original's figures into ``model/<netname>/``:
+
+- ``manifold_samples/`` (2-d layers, MNIST-like data): one 30x30 grid per layer sweeping that layer's
+  two dims over [-2, 2], the other layers random per cell;
+- ``conditional_samples/`` (other data): one 10x10 grid per layer, that layer random, the others fixed;
+- ``samples/`` (CelebA configuration): 10x10 samples from the prior;
+- ``reconstruction/`` (``--plot_reconstruction``): rows of original | noisy | reconstruction.
+
+Panels run from the bottom layer (left) to the top layer (right), 20 px apart. Each folder holds
+``current.png`` and ``epoch<k>.png`` with k = iteration // vis_frequency; TensorBoard gets the same
+images.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from models.vladder import CONFIGS, VLadder, builtin_config, config_for_shape
+
+from . import figures
+from .errors import ConfigError
+from .trainer import Trainer
+
+LEARNING_RATE = 2e-4
+TEST_BATCHES = 5
+MANIFOLD_ROWS = 30
+GRID_ROWS = 10
+
+
+def resolve_architecture(netname: str, dataset_name: str, shape) -> tuple:
+    """The configuration a run trains: ``(VLadderConfig, reason)``.
+
+    A built-in netname selects its configuration (and the dataset must have its image shape); any other
+    netname takes the configuration of the dataset's image shape.
+
+    Raises:
+        ConfigError: the shape does not fit the named configuration, or no configuration takes it.
+    """
+    shape = tuple(int(s) for s in shape)
+    cfg = builtin_config(netname)
+    if cfg is not None:
+        if tuple(cfg.shape) != shape:
+            raise ConfigError(f"{cfg.netname} takes {_shape(cfg.shape)} images but dataset {dataset_name} gives "
+                              f"{_shape(shape)}: choose another --netname (the architecture then follows the data)")
+        return cfg
+    cfg = config_for_shape(shape, dataset_name)
+    if cfg is None:
+        sizes = ", ".join(sorted({_shape(c.shape) for c in CONFIGS.values()}))
+        raise ConfigError(f"VLadder has layers for {sizes} images; dataset {dataset_name} gives {_shape(shape)} "
+                          f"(use --image_size or a dataset option to resize)")
+    return cfg
+
+
+def _shape(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+class VLadderTask:
+    """Builds, trains and visualises one VLadder run from a resolved command-line configuration."""
+
+    def __init__(self, config: dict, strategy):
+        self.config = config
+        self.strategy = strategy
+        self.run_dir = config["run_dir"]
+        self.batch_size = int(config["batch_size"])
+        self.vis_frequency = int(config["vis_frequency"])
+        self.dataset = None
+        self._test_iter = None
+
+    # ---- set-up ---------------------------------------------------------------------------------
+    def _load_dataset(self):
+        import datasets
+
+        options = dict(self.config["dataset_options"])
+        if self.config.get("image_size"):
+            options["image_size"] = self.config["image_size"]
+        return datasets.load(self.config["dataset"], self.config.get("db_path"), **options)
+
+    def build(self, shape, value_range):
+        """Choose the configuration and build model + optimizer (in the strategy's scope)."""
+        import keras
+
+        self.arch = resolve_architecture(self.config["netname"], self.config["dataset"], shape)
+        lr = self.config.get("learning_rate") or LEARNING_RATE
+        with self.strategy.scope():
+            self.model = VLadder(self.arch, value_range=value_range, reg=self.config["reg"],
+                                 denoise=bool(self.config["denoise_train"]), top_heads=self.config["top_heads"],
+                                 name=self.config["netname"]).build_all()
+            # TF1 AdamOptimizer defaults: beta1 0.9, beta2 0.999, epsilon 1e-8 (Keras defaults to 1e-7).
+            self.optimizer = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+            self.optimizer.build(self.model.trainable_variables)
+        self.display_range = tuple(value_range)
+
+    def to_display(self, x):
+        lo, hi = self.display_range
+        return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+
+    # ---- trainer hooks ----------------------------------------------------------------------------
+    def loss_terms(self, images, labels, iteration):
+        return self.model.loss_terms(images, labels, iteration, training=True)
+
+    def after_step(self, trainer, index: int) -> None:
+        if index % trainer.log_frequency == 0 and self.arch.layers == "small":
+            with trainer.writer.as_default(step=index + 1):
+                for k in (0, 1):
+                    tf.summary.histogram(f"generative{k}/gate", self.model.generatives[k].gate.gate)
+        if index % self.vis_frequency == 0:
+            self.test_and_visualize(trainer, index)
+
+    def end_of_epoch(self, trainer, epoch: int):
+        return {}, None
+
+    # ---- test metric and figures ----------------------------------------------------------------------
+    def test_error(self) -> tuple:
+        """Mean of the original's per-pixel squared error over ``TEST_BATCHES`` test batches.
+
+        Returns ``(error, first_batch)``: the error in data units per pixel (channels summed) and the
+        first batch's ``(clean, noisy, reconstruction)`` for the reconstruction figure.
+        """
+        if self._test_iter is None:
+            ds = self.dataset.batches("test", self.batch_size, shuffle=True, seed=1, drop_remainder=False,
+                                      with_labels=False).repeat()
+            self._test_iter = iter(ds)
+        errors, first = [], None
+        for i in range(TEST_BATCHES):
+            clean = next(self._test_iter)
+            err, noisy, x_hat = self.model.reconstruction_error(clean)
+            errors.append(float(err))
+            if first is None:
+                first = (clean.numpy(), noisy.numpy(), x_hat.numpy())
+        return float(np.mean(errors)), first
+
+    def figures(self, with_reconstruction_batch=None) -> dict:
+        """The configuration's figures as ``{folder name: canvas}`` (canvases in [0, 1])."""
+        out = {}
+        dims = self.model.latent_dims
+        kinds = self.arch.figures
+        if "manifold" in kinds and all(d == 2 for d in dims):
+            panels = [figures.tile(self.to_display(self.model.manifold_samples(k, MANIFOLD_ROWS)), MANIFOLD_ROWS)
+                      for k in range(len(dims))]
+            out["manifold_samples"] = figures.join(panels)
+        elif "manifold" in kinds or "conditional" in kinds:
+            fixed = [c[0] for c in self.model.prior_codes(1)]
+            panels = [figures.tile(self.to_display(self.model.conditional_samples(k, fixed, GRID_ROWS ** 2)), GRID_ROWS)
+                      for k in range(len(dims))]
+            out["conditional_samples"] = figures.join(panels)
+        if "samples" in kinds:
+            out["samples"] = figures.tile(self.to_display(self.model.prior_samples(GRID_ROWS ** 2)), GRID_ROWS)
+        if with_reconstruction_batch is not None:
+            out["reconstruction"] = self.reconstruction_canvas(*with_reconstruction_batch)
+        return out
+
+    def reconstruction_canvas(self, clean, noisy, x_hat, rows: int = 3):
+        """Original ``plot_reconstruction``: ``rows`` rows of original | 10 px | noisy | 10 px | reconstruction."""
+        lines = [figures.join([self.to_display(clean[i]), self.to_display(noisy[i]), self.to_display(x_hat[i])],
+                              gap=10) for i in range(min(rows, len(clean)))]
+        return np.concatenate(lines, axis=0)
+
+    def write_figures(self, canvases: dict, index: int, step: int) -> None:
+        """Save each canvas as ``<folder>/current.png`` and ``<folder>/epoch<index>.png`` and to TensorBoard."""
+        for folder, canvas in canvases.items():
+            figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
+            if self.config.get("use_gui"):
+                _show(folder, canvas)
+        if self._trainer is not None:
+            with self._trainer.writer.as_default(step=step):
+                for folder, canvas in canvases.items():
+                    figures.summary_image(folder, canvas, step)
+
+    def test_and_visualize(self, trainer, index: int) -> None:
+        error, first = self.test_error()
+        print(f"Reconstruction error @{index} per pixel: {error:.6g}", flush=True)
+        trainer.scalars({"test/reconstruction_error": error}, step=index + 1)
+        batch = first if self.config.get("plot_reconstruction") else None
+        canvases = self.figures(batch)
+        print(f"Visualizing {', '.join(sorted(canvases))} -> {self.run_dir}/", flush=True)
+        self.write_figures(canvases, index // self.vis_frequency, index + 1)
+
+    # ---- main -----------------------------------------------------------------------------------------
+    _trainer = None
+
+    def main(self, devices: str) -> int:
+        from .cli import save_config_json
+
+        config = self.config
+        if config["mode"] == "generate":
+            return self.generate()
+        self.dataset = self._load_dataset()
+        self.build(self.dataset.shape, self.dataset.value_range)
+        trainer = Trainer(self, self.strategy, seed=config.get("seed") or 0, compile_mode=config["compile"],
+                          checkpoint_frequency=config["checkpoint_frequency"], log_frequency=config["log_frequency"])
+        self._trainer = trainer
+        resumed = trainer.restore()
+        save_config_json(config, {"architecture": self.arch.netname, "image_shape": list(self.dataset.shape),
+                                  "value_range": list(self.dataset.value_range), "latent_dims": list(self.arch.latent_dims),
+                                  "loss_ratio": self.arch.loss_ratio})
+        params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
+        print(f"{config['netname']}: {self.arch.netname} layers ({self.arch.layers}), latent dims "
+              f"{'/'.join(map(str, self.arch.latent_dims))}, {params:,} parameters, reg {config['reg']}; {devices}")
+        print(f"data: {self.dataset.describe()}")
+        if resumed:
+            print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
+        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
+        status = trainer.fit(max_iterations=config.get("max_iterations"))
+        print(f"{status} at iteration {int(trainer.iteration.numpy())}; newest checkpoint {trainer.latest_checkpoint}")
+        return 0
+
+    def generate(self) -> int:
+        """``--no_train`` / ``generate.py``: restore the newest checkpoint and draw the figures once."""
+        config = self.config
+        shape = tuple(config.get("image_shape") or ())
+        value_range = tuple(config.get("value_range") or ())
+        if not shape or not value_range:
+            self.dataset = self._load_dataset()
+            shape, value_range = self.dataset.shape, self.dataset.value_range
+        self.build(shape, value_range)
+        trainer = Trainer(self, self.strategy)
+        self._trainer = trainer
+        trainer.restore(required=True)
+        iteration = int(trainer.iteration.numpy())
+        batch = None
+        if config.get("plot_reconstruction"):
+            self.dataset = self.dataset or self._load_dataset()
+            batch = self.test_error()[1]
+        canvases = self.figures(batch)
+        self.write_figures(canvases, iteration // self.vis_frequency, iteration)
+        trainer.writer.flush()
+        for folder in sorted(canvases):
+            print(f"wrote {os.path.join(self.run_dir, folder, 'current.png')}")
+        print(f"{config['netname']} at iteration {iteration}")
+        return 0
+
+
+def _show(name: str, canvas) -> None:
+    """``--use_gui``: show a figure in a matplotlib window without blocking."""
+    import matplotlib.pyplot as plt
+
+    plt.ion()
+    fig = plt.figure(name)
+    fig.clf()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray" if canvas.shape[-1] == 1 else None)
+    ax.set_axis_off()
+    plt.pause(0.001)

@@ -1,0 +1,114 @@
+"""Priors, posteriors, likelihoods, divergences and schedules shared by the model families.
+
+Every prior, posterior and likelihood is a ``tfp.distributions`` object; the functions here only
+build them and reduce them the way the originals did. Units are nats unless stated otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+
+# ---------------------------------------------------------------------------------------------
+# Latent distributions
+# ---------------------------------------------------------------------------------------------
+def diagonal_normal(mean, scale) -> tfd.Distribution:
+    """A diagonal Gaussian over the last axis: ``Independent(Normal(mean, scale), 1)``.
+
+    Args:
+        mean, scale: float tensors of shape ``(B, D)`` (scale > 0).
+    Returns:
+        A distribution with batch shape ``(B,)`` and event shape ``(D,)``.
+    """
+    return tfd.Independent(tfd.Normal(loc=mean, scale=scale), reinterpreted_batch_ndims=1)
+
+
+def standard_normal(dim: int, dtype=tf.float32) -> tfd.Distribution:
+    """The prior N(0, I) over ``dim`` latent dimensions (event shape ``(dim,)``)."""
+    return tfd.Independent(tfd.Normal(loc=tf.zeros([dim], dtype), scale=tf.ones([dim], dtype)), 1)
+
+
+def kl_to_standard_normal(posterior: tfd.Distribution) -> tf.Tensor:
+    """Analytic KL(q(z|x) || N(0, I)) per example, in nats: shape ``(B,)``.
+
+    For a diagonal Gaussian this is ``sum_d [-log s_d + (s_d^2 + m_d^2)/2 - 1/2]``, the regulariser of
+    the VLadder original (``vladder.py``) and of the standard VAE (Kingma & Welling 2014, eq. 10).
+    """
+    dim = posterior.event_shape[-1]
+    return tfd.kl_divergence(posterior, standard_normal(dim, posterior.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Maximum mean discrepancy
+# ---------------------------------------------------------------------------------------------
+def gaussian_kernel(x, y, bandwidth) -> tf.Tensor:
+    """k(x, y) = exp(-||x - y||^2 / bandwidth) for all pairs: ``(N, D), (M, D) -> (N, M)``.
+
+    The VLadder and VAE-collection originals compute ``exp(-mean_d (x_d - y_d)^2 / D)``, which is this
+    kernel with ``bandwidth = D^2``; ``bandwidth = D`` is the usual choice (InfoVAE, Zhao et al. 2017).
+    """
+    sq = tf.reduce_sum(tf.square(x[:, None, :] - y[None, :, :]), axis=-1)
+    return tf.exp(-sq / tf.cast(bandwidth, x.dtype))
+
+
+def mmd(x, y, bandwidth) -> tf.Tensor:
+    """Biased (V-statistic) estimate of MMD^2 between samples ``x (N, D)`` and ``y (M, D)``.
+
+    ``mean k(x, x) + mean k(y, y) - 2 mean k(x, y)``, diagonals included, as the originals'
+    ``compute_mmd``. Returns a scalar (dimensionless, >= 0).
+    """
+    return (tf.reduce_mean(gaussian_kernel(x, x, bandwidth)) + tf.reduce_mean(gaussian_kernel(y, y, bandwidth))
+            - 2.0 * tf.reduce_mean(gaussian_kernel(x, y, bandwidth)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Likelihoods
+# ---------------------------------------------------------------------------------------------
+def laplace_likelihood(mean, scale: float) -> tfd.Distribution:
+    """Factorised Laplace p(x | z) over an image: event shape ``(H, W, C)``.
+
+    VLadder's L1 reconstruction loss is this likelihood's negative log-density with
+    ``scale = 1 / loss_ratio``, minus the constant ``H*W*C * log(2 * scale)``; see
+    :func:`scaled_l1_from_laplace`.
+    """
+    return tfd.Independent(tfd.Laplace(loc=mean, scale=tf.cast(scale, mean.dtype)), reinterpreted_batch_ndims=3)
+
+
+def scaled_l1_from_laplace(likelihood: tfd.Distribution, x) -> tf.Tensor:
+    """``loss_ratio * sum |x - mean|`` per example (shape ``(B,)``), computed from the Laplace likelihood.
+
+    ``-log p(x) = sum |x - mean| / b + D log(2b)`` with ``b = 1/loss_ratio``, so the original's scaled L1
+    is ``-log p(x) - D log(2b)``: the same value, obtained from the distribution.
+    """
+    scale = likelihood.distribution.scale
+    dims = tf.cast(tf.reduce_prod(likelihood.event_shape_tensor()), x.dtype)
+    return -likelihood.log_prob(x) - dims * tf.math.log(2.0 * scale)
+
+
+def bernoulli_likelihood(probs, eps: float = 0.0) -> tfd.Distribution:
+    """Factorised Bernoulli p(x | z) with pixel probabilities ``probs (B, H, W, C)``; event shape ``(H, W, C)``.
+
+    ``log_prob`` accepts targets in [0, 1] (continuous targets give the cross-entropy the originals used).
+    """
+    if eps:
+        probs = tf.clip_by_value(probs, eps, 1.0 - eps)
+    return tfd.Independent(tfd.Bernoulli(probs=probs, dtype=probs.dtype), reinterpreted_batch_ndims=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+# ---------------------------------------------------------------------------------------------
+def kl_warmup(iteration, tau: float = 2000.0):
+    """VLadder's KL warm-up: beta_t = 1 - exp(-t / tau) with t counted from 1 at the first step.
+
+    Works on Python numbers and tensors. beta(1) ~ 0.0005, beta(2000) ~ 0.632, beta(10000) ~ 0.993.
+    """
+    if isinstance(iteration, (int, float)):
+        return 1.0 - math.exp(-iteration / tau)
+    t = tf.cast(iteration, tf.float32)
+    return 1.0 - tf.exp(-t / tau)

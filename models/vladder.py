@@ -1,0 +1,460 @@
+"""The Variational Ladder Autoencoder (VLadder) of Zhao, Song & Ermon, "Learning Hierarchical Features
+from Generative Models", ICML 2017 (arXiv 1702.08396); a port of ``vladder.py``,
+``vladder_{small,medium,large}.py`` and ``abstract_network.py`` of ermongroup/Variational-Ladder-Autoencoder.
+
+A ladder of latent layers z_0 (bottom) ... z_L (top). Inference is bottom-up: level k reads the
+deterministic feature h_k (h_0 = x) and gives q(z_k | h_k) = N(mu_k, sigma_k^2) and h_{k+1}.
+Generation is top-down: g_L = f_L(z_L), g_k = f_k(g_{k+1}, z_k), and x_hat = f_0(g_1, z_0). Every
+layer's prior is N(0, I); posteriors, priors and the likelihood are ``tfp.distributions``.
+
+Four built-in configurations (``CONFIGS``), layer for layer as the original:
+
+| netname        | layers | latent dims | loss_ratio | image    |
+|----------------|--------|-------------|------------|----------|
+| vladder_mnist  | Small  | 2/2/2       | 8.0        | 28x28x1  |
+| vladder_svhn   | Medium | 5/5/5/10    | 8.0        | 32x32x3  |
+| vladder_celebA | Large  | 10/10/10/10 | 0.5        | 64x64x3  |
+| vladder_lsun   | Large  | 20/20/20/40 | 0.5        | 64x64x3  |
+
+Objective (``reg='kl'``): ``loss = beta_t * sum_k KL(q(z_k|x) || N(0,I)) + loss_ratio * sum_pixels |x - x_hat|``
+(batch mean), with warm-up ``beta_t = 1 - exp(-t/2000)``. The reconstruction term is the negative
+log-density of a factorised Laplace likelihood with scale ``1/loss_ratio`` minus its constant. With
+``reg='mmd'``: ``loss = 100 * sum_k MMD(z_k, N(0,I)) + 100 * mean |x - x_hat|``, no warm-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from . import objectives
+from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn
+
+SIGMA_OFFSET = 0.001  # sigma = head + 0.001, as the original
+
+
+@dataclass(frozen=True)
+class VLadderConfig:
+    """One VLadder configuration (original ``VLadder.__init__``).
+
+    Attributes:
+        netname: the configuration's name.
+        layers: ``small`` (MNIST), ``medium`` (SVHN) or ``large`` (CelebA, LSUN).
+        latent_dims: latent size of each layer, bottom to top.
+        loss_ratio: weight of the L1 reconstruction term (the Laplace likelihood's inverse scale).
+        shape: image shape ``(H, W, C)`` the layers are built for.
+        figures: the visualisers the original ran for this configuration.
+    """
+
+    netname: str
+    layers: str
+    latent_dims: tuple
+    loss_ratio: float
+    shape: tuple
+    figures: tuple = field(default=())
+
+
+CONFIGS = {
+    "vladder_mnist": VLadderConfig("vladder_mnist", "small", (2, 2, 2), 8.0, (28, 28, 1), ("manifold",)),
+    "vladder_svhn": VLadderConfig("vladder_svhn", "medium", (5, 5, 5, 10), 8.0, (32, 32, 3), ("conditional",)),
+    "vladder_celebA": VLadderConfig("vladder_celebA", "large", (10, 10, 10, 10), 0.5, (64, 64, 3),
+                                    ("conditional", "samples")),
+    "vladder_lsun": VLadderConfig("vladder_lsun", "large", (20, 20, 20, 40), 0.5, (64, 64, 3), ("conditional",)),
+}
+
+
+def builtin_config(netname: str) -> VLadderConfig | None:
+    """The built-in configuration named ``netname`` (case-insensitive), or None."""
+    for name, cfg in CONFIGS.items():
+        if name.lower() == str(netname).lower():
+            return cfg
+    return None
+
+
+def config_for_shape(shape, dataset_name: str = "") -> VLadderConfig | None:
+    """The configuration a dataset of this image shape trains: 28x28x1 -> mnist, 32x32x3 -> svhn,
+    64x64x3 -> celebA (lsun for the ``lsun`` dataset). None for any other shape."""
+    shape = tuple(int(s) for s in shape)
+    if dataset_name.lower() == "lsun" and shape == CONFIGS["vladder_lsun"].shape:
+        return CONFIGS["vladder_lsun"]
+    for key in ("vladder_mnist", "vladder_svhn", "vladder_celebA"):
+        if CONFIGS[key].shape == shape:
+            return CONFIGS[key]
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Pieces of a ladder
+# --------------------------------------------------------------------------------------------------
+class LadderHead(layers.Layer):
+    """q(z_k | h_k): a feature extractor, then a linear mean head and a sigmoid scale head.
+
+    ``(B, ...) -> (mean (B, d), scale (B, d))`` with ``scale = head + 0.001``. ``head_activation``
+    overrides both heads' activations: the original Large ``ladder3`` leaves them to the contrib
+    default, ReLU.
+    """
+
+    def __init__(self, body, dim: int, head_activation: str | None = "default", **kwargs):
+        super().__init__(**kwargs)
+        self.body = Sequence(list(body) + [layers.Flatten()])
+        if head_activation == "default":
+            self.mean = dense(dim)
+            self.scale = dense(dim, "sigmoid")
+        else:
+            self.mean = dense(dim, head_activation)
+            self.scale = dense(dim, head_activation)
+
+    def call(self, h, training=False):
+        f = self.body(h, training=training)
+        return self.mean(f), self.scale(f) + SIGMA_OFFSET
+
+
+class GatedAdd(layers.Layer):
+    """Small layers' ``combine_noise(..., 'gated_add')``: ``g + gate * e`` with a learned gate (1024,) set to 0.1."""
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(input_shape[-1],), initializer=keras.initializers.Constant(0.1), name="gate")
+
+    def call(self, g, e):
+        return g + self.gate * e
+
+
+class Reshape(layers.Layer):
+    """``(B, H*W*C) -> (B, H, W, C)``."""
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target = tuple(shape)
+
+    def call(self, x):
+        return tf.reshape(x, (-1,) + self.target)
+
+
+class OutputLayer(layers.Layer):
+    """The last transposed conv: 4x4, Glorot-uniform, sigmoid, then the affine map to ``value_range``."""
+
+    def __init__(self, channels: int, stride: int, value_range, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2DTranspose(channels, 4, strides=stride, padding="same", activation="sigmoid")
+        self.lo, self.hi = (float(v) for v in value_range)
+
+    def call(self, x):
+        return self.lo + (self.hi - self.lo) * self.conv(x)
+
+
+class Generative(layers.Layer):
+    """One step of the top-down path, ``f_k(g_{k+1}, z_k)``.
+
+    The code z_k is embedded by ``embed`` (None: used raw), merged with the upper feature (``concat`` on
+    the last axis, or ``gated_add``), then passed through ``body``. The top step has no upper input.
+    """
+
+    def __init__(self, body, embed=None, merge: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.embed = embed
+        self.merge = merge
+        self.gate = GatedAdd() if merge == "gated_add" else None
+        self.body = Sequence(body)
+
+    def call(self, upper, z, training=False):
+        e = z if self.embed is None else self.embed(z, training=training)
+        if upper is None:
+            u = e
+        elif self.merge == "gated_add":
+            u = self.gate(upper, e)
+        else:
+            u = tf.concat([upper, e], axis=-1)
+        return self.body(u, training=training)
+
+
+# --------------------------------------------------------------------------------------------------
+# The three layer sets of the original (vladder_small.py, vladder_medium.py, vladder_large.py)
+# --------------------------------------------------------------------------------------------------
+def _small(cfg: VLadderConfig, value_range, top_heads):
+    d = cfg.latent_dims
+    ladders = [
+        LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(128, 2)], d[0], name="ladder0"),
+        LadderHead([fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu")], d[1], name="ladder1"),
+        LadderHead([fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu")], d[2], name="ladder2"),
+    ]
+    inferences = [
+        Sequence([conv_bn_lrelu(64, 2), conv_bn_lrelu(128, 2), layers.Flatten(), dense(1024)], name="inference0"),
+        Sequence([fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu"), dense(1024)], name="inference1"),
+    ]
+    generatives = [
+        Generative([fc_bn(7 * 7 * 128, "relu"), Reshape((7, 7, 128)), conv_t_bn_lrelu(64, 2),
+                    OutputLayer(1, 2, value_range)],
+                   embed=fc_bn(1024, "lrelu", always_train_bn=True), merge="gated_add", name="generative0"),
+        Generative([fc_bn(1024, "relu"), fc_bn(1024, "relu"), dense(1024)],
+                   embed=fc_bn(1024, "relu"), merge="gated_add", name="generative1"),
+        Generative([fc_bn(1024, "relu"), fc_bn(1024, "relu"), dense(1024)], name="generative2"),
+    ]
+    return ladders, inferences, generatives
+
+
+def _medium(cfg: VLadderConfig, value_range, top_heads):
+    d = cfg.latent_dims
+    ladders = [
+        LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], d[0], name="ladder0"),
+        LadderHead([conv_bn_lrelu(128, 2), conv_bn_lrelu(128, 1)], d[1], name="ladder1"),
+        LadderHead([conv_bn_lrelu(256, 2), conv_bn_lrelu(256, 1)], d[2], name="ladder2"),
+        LadderHead([fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu")], d[3], name="ladder3"),
+    ]
+    inferences = [
+        Sequence([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], name="inference0"),
+        Sequence([conv_bn_lrelu(128, 2), conv_bn_lrelu(128, 1)], name="inference1"),
+        Sequence([conv_bn_lrelu(256, 2), conv_bn_lrelu(256, 1), layers.Flatten()], name="inference2"),
+    ]
+    generatives = [
+        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, value_range)],
+                   embed=Sequence([fc_bn(16 * 16 * 64, "relu"), Reshape((16, 16, 64))]), merge="concat",
+                   name="generative0"),
+        Generative([conv_t_bn_lrelu(128, 2), conv_t_bn_lrelu(64, 1)],
+                   embed=Sequence([fc_bn(8 * 8 * 128, "relu"), Reshape((8, 8, 128))]), merge="concat",
+                   name="generative1"),
+        # generative2 concatenates the raw z2 with g3 before its first fc layer.
+        Generative([fc_bn(4 * 4 * 256, "relu"), Reshape((4, 4, 256)), conv_t_bn_lrelu(256, 2), conv_t_bn_lrelu(128, 1)],
+                   embed=None, merge="concat", name="generative2"),
+        Generative([fc_bn(1024, "relu"), fc_bn(1024, "relu"), fc_bn(1024, "relu")], name="generative3"),
+    ]
+    return ladders, inferences, generatives
+
+
+def _large(cfg: VLadderConfig, value_range, top_heads):
+    d = cfg.latent_dims
+    ladders = [
+        LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], d[0], name="ladder0"),
+        LadderHead([conv_bn_lrelu(128, 2), conv_bn_lrelu(128, 1), conv_bn_lrelu(256, 2)], d[1], name="ladder1"),
+        LadderHead([conv_bn_lrelu(256, 1), conv_bn_lrelu(512, 2), conv_bn_lrelu(512, 1)], d[2], name="ladder2"),
+        LadderHead([layers.Flatten(), fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu")], d[3],
+                   head_activation="relu" if top_heads == "original" else "default", name="ladder3"),
+    ]
+    inferences = [
+        Sequence([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], name="inference0"),
+        Sequence([conv_bn_lrelu(128, 2), conv_bn_lrelu(128, 1), conv_bn_lrelu(256, 2)], name="inference1"),
+        Sequence([conv_bn_lrelu(256, 1), conv_bn_lrelu(512, 2), conv_bn_lrelu(512, 1)], name="inference2"),
+    ]
+    generatives = [
+        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, value_range)],
+                   embed=Sequence([fc_bn(32 * 32 * 64, "relu"), Reshape((32, 32, 64))]), merge="concat",
+                   name="generative0"),
+        Generative([conv_t_bn_lrelu(128, 2), conv_t_bn_lrelu(128, 1), conv_t_bn_lrelu(64, 2)],
+                   embed=Sequence([fc_bn(8 * 8 * 256, "relu"), Reshape((8, 8, 256))]), merge="concat",
+                   name="generative1"),
+        Generative([conv_t_bn_lrelu(512, 1), conv_t_bn_lrelu(256, 2), conv_t_bn_lrelu(256, 1)],
+                   embed=Sequence([fc_bn(4 * 4 * 512, "relu"), Reshape((4, 4, 512))]), merge="concat",
+                   name="generative2"),
+        Generative([fc_bn(1024, "relu"), fc_bn(1024, "relu"), fc_bn(4 * 4 * 512, "relu"), Reshape((4, 4, 512))],
+                   name="generative3"),
+    ]
+    return ladders, inferences, generatives
+
+
+_BUILDERS = {"small": _small, "medium": _medium, "large": _large}
+
+
+# --------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------
+class VLadder(keras.Model):
+    """The Variational Ladder Autoencoder as a Keras subclassed model.
+
+    Args:
+        config: a :class:`VLadderConfig` (layer set, latent sizes, loss_ratio, image shape).
+        value_range: ``(lo, hi)`` of the data, (0, 1) or (-1, 1); the decoder's sigmoid is mapped onto it.
+        reg: ``'kl'`` (analytic KL with warm-up) or ``'mmd'`` (MMD to N(0, I), weights 100/100).
+        denoise: corrupt the inputs (salt and pepper plus Gaussian) during training and testing;
+            the targets stay clean (original ``--denoise_train``).
+        top_heads: ``'original'`` keeps the Large layers' ReLU mean and scale heads of the top layer
+            (the contrib default the original left in place); ``'fixed'`` makes them linear and sigmoid
+            like every other layer. No effect on the Small and Medium layers.
+        warmup_steps: tau of the KL warm-up beta_t = 1 - exp(-t/tau).
+
+    Shapes: images ``(B, H, W, C)`` float32 in ``value_range``; codes a list (bottom to top) of
+    ``(B, d_k)`` float32.
+
+    Raises:
+        ValueError: unknown ``reg`` or ``top_heads``.
+    """
+
+    def __init__(self, config: VLadderConfig, value_range=(0.0, 1.0), reg: str = "kl", denoise: bool = False,
+                 top_heads: str = "original", warmup_steps: float = 2000.0, **kwargs):
+        super().__init__(name=kwargs.pop("name", config.netname), **kwargs)
+        if reg not in ("kl", "mmd"):
+            raise ValueError(f"reg must be 'kl' or 'mmd', not {reg!r}")
+        if top_heads not in ("original", "fixed"):
+            raise ValueError(f"top_heads must be 'original' or 'fixed', not {top_heads!r}")
+        self.config = config
+        self.value_range = tuple(float(v) for v in value_range)
+        self.reg = reg
+        self.denoise = denoise
+        self.top_heads = top_heads
+        self.warmup_steps = float(warmup_steps)
+        self.latent_dims = tuple(config.latent_dims)
+        self.num_layers = len(self.latent_dims)
+        self.ladders, self.inferences, self.generatives = _BUILDERS[config.layers](config, self.value_range, top_heads)
+        self.likelihood_scale = 1.0 / config.loss_ratio
+
+    # ---- building ------------------------------------------------------------------------------
+    def build_all(self):
+        """Create every weight by running both paths once on zeros (needed before a checkpoint restore)."""
+        x = tf.zeros((2,) + tuple(self.config.shape))
+        self.encode(x, training=False)
+        self.decode(self.prior_codes(2), training=False)
+        self.built = True
+        return self
+
+    # ---- inference and generation --------------------------------------------------------------
+    def encode(self, x, training=False):
+        """Bottom-up inference: the posteriors q(z_k | x), bottom to top.
+
+        Args:
+            x: images ``(B, H, W, C)`` in ``value_range``.
+        Returns:
+            list of ``tfd.Distribution`` with batch shape ``(B,)`` and event shape ``(d_k,)``.
+        """
+        posteriors = []
+        h = x
+        for k in range(self.num_layers):
+            mean, scale = self.ladders[k](h, training=training)
+            posteriors.append(objectives.diagonal_normal(mean, scale))
+            if k < self.num_layers - 1:
+                h = self.inferences[k](h, training=training)
+        return posteriors
+
+    def decode(self, codes, training=False):
+        """Top-down generation: ``x_hat`` (the likelihood's location) from one code per layer.
+
+        Args:
+            codes: list (bottom to top) of ``(B, d_k)`` codes.
+            training: batch statistics (True, the reconstruction path during training) or moving
+                averages (False, the sampling path). The Small layers' z_0 embedding always uses batch
+                statistics, as the original.
+        Returns:
+            ``(B, H, W, C)`` in ``value_range``.
+        """
+        g = None
+        for k in reversed(range(self.num_layers)):
+            g = self.generatives[k](g, codes[k], training=training)
+        return g
+
+    def likelihood(self, x_hat):
+        """p(x | z): factorised Laplace with location ``x_hat`` and scale ``1/loss_ratio`` (event ``(H, W, C)``)."""
+        return objectives.laplace_likelihood(x_hat, self.likelihood_scale)
+
+    def call(self, x, training=False):
+        """Reconstruct ``x`` through one posterior sample per layer: ``(B,H,W,C) -> (B,H,W,C)``."""
+        codes = [q.sample() for q in self.encode(x, training=training)]
+        return self.decode(codes, training=training)
+
+    def prior_codes(self, n: int, seed=None):
+        """``n`` codes per layer drawn from the prior N(0, I): list of ``(n, d_k)``."""
+        return [objectives.standard_normal(d).sample(n, seed=seed) for d in self.latent_dims]
+
+    # ---- denoising corruption (original trainer.get_noisy_input) --------------------------------
+    def corrupt(self, x):
+        """Salt-and-pepper plus Gaussian noise, element-wise, clipped to ``value_range``.
+
+        ``x * Bernoulli(0.9) + Bernoulli(0.1) + N(0, 0.1^2)``; for [-1, 1] data the "pepper" is 0 and the
+        "salt" adds 1, as the original. Returns ``x`` unchanged when ``denoise`` is off.
+        """
+        if not self.denoise:
+            return x
+        keep = tf.cast(tf.random.uniform(tf.shape(x)) < 0.9, x.dtype)
+        salt = tf.cast(tf.random.uniform(tf.shape(x)) < 0.1, x.dtype)
+        noisy = x * keep + salt + tf.random.normal(tf.shape(x), stddev=0.1)
+        return tf.clip_by_value(noisy, self.value_range[0], self.value_range[1])
+
+    # ---- objective -----------------------------------------------------------------------------
+    def loss_terms(self, images, labels=None, iteration=1, training=True):
+        """The training objective and its parts, for one batch.
+
+        Args:
+            images: clean images ``(B, H, W, C)`` in ``value_range`` (corrupted here when ``denoise``).
+            labels: ignored (VLadder is unsupervised).
+            iteration: 1-based step count t of the warm-up beta_t = 1 - exp(-t/2000).
+            training: batch-norm mode of the inference and reconstruction paths.
+
+        Returns:
+            dict of scalars: ``loss`` (what is minimised), ``reconstruction`` (scaled L1 as the original),
+            ``regularization`` (unweighted sum over layers; x100 for mmd), ``kl/layerK`` or
+            ``mmd/layerK`` per layer (nats for KL), and ``beta`` (kl only).
+        """
+        noisy = self.corrupt(images)
+        posteriors = self.encode(noisy, training=training)
+        codes = [q.sample() for q in posteriors]
+        x_hat = self.decode(codes, training=training)
+        l1_scaled = objectives.scaled_l1_from_laplace(self.likelihood(x_hat), images)  # (B,) loss_ratio * sum|err|
+        terms = {}
+        if self.reg == "kl":
+            per_layer = [tf.reduce_mean(objectives.kl_to_standard_normal(q)) for q in posteriors]
+            for k, v in enumerate(per_layer):
+                terms[f"kl/layer{k}"] = v
+            regularization = tf.add_n(per_layer)
+            beta = objectives.kl_warmup(iteration, self.warmup_steps)
+            reconstruction = tf.reduce_mean(l1_scaled)
+            loss = beta * regularization + reconstruction
+            terms["beta"] = tf.convert_to_tensor(beta, tf.float32)
+        else:
+            per_layer = []
+            for k, (z, d) in enumerate(zip(codes, self.latent_dims)):
+                prior_draw = tf.random.normal(tf.shape(z))
+                per_layer.append(objectives.mmd(z, prior_draw, bandwidth=float(d * d)))
+                terms[f"mmd/layer{k}"] = per_layer[-1]
+            regularization = 100.0 * tf.add_n(per_layer)
+            pixels = float(np.prod(self.config.shape))
+            reconstruction = 100.0 * tf.reduce_mean(l1_scaled) / (self.config.loss_ratio * pixels)
+            loss = regularization + reconstruction
+        terms.update(loss=loss, reconstruction=reconstruction, regularization=regularization)
+        return terms
+
+    def reconstruction_error(self, images):
+        """The original's test metric for one batch: ``sum (x_hat - x)^2 / (H*W) / B``.
+
+        Per-pixel squared error summed over channels, in data units, with the (possibly corrupted) input
+        reconstructed through posterior samples in inference mode. Returns ``(error, noisy, x_hat)``.
+        """
+        noisy = self.corrupt(images)
+        x_hat = self(noisy, training=False)
+        h, w = self.config.shape[:2]
+        err = tf.reduce_sum(tf.square(x_hat - images)) / float(h * w) / tf.cast(tf.shape(images)[0], tf.float32)
+        return err, noisy, x_hat
+
+    # ---- figures (original visualize.py) --------------------------------------------------------
+    def manifold_samples(self, layer: int, num_rows: int = 30, extent: float = 2.0, seed=None):
+        """One layer on a 2-D grid, the other layers random (original ManifoldSampleVisualizer).
+
+        Code ``r * num_rows + c`` holds ``(v[c], v[r])`` with ``v = linspace(-extent, extent, num_rows)``:
+        dim 0 varies along columns, dim 1 along rows. The other layers get independent N(0, I) codes per
+        cell. All ``num_rows^2`` images are generated in one call (sampling path).
+
+        Returns:
+            ``(num_rows^2, H, W, C)`` in ``value_range``.
+        Raises:
+            ValueError: the layer's latent size is not 2.
+        """
+        if self.latent_dims[layer] != 2:
+            raise ValueError(f"a manifold needs a 2-d layer; layer {layer} has {self.latent_dims[layer]} dims")
+        v = np.linspace(-extent, extent, num_rows, dtype=np.float32)
+        cols, rows = np.meshgrid(v, v)  # cols[r, c] = v[c], rows[r, c] = v[r]
+        grid = np.stack([cols.ravel(), rows.ravel()], axis=1)
+        codes = self.prior_codes(num_rows * num_rows, seed=seed)
+        codes[layer] = tf.constant(grid)
+        return self.decode(codes, training=False).numpy()
+
+    def conditional_samples(self, layer: int, fixed_codes, n: int = 100, seed=None):
+        """Sample one layer from the prior while the others stay at ``fixed_codes`` (original
+        ConditionalSampleVisualizer). ``fixed_codes``: list of ``(d_k,)`` codes. Returns ``(n, H, W, C)``."""
+        codes = self.prior_codes(n, seed=seed)
+        for k in range(self.num_layers):
+            if k != layer:
+                codes[k] = tf.repeat(tf.reshape(tf.cast(fixed_codes[k], tf.float32), (1, -1)), n, axis=0)
+        return self.decode(codes, training=False).numpy()
+
+    def prior_samples(self, n: int = 100, seed=None):
+        """``n`` images from the prior, every layer N(0, I) (original SampleVisualizer): ``(n, H, W, C)``."""
+        return self.decode(self.prior_codes(n, seed=seed), training=False).numpy()
