@@ -69,29 +69,53 @@ class ArraySource(Source):
     Args:
         images: array indexable by an index array along ``axis``; ``take(idx)`` must yield
             ``(B, H, W, C)`` once ``transpose`` is applied. For SVHN the ``.mat`` layout is
-            ``(H, W, C, N)``: pass ``axis=3, transpose=(3, 0, 1, 2)``.
+            ``(H, W, C, N)``: pass ``axis=3, transpose=(3, 0, 1, 2)``. May also be a list or tuple of
+            such arrays (all of one dtype), read as if concatenated along ``axis`` without copying them
+            (``.npy`` chunks of LSUN, SVHN ``train+extra``).
         labels: int64 ``(N,)`` or None.
         shape: ``(H, W, C)`` of one image.
         axis: the axis of ``images`` that indexes examples.
         transpose: permutation applied after the gather to give ``(B, H, W, C)``.
+        raw_max: the raw value that maps to the top of ``value_range``; default 255 for uint8 arrays and
+            1.0 for float arrays (binarized MNIST passes 1 for its uint8 {0, 1} pixels).
+
+    Raises:
+        DatasetError: labels and images disagree in number, or the arrays of a list differ in dtype.
     """
 
-    def __init__(self, images, labels, shape, axis: int = 0, transpose: Sequence[int] | None = None):
+    def __init__(self, images, labels, shape, axis: int = 0, transpose: Sequence[int] | None = None,
+                 raw_max: float | None = None):
         self.images = images
+        arrays = list(images) if isinstance(images, (list, tuple)) else [images]
+        if not arrays:
+            raise DatasetError("ArraySource needs at least one array")
+        self._arrays = arrays
+        self._offsets = np.cumsum([0] + [int(a.shape[axis]) for a in arrays])
         self.labels = None if labels is None else np.asarray(labels, np.int64)
         self.shape = tuple(int(s) for s in shape)
         self.axis = axis
         self.transpose = transpose
-        self.size = int(images.shape[axis])
-        self.dtype = np.dtype(images.dtype)
-        self.raw_max = 255.0 if self.dtype == np.uint8 else 1.0
+        self.size = int(self._offsets[-1])
+        self.dtype = np.dtype(arrays[0].dtype)
+        if any(np.dtype(a.dtype) != self.dtype for a in arrays):
+            raise DatasetError(f"arrays of one split differ in dtype: {sorted({str(a.dtype) for a in arrays})}")
+        self.raw_max = float(raw_max) if raw_max is not None else (255.0 if self.dtype == np.uint8 else 1.0)
         if self.labels is not None and len(self.labels) != self.size:
             raise DatasetError(f"{len(self.labels)} labels for {self.size} images")
+
+    def _take_sorted(self, idx: np.ndarray) -> np.ndarray:
+        """Gather ``idx`` (sorted ascending) along ``axis`` from the (virtually concatenated) arrays."""
+        if len(self._arrays) == 1:
+            return np.take(self._arrays[0], idx, axis=self.axis)
+        chunk = np.searchsorted(self._offsets, idx, side="right") - 1
+        parts = [np.take(self._arrays[c], idx[chunk == c] - self._offsets[c], axis=self.axis)
+                 for c in np.unique(chunk)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=self.axis)
 
     def _gather(self, idx: np.ndarray) -> np.ndarray:
         # Sorted reads are much faster on memory-mapped files; restore the requested order afterwards.
         order = np.argsort(idx, kind="stable")
-        batch = np.take(self.images, idx[order], axis=self.axis)
+        batch = self._take_sorted(idx[order])
         if self.transpose is not None:
             batch = np.transpose(batch, self.transpose)
         out = np.empty_like(batch)
@@ -118,13 +142,20 @@ class FileSource(Source):
         labels: int64 ``(N,)`` or None.
         decode: ``decode(bytes) -> uint8 (H, W, C)`` built from TensorFlow ops (decode, crop, resize),
             with a static output shape.
+        skip_errors: drop an image whose read or decode fails inside the pipeline
+            (``Dataset.ignore_errors(log_warning=True)`` after the decode map) instead of stopping the
+            iteration. Loaders check every file's structure at load time (:func:`check_image_files`);
+            this is the safety net for a corrupt file that passes that check. A batch then takes the
+            next image instead, so an epoch may have slightly fewer than ``size`` images.
     """
 
-    def __init__(self, paths: Sequence[str], labels, decode: Callable[[tf.Tensor], tf.Tensor]):
+    def __init__(self, paths: Sequence[str], labels, decode: Callable[[tf.Tensor], tf.Tensor],
+                 skip_errors: bool = False):
         self.paths = [str(p) for p in paths]
         self.labels = None if labels is None else np.asarray(labels, np.int64)
         self.decode = decode
         self.size = len(self.paths)
+        self.skip_errors = skip_errors
 
     def load_batches(self, indices, batch_size, drop_remainder):
         paths = tf.constant(self.paths)
@@ -132,7 +163,10 @@ class FileSource(Source):
         def load(i):
             return self.decode(tf.io.read_file(tf.gather(paths, i))), tf.squeeze(self.label_tensor(tf.reshape(i, [1])), 0)
 
-        return indices.map(load, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=drop_remainder)
+        ds = indices.map(load, num_parallel_calls=AUTOTUNE)
+        if self.skip_errors:
+            ds = ds.ignore_errors(log_warning=True)
+        return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -285,3 +319,205 @@ def split_fixed(n: int, fraction: float, seed: int = 0):
     perm = np.random.RandomState(seed).permutation(n)
     k = int(round(n * fraction))
     return np.sort(perm[:k]), np.sort(perm[k:])
+
+
+def describe_count(n: int, noun: str) -> str:
+    """``"1 image"`` / ``"10,002 images"``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+# --------------------------------------------------------------------------------------------------
+# Image files: listing, a fast structural check, decoding inside tf.data
+# --------------------------------------------------------------------------------------------------
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_TAIL_BYTES = 1024  # how far from the end an end marker (JPEG EOI, PNG IEND) may sit: trailing padding
+
+
+def is_image_name(name: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> bool:
+    """True for a non-hidden file name with one of ``extensions`` (case-insensitive)."""
+    return not name.startswith(".") and name.lower().endswith(tuple(extensions))
+
+
+def list_images(folder: str, recursive: bool = False, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list:
+    """Image files of ``folder``, sorted by path, hidden files and hidden folders left out.
+
+    Args:
+        folder: the folder to list.
+        recursive: also list sub-folders (LSUN's ``export`` writes nested folders).
+        extensions: accepted endings, matched case-insensitively.
+
+    Returns:
+        sorted list of full paths (sorted by the path relative to ``folder``).
+    """
+    if not recursive:
+        with os.scandir(folder) as it:
+            return sorted(os.path.join(folder, e.name) for e in it if is_image_name(e.name, extensions) and e.is_file())
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in files if is_image_name(f, extensions)]
+    return sorted(found, key=lambda p: os.path.relpath(p, folder))
+
+
+def image_file_problem(path: str) -> str | None:
+    """A fast structural check of one image file, reading only its first and last bytes.
+
+    JPEG: starts with ``FF D8 FF`` and the end-of-image marker ``FF D9`` lies in the last 1 KiB (so
+    trailing padding is allowed; a truncated JPEG ends in entropy-coded data, where ``FF D9`` cannot
+    occur). PNG: the 8-byte signature and an ``IEND`` chunk in the last 1 KiB. BMP: ``BM`` and a declared
+    file size not larger than the file. WebP: ``RIFF....WEBP`` and a RIFF size that fits in the file.
+    The format is recognised by content, not by the file's extension.
+
+    Returns:
+        None if the file looks complete, else a short reason (``"truncated JPEG (no end marker)"``).
+        A file that passes can still fail to decode; :class:`FileSource` ``skip_errors`` covers that.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(32)
+            f.seek(max(0, size - _TAIL_BYTES))
+            tail = f.read()
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if size == 0:
+        return "empty file"
+    if head[:3] == b"\xff\xd8\xff":
+        return None if b"\xff\xd9" in tail else "truncated JPEG (no end-of-image marker FFD9)"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return None if b"IEND" in tail else "truncated PNG (no IEND chunk)"
+    if head[:2] == b"BM" and len(head) >= 14:
+        declared = int.from_bytes(head[2:6], "little")
+        return None if declared <= size else f"truncated BMP ({size:,} of {declared:,} bytes)"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        declared = int.from_bytes(head[4:8], "little") + 8
+        return None if declared <= size else f"truncated WebP ({size:,} of {declared:,} bytes)"
+    return "not a JPEG, PNG, BMP or WebP file"
+
+
+def check_image_files(paths: Sequence[str], what: str) -> list:
+    """Keep the files that pass :func:`image_file_problem`, warning about each one skipped.
+
+    Each skipped file gets a warning naming it and the reason, then one summary line
+    (``"celebA: skipped 2 unreadable images of 10,002"``).
+
+    Args:
+        paths: candidate image files.
+        what: what the files are, for the messages (``"celebA"``, ``"folder class 'cat'"``).
+
+    Returns:
+        the good paths, in the given order.
+
+    Raises:
+        DatasetError: no file passes.
+    """
+    good, bad = [], 0
+    for p in paths:
+        problem = image_file_problem(p)
+        if problem is None:
+            good.append(p)
+        else:
+            bad += 1
+            warn(f"{what}: skipping {p}: {problem}")
+    if bad:
+        warn(f"{what}: skipped {bad:,} unreadable {'image' if bad == 1 else 'images'} of {len(paths):,}")
+    if not good:
+        where = os.path.dirname(paths[0]) if paths else "?"
+        raise DatasetError(f"{what}: no readable image in {where} ({describe_count(len(paths), 'file')} checked)")
+    return good
+
+
+def decode_rgb_or_grey(contents: tf.Tensor, channels: int = 3) -> tf.Tensor:
+    """Decode a JPEG/PNG/BMP/WebP (TensorFlow ops) to uint8 ``(H, W, channels)``, as OpenCV's imread.
+
+    ``channels=3``: grey images are repeated to 3 channels and an alpha channel is dropped
+    (``cv2.IMREAD_COLOR``, whose BGR we flip to RGB). ``channels=1``: RGB is converted to grey with
+    ``tf.image.rgb_to_grayscale`` (ITU-R 601 weights, as ``cv2.IMREAD_GRAYSCALE``; values can differ by 1).
+    """
+    img = tf.io.decode_image(contents, channels=0, expand_animations=False, dtype=tf.uint8)
+    img = tf.cond(tf.shape(img)[2] >= 3, lambda: img[:, :, :3], lambda: tf.image.grayscale_to_rgb(img[:, :, :1]))
+    img.set_shape((None, None, 3))
+    if channels == 1:
+        grey = tf.image.rgb_to_grayscale(tf.cast(img, tf.float32))
+        img = tf.cast(tf.clip_by_value(tf.floor(grey + 0.5), 0.0, 255.0), tf.uint8)
+    elif channels != 3:
+        raise DatasetError(f"channels must be 1 or 3, not {channels!r}")
+    return img
+
+
+def resize_uint8(image: tf.Tensor, size: int, antialias: bool) -> tf.Tensor:
+    """Bilinear resize (half-pixel centres) to ``(size, size)``, rounded back to uint8.
+
+    ``antialias=True`` widens the filter when shrinking, as PIL's bilinear (``scipy.misc.imresize``);
+    ``antialias=False`` is plain 2-tap bilinear, as OpenCV's ``INTER_LINEAR``.
+    """
+    x = tf.image.resize(image, (size, size), method="bilinear", antialias=antialias)
+    x = tf.cast(tf.clip_by_value(tf.floor(x + 0.5), 0.0, 255.0), tf.uint8)
+    return tf.ensure_shape(x, (size, size, image.shape[-1]))
+
+
+def centre_square(image: tf.Tensor) -> tf.Tensor:
+    """The central square of side ``min(H, W)``; the offset ``(H - side) // 2`` rounds down."""
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    side = tf.minimum(h, w)
+    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+
+
+# --------------------------------------------------------------------------------------------------
+# TFDS fallback (mnist, binarized_mnist, cifar10 without --db_path)
+# --------------------------------------------------------------------------------------------------
+def _probe(url: str, timeout: float = 5.0) -> None:
+    """Raise OSError fast when ``url``'s host cannot be reached (TFDS would retry for minutes)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # behind a proxy a direct connection says nothing; let TFDS try
+    host = urlparse(url).hostname
+    socket.create_connection((host, 443), timeout=timeout).close()
+
+
+def load_tfds(name: str, splits: Sequence[str], *, hint: str, url: str) -> dict:
+    """Read TFDS splits into numpy arrays, preparing the dataset first if it is not yet prepared.
+
+    ``tfds.builder(name)`` uses ``TFDS_DATA_DIR`` (default ``~/tensorflow_datasets``); a dataset already
+    prepared there is read without network. Otherwise a 5-second connection probe to ``url``'s host
+    runs first, so that an offline machine fails at once instead of after minutes of retries.
+
+    Args:
+        name: TFDS name (``mnist``).
+        splits: TFDS split names to read.
+        hint: what a user should do instead, ending the error message
+            (``"download ... from <url> and pass their folder with --db_path"``).
+        url: the download address of the files (its host is probed).
+
+    Returns:
+        ``{split: {feature: numpy array}}`` (``image`` uint8 ``(N, H, W, C)``, ``label`` int64 ``(N,)``).
+
+    Raises:
+        DatasetError: one line naming the files to download and ``--db_path``, whatever went wrong
+            (no tensorflow_datasets, no network, a failed download or read).
+    """
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(name)
+        if not builder.is_prepared():
+            _probe(url)
+            builder.download_and_prepare()
+        out = {}
+        for split in splits:
+            parts = {}
+            for batch in tfds.as_numpy(builder.as_dataset(split=split).batch(4096)):
+                for key in ("image", "label"):
+                    if key in batch:
+                        parts.setdefault(key, []).append(batch[key])
+            if "image" not in parts:
+                raise ValueError(f"split {split!r} is empty")
+            out[split] = {key: np.concatenate(v) for key, v in parts.items()}
+        return out
+    except Exception as err:  # noqa: BLE001 - every failure becomes the same actionable message
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise DatasetError(
+            f"dataset {name}: TFDS could not provide {name!r} ({type(err).__name__}: {reason}); {hint}") from None
