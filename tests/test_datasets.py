@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -444,3 +445,18 @@ def test_array_source_chunks_and_order():
     np.testing.assert_array_equal(got, np.stack([b[1], a[0], b[0], a[1]]))
     with pytest.raises(DatasetError, match="differ in dtype"):
         base.ArraySource([a.astype(np.uint8), b.astype(np.float32)], None, (2, 2, 1))
+
+
+def test_array_source_gathers_fortran_layout_without_copying_it():
+    """SVHN's (32, 32, 3, N) Fortran-ordered array: a batch must not copy the array (np.take would)."""
+    images = np.asfortranarray(np.random.RandomState(0).randint(0, 256, (32, 32, 3, 20_000), dtype=np.uint8))
+    src = base.ArraySource(images, None, (32, 32, 3), axis=3, transpose=(3, 0, 1, 2))
+    idx = np.array([19_999, 5, 12_345, 0])
+    tracemalloc.start()
+    try:
+        batch = src._gather(idx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(batch, np.transpose(images[..., idx], (3, 0, 1, 2)))
+    assert peak < images.nbytes / 10, f"gathering 4 images allocated {peak:,} bytes"
