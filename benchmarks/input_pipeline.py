@@ -133,7 +133,9 @@ def chart(results: list, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     for bar, rate in zip(bars, rates[::-1]):
         ax.text(bar.get_width() * 1.05, bar.get_y() + bar.get_height() / 2, f"{rate:,.0f}", va="center", fontsize=9)
-    ax.set_xlim(right=max(rates) * 4)
+    import math
+
+    ax.set_xlim(left=10 ** math.floor(math.log10(min(rates))), right=max(rates) * 4)  # bars start at a round value
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color="#4c72b0", label="real data"), Patch(color="#dd8452", label="synthetic files")],
@@ -161,7 +163,7 @@ def main(argv=None) -> int:
     celeba = SHARED / "celeba" / "img_align_celeba_89x109"
     plan = [  # (label, data kind, loader or skip reason, source description)
         ("celebA 64x64 (jpg files)", "real", celeba, lambda: datasets.load("celebA", str(celeba)),
-         "10,000 CelebA jpgs 89x109, crop 54, resize 64, antialias"),
+         "10,000 CelebA jpgs 89x109: decode, crop 54 px, bilinear to 64"),
         ("binarized_mnist", "real", SHARED / "binarized_mnist",
          lambda: datasets.load("binarized_mnist", str(SHARED / "binarized_mnist")), "50,000 x 784 uint8 in memory"),
         ("mnist (test images)", "real", SHARED / "mnist",

@@ -51,6 +51,7 @@ class Source:
     raw_max: float = 255.0
 
     def load_batches(self, indices: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
+        """Turn a dataset of int64 indices into ``(raw_images (B, H, W, C), labels (B,))`` batches."""
         raise NotImplementedError
 
     def label_tensor(self, idx: tf.Tensor) -> tf.Tensor:
@@ -201,18 +202,22 @@ class ImageDataset:
     # ---- sizes -------------------------------------------------------------------------------------
     @property
     def train_size(self) -> int:
+        """Number of training images."""
         return self.sources["train"].size
 
     @property
     def test_size(self) -> int:
+        """Number of test images."""
         return self.sources["test"].size
 
     @property
     def splits(self) -> list:
+        """Names of the splits (``train``, ``test``, and ``validation`` where there is one)."""
         return list(self.sources)
 
     @property
     def labelled(self) -> bool:
+        """Whether the images have class labels."""
         return self.num_classes is not None
 
     # ---- pipelines ---------------------------------------------------------------------------------
@@ -455,7 +460,7 @@ def resize_uint8(image: tf.Tensor, size: int, antialias: bool) -> tf.Tensor:
     ``antialias=True`` widens the filter when shrinking, as PIL's bilinear (``scipy.misc.imresize``);
     ``antialias=False`` is plain 2-tap bilinear, as OpenCV's ``INTER_LINEAR``. When no side shrinks the
     two agree (to 1e-4) and the plain kernel is used: TensorFlow's antialiased kernel costs about 0.5 ms
-    per CelebA image, four times the whole rest of the decoding.
+    of CPU per 89x109 CelebA image, more than all the rest of its decoding (0.33 ms).
     """
     size2 = (size, size)
     if antialias:

@@ -24,6 +24,8 @@ min-max stretches the crop (all channels together) to 0..255 before resizing (sc
 
 from __future__ import annotations
 
+import numbers
+
 import tensorflow as tf
 
 from hvae.errors import DatasetError
@@ -94,8 +96,9 @@ def load(db_path=None, image_size: int = 64, minmax_stretch: bool = False) -> Im
             ``image_size``. Files that fail the structural check are skipped with a warning each and a
             count; a corrupt file that passes is dropped by the pipeline (``FileSource(skip_errors=True)``).
     """
-    if not isinstance(image_size, int) or image_size < 1:
+    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
         raise DatasetError(f"celebA: image_size must be a positive integer, not {image_size!r}")
+    image_size = int(image_size)
     folder = require_dir(db_path, "celebA", "the aligned-and-cropped jpgs (img_align_celeba/000001.jpg ...)")
     paths = list_images(folder)
     if not paths:

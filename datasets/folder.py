@@ -17,6 +17,7 @@ Splits: ``test_data`` is the test split when it exists (the original never read 
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -102,8 +103,9 @@ def load(db_path=None, image_size: int = 32, channels: int = 3) -> ImageDataset:
             Images failing the structural check are skipped with a warning and a count; a corrupt image
             passing it is dropped by the pipeline.
     """
-    if not isinstance(image_size, int) or image_size < 1:
+    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < 1:
         raise DatasetError(f"folder: image_size must be a positive integer, not {image_size!r}")
+    image_size = int(image_size)
     if channels not in (1, 3):
         raise DatasetError(f"folder: channels must be 1 or 3, not {channels!r}")
     root = require_dir(db_path, "folder", LAYOUT)

@@ -7,6 +7,7 @@ against numpy / OpenCV references. The CelebA tests on the offline copy skip whe
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import cv2
@@ -236,6 +237,11 @@ def test_lsun_image_files(tmp_path, capsys):
     (tmp_path / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
     ds = datasets.load("lsun", str(tmp_path))
     assert "broken.png" in capsys.readouterr().err
+    empty = tmp_path / "only_broken"
+    empty.mkdir()
+    (empty / "a.webp").write_bytes(b"RIFF\xff\x00\x00\x00WEBPVP8 ")
+    with pytest.raises(DatasetError, match=f"lsun: no readable image in {empty}"):
+        datasets.load("lsun", str(empty))
     assert (ds.train_size, ds.test_size, ds.shape) == (18, 1, (64, 64, 3))
     x, _ = ordered(ds, "train")
     order = sorted(range(19), key=lambda i: (i % 3, i))  # sorted by relative path
@@ -319,3 +325,7 @@ def test_folder_bad_layouts(tmp_path):
         datasets.load("folder", str(tmp_path))
     with pytest.raises(DatasetError, match="channels must be 1 or 3"):
         datasets.load("folder", str(tmp_path), channels=4)
+    shutil.rmtree(tmp_path / "test_data")
+    truncate(tmp_path / "train_data" / "b" / "x.png")  # the class's only image is unreadable
+    with pytest.raises(DatasetError, match=f"folder class 'b': no readable image in {tmp_path / 'train_data' / 'b'}"):
+        datasets.load("folder", str(tmp_path))
