@@ -16,7 +16,7 @@ Data:
 Writes ``benchmarks/results/input_pipeline.json`` (or ``--out``) and a bar chart next to it (``.png``), and
 prints a markdown table. The CPU may be shared with other jobs: the load average is recorded.
 
-    python benchmarks/input_pipeline.py [--seconds 8] [--out benchmarks/results/input_pipeline.json]
+    python benchmarks/input_pipeline.py [--seconds 8] [--out benchmarks/results/input_pipeline.json] [--replot]
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def chart(results: list, path: Path, title: str) -> None:
         ax.text(bar.get_width() * 1.05, bar.get_y() + bar.get_height() / 2, f"{rate:,.0f}", va="center", fontsize=9)
     import math
 
-    ax.set_xlim(left=10 ** math.floor(math.log10(min(rates))), right=max(rates) * 4)  # bars start at a round value
+    # bars start at a round value at least 3 times below the smallest rate, so that every bar shows
+    ax.set_xlim(left=10 ** math.floor(math.log10(min(rates) / 3)), right=max(rates) * 4)
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color="#4c72b0", label="real data"), Patch(color="#dd8452", label="synthetic files")],
@@ -145,14 +146,27 @@ def chart(results: list, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _title(meta: dict) -> str:
+    before, after = meta["load_average_before"][0], meta["load_average_after"][0]
+    shared = ", CPU shared with other jobs" if max(before, after) > 0.5 * meta["cpus"] else ""
+    return (f"training input pipelines, {meta['cpus']} CPU cores, batch {meta['batch_size']} shuffled\n"
+            f"load average {before:.1f} -> {after:.1f}{shared} ({meta['date']})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per loader (default 8)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "input_pipeline.json"),
                         help="JSON output path; the chart goes next to it with a .png suffix")
+    parser.add_argument("--replot", action="store_true", help="only redraw the chart from the JSON at --out")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        saved = json.loads(out.read_text())
+        chart(saved["results"], out.with_suffix(".png"), _title(saved["meta"]))
+        print(f"wrote {out.with_suffix('.png')}")
+        return 0
 
     import tensorflow as tf
 
@@ -201,10 +215,8 @@ def main(argv=None) -> int:
             "load_average_before": load_before, "load_average_after": load_after,
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     out.write_text(json.dumps({"meta": meta, "results": results, "skipped": skipped}, indent=2) + "\n")
-    title = (f"input pipelines, {os.cpu_count()} CPU cores, batch {BATCH} shuffled "
-             f"(load average {load_before[0]:.1f} -> {load_after[0]:.1f}: CPU shared)")
     if results:
-        chart(results, out.with_suffix(".png"), title)
+        chart(results, out.with_suffix(".png"), _title(meta))
 
     print()
     print("| loader | data | images/s | load (s) | first batch (s) | what |")
