@@ -46,6 +46,10 @@ FAMILY_FLAGS = {
 IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate", "reg",
                  "denoise_train", "top_heads", "latent_dim", "legacy", "alpha", "lambda_", "mmd_bandwidth",
                  "likelihood")
+# How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
+# there could otherwise never be turned off again).
+RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency", "compile",
+                    "vis_frequency", "plot_reconstruction", "use_gui", "epochs", "label", "no_train", "restart")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -217,8 +221,8 @@ def load_config_json(run_dir: str) -> dict | None:
 def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") -> dict:
     """Turn the command line into the complete run configuration.
 
-    Precedence: family defaults < the run folder's ``config.json`` (when resuming or generating) <
-    flags given on the command line. A given flag that contradicts ``config.json`` on a setting that
+    Precedence: family defaults < the run folder's ``config.json`` (when resuming or generating; all but
+    :data:`RUN_CONTROL_KEYS`) < flags given on the command line. A given flag that contradicts ``config.json`` on a setting that
     defines the model (:data:`IDENTITY_KEYS`) is an error.
 
     Raises:
@@ -264,7 +268,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
 
     config = dict(defaults)
     if saved:
-        config.update(saved)
+        config.update({k: v for k, v in saved.items() if k not in RUN_CONTROL_KEYS})
     config.update(explicit)
     config.update(model=model, mode=mode, image=image, netname=netname, run_dir=run_dir, family=family)
     from datasets import canonical_name
