@@ -175,14 +175,17 @@ class VLadderTask:
                 for folder, canvas in canvases.items():
                     figures.summary_image(folder, canvas, step)
 
-    def test_and_visualize(self, trainer, index: int) -> None:
+    def test_and_visualize(self, trainer, index: int, figure_index: int | None = None) -> None:
+        """Test metric and figures after step ``index`` (0-based); figures named ``epoch<figure_index>``
+        (default ``index // vis_frequency``, the original's numbering)."""
         error, first = self.test_error()
         print(f"Reconstruction error @{index} per pixel: {error:.6g}", flush=True)
         trainer.scalars({"test/reconstruction_error": error}, step=index + 1)
         batch = first if self.config.get("plot_reconstruction") else None
         canvases = self.figures(batch)
         print(f"Visualizing {', '.join(sorted(canvases))} -> {self.run_dir}/", flush=True)
-        self.write_figures(canvases, index // self.vis_frequency, index + 1)
+        figure_index = index // self.vis_frequency if figure_index is None else figure_index
+        self.write_figures(canvases, figure_index, index + 1)
 
     # ---- main -----------------------------------------------------------------------------------------
     _trainer = None
@@ -210,6 +213,10 @@ class VLadderTask:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
         print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
         status = trainer.fit(max_iterations=config.get("max_iterations"))
+        last = int(trainer.iteration.numpy()) - 1
+        if status == "done" and last >= 0 and last % self.vis_frequency != 0:
+            # a run that ends between visualisation points still leaves figures of its final state
+            self.test_and_visualize(trainer, last, figure_index=last // self.vis_frequency + 1)
         print(f"{status} at iteration {int(trainer.iteration.numpy())}; newest checkpoint {trainer.latest_checkpoint}")
         return 0
 

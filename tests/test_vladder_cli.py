@@ -60,8 +60,9 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     assert "images/s" in out and "kl/layer2" in out and "beta" in out
     ckpts = sorted(p.name for p in run.glob("ckpt-*.index"))
     assert ckpts == ["ckpt-10.index", "ckpt-12.index"]  # every 5 iterations, keeping the newest two, + the end
+    assert "Reconstruction error @11 per pixel" in out  # the run ends between visualisation points
     for folder in ("manifold_samples", "reconstruction"):
-        for name in ("current.png", "epoch0.png", "epoch1.png"):
+        for name in ("current.png", "epoch0.png", "epoch1.png", "epoch2.png"):
             assert (run / folder / name).is_file()
     assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
     assert read_png(str(run / "reconstruction" / "current.png")).shape == (84, 104, 1)
