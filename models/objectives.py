@@ -90,14 +90,52 @@ def scaled_l1_from_laplace(likelihood: tfd.Distribution, x) -> tf.Tensor:
     return -likelihood.log_prob(x) - dims * tf.math.log(2.0 * scale)
 
 
-def bernoulli_likelihood(probs, eps: float = 0.0) -> tfd.Distribution:
-    """Factorised Bernoulli p(x | z) with pixel probabilities ``probs (B, H, W, C)``; event shape ``(H, W, C)``.
+def bernoulli_likelihood(probs=None, eps: float = 0.0, *, logits=None) -> tfd.Distribution:
+    """Factorised Bernoulli p(x | z) over an image: event shape ``(H, W, C)``.
 
-    ``log_prob`` accepts targets in [0, 1] (continuous targets give the cross-entropy the originals used).
+    Give either pixel probabilities ``probs (B, H, W, C)`` (optionally clipped to ``[eps, 1 - eps]``) or
+    ``logits`` of the same shape; logits are the numerically stable form (``log_prob`` is then
+    ``-softplus(-l) x - softplus(l) (1 - x)``, finite for any logit). ``log_prob`` accepts targets in
+    [0, 1] (continuous targets give the cross-entropy the originals used).
+
+    Raises:
+        ValueError: both or neither of ``probs`` and ``logits`` given.
     """
+    if (probs is None) == (logits is None):
+        raise ValueError("bernoulli_likelihood takes exactly one of probs and logits")
+    if logits is not None:
+        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=3)
     if eps:
         probs = tf.clip_by_value(probs, eps, 1.0 - eps)
     return tfd.Independent(tfd.Bernoulli(probs=probs, dtype=probs.dtype), reinterpreted_batch_ndims=3)
+
+
+def gaussian_likelihood(mean, scale: float) -> tfd.Distribution:
+    """Factorised Normal p(x | z) = N(mean, scale^2) per pixel over an image: event shape ``(H, W, C)``.
+
+    ``-log_prob(x) = sum (x - mean)^2 / (2 scale^2) + D log(scale sqrt(2 pi))`` per example, in nats.
+    """
+    return tfd.Independent(tfd.Normal(loc=mean, scale=tf.cast(scale, mean.dtype)), reinterpreted_batch_ndims=3)
+
+
+def bernoulli_cross_entropy_eps(probs, x, eps: float = 1e-10) -> tf.Tensor:
+    """The VAE-collection original's reconstruction term, per example (shape ``(B,)``):
+
+    ``-sum_pixels [x log(p + eps) + (1 - x) log(1 - p + eps)]`` on sigmoid outputs ``p`` (``--legacy``).
+    Summed over every axis but the first.
+    """
+    ce = -(x * tf.math.log(probs + eps) + (1.0 - x) * tf.math.log(1.0 - probs + eps))
+    return tf.reduce_sum(tf.reshape(ce, (tf.shape(ce)[0], -1)), axis=1)
+
+
+def legacy_vae_kl(mean, log_var) -> tf.Tensor:
+    """The VAE-collection original's (wrong) "KL" of VAE and CVAE, per example (shape ``(B,)``):
+
+    ``-1/2 sum_d (1 + l_d - m_d^2 - exp(l_d / 2))`` with ``l`` the log-variance. The true KL to N(0, I)
+    has ``exp(l_d)``; this term is minimised at ``l = 2 ln 2`` (variance 4) and can be negative.
+    Reproduced only for ``--legacy``.
+    """
+    return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var / 2.0), axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,384 @@
+"""The VAE collection's part of the command line: the original ``train.py`` of ALPHAYA-Japan/vae.
+
+    python train.py VAE train [flags]              # VAE, CVAE, InfoVAE, MMDVAE (any case)
+    python train.py VAE generate                   # reconstruction grid + prior samples
+    python train.py VAE generate path/to/image     # one image beside its reconstruction
+    python generate.py VAE [path/to/image]         # the same as ``train.py VAE generate``
+
+``train`` builds the model (:mod:`models.vae_collection`) and Adam (beta1 0.5, beta2 0.999, epsilon 1e-8;
+learning rate 1e-4 for VAE/CVAE, 1e-3 for InfoVAE/MMDVAE unless ``--learning_rate``), trains it with the
+shared :class:`hvae.trainer.Trainer` for ``--epochs`` epochs (a progress bar per epoch) and after every
+epoch
+
+- measures the objective and its parts over the whole test split (``test/loss``, ``test/elbo`` in nats
+  per image, ... to TensorBoard and the console) and keeps the best checkpoint by test loss
+  (``model/<netname>/best/``);
+- writes the original's grid ``images/<MODEL>/grid_<epoch>.png`` (relative to the current folder): 4 rows
+  x 10 columns, rows 1 and 3 twenty fixed test images framed in red, rows 2 and 4 their
+  reconstructions, resized to 480x240 with area interpolation (also to TensorBoard).
+
+A run stopped by ``--max_iterations`` in the middle of an epoch gets the same evaluation and grid for
+that partial epoch. Run settings go to ``model/<netname>/config.json`` with the image shape, value range
+and number of classes, so ``generate`` needs no data flags.
+
+``generate`` restores the newest checkpoint; without an image it reconstructs 64 test images and writes
+``images/<MODEL>/grid.png`` (the grid of the first 20) and ``images/<MODEL>/samples.png`` (100 samples
+of the prior, 10x10; CVAE: one row per class); with an image (any size, grey or colour, read with
+OpenCV) it writes ``images/<MODEL>/<stem>_reconstruction.png``: the framed image beside its
+reconstruction at the model's input size. CVAE conditions that image on ``--label`` (default 4).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import figures
+from .errors import ConfigError
+from .trainer import Trainer
+
+IMAGES_DIR = "images"
+GRID_SIZE = (480, 240)        # width, height of the original's grid
+GRID_COLUMNS = 10
+GRID_IMAGES = 20              # two pairs of rows of 10
+GENERATE_IMAGES = 64          # the original's fixed batch
+SAMPLE_ROWS = 10
+FIXED_SEED = 0                # which test images the grids show
+DEFAULT_LABEL = 4             # the original's class for ``generate path`` with CVAE
+FRAME_COLOR = (1.0, 0.0, 0.0)
+UNLABELLED = ("binarized_mnist", "celebA", "lsun")
+LABELLED = ("mnist", "svhn", "cifar10", "digits", "folder")
+ADAM = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
+OPTION_MODELS = {"alpha": ("InfoVAE",), "lambda_": ("InfoVAE", "MMDVAE"), "mmd_bandwidth": ("InfoVAE", "MMDVAE")}
+
+
+def check_options(config: dict) -> None:
+    """Reject flags the chosen model and mode have no use for, before any data is read.
+
+    Raises:
+        ConfigError: ``--alpha``/``--lambda``/``--mmd_bandwidth`` on a model without that weight or with
+            ``--legacy``; ``--likelihood gaussian`` with ``--legacy``; ``--label`` outside CVAE's
+            ``generate IMAGE``; CVAE on a dataset without labels.
+    """
+    model = config["model"]
+    for key, models in OPTION_MODELS.items():
+        if config.get(key) is None:
+            continue
+        flag = "--" + key.rstrip("_")
+        if model not in models:
+            raise ConfigError(f"{flag} does not apply to {model} (only to {' and '.join(models)})")
+        if config.get("legacy"):
+            raise ConfigError(f"{flag} does not apply with --legacy: the original's objective has fixed weights "
+                              f"(leave --legacy out to set {flag})")
+    if config.get("legacy") and config.get("likelihood", "bernoulli") != "bernoulli":
+        raise ConfigError("--likelihood does not apply with --legacy: the original's reconstruction terms are fixed "
+                          "(cross-entropy for VAE/CVAE, squared error for InfoVAE/MMDVAE)")
+    if config.get("mmd_bandwidth") is not None and not config["mmd_bandwidth"] > 0:
+        raise ConfigError(f"--mmd_bandwidth must be positive, got {config['mmd_bandwidth']}")
+    if config.get("label") is not None:
+        if model != "CVAE":
+            raise ConfigError(f"--label does not apply to {model}: only CVAE is conditioned on a class")
+        if config["mode"] != "generate" or not config.get("image"):
+            raise ConfigError("--label chooses the class of the image given to 'CVAE generate IMAGE'; "
+                              "it does not apply here")
+    if model == "CVAE" and config.get("dataset") in UNLABELLED:
+        raise ConfigError(_unlabelled_message(config["dataset"]))
+
+
+def _unlabelled_message(dataset: str) -> str:
+    return (f"CVAE needs class labels but dataset {dataset} has none; use a labelled dataset "
+            f"({', '.join(LABELLED)})")
+
+
+class CollectionTask:
+    """Builds, trains and draws one VAE-collection run from a resolved command-line configuration."""
+
+    def __init__(self, config: dict, strategy):
+        check_options(config)
+        self.config = config
+        self.strategy = strategy
+        self.name = config["model"]
+        self.run_dir = config["run_dir"]
+        self.batch_size = int(config["batch_size"])
+        self.images_dir = os.path.join(IMAGES_DIR, self.name)
+        self.dataset = None
+        self.model = None
+        self.optimizer = None
+        self._eval_fn = None
+        self._grid_batch = None
+
+    # ---- set-up ---------------------------------------------------------------------------------
+    def _load_dataset(self):
+        import datasets
+
+        options = dict(self.config["dataset_options"])
+        if self.config.get("image_size"):
+            options["image_size"] = self.config["image_size"]
+        return datasets.load(self.config["dataset"], self.config.get("db_path"), **options)
+
+    @property
+    def learning_rate(self) -> float:
+        from models.vae_collection import MODELS
+
+        return float(self.config.get("learning_rate") or MODELS[self.name].learning_rate)
+
+    def build(self, shape, value_range, num_classes):
+        """Build model and optimizer in the strategy's scope.
+
+        Raises:
+            ConfigError: the model cannot take this shape or these options; CVAE without classes.
+        """
+        import keras
+
+        from models.vae_collection import MODELS
+
+        config = self.config
+        cls = MODELS[self.name]
+        if cls.conditional and not num_classes:
+            raise ConfigError(_unlabelled_message(config["dataset"]))
+        kwargs = dict(value_range=value_range, likelihood=config.get("likelihood", "bernoulli"),
+                      legacy=bool(config.get("legacy")), name=self.name)
+        kwargs.update({k: config.get(k) for k in cls.uses if config.get(k) is not None})
+        if cls.conditional:
+            kwargs["num_classes"] = int(num_classes)
+        try:
+            with self.strategy.scope():
+                self.model = cls(tuple(shape), int(config["latent_dim"]), **kwargs).build_all()
+                self.optimizer = keras.optimizers.Adam(self.learning_rate, **ADAM)
+                self.optimizer.build(self.model.trainable_variables)
+        except ValueError as err:
+            raise ConfigError(f"{self.name}: {err}") from None
+        self.num_classes = num_classes
+        self.display_range = tuple(float(v) for v in value_range)
+
+    def resolved_settings(self) -> dict:
+        """What config.json records beyond the flags: the data's shape and range, and the values the
+        defaults resolved to (learning rate, InfoVAE/MMD-VAE weights and bandwidth)."""
+        m = self.model
+        extra = {"image_shape": list(m.image_shape), "value_range": list(m.value_range),
+                 "num_classes": self.num_classes, "learning_rate": self.learning_rate, "label": None,
+                 "parameters": m.count_parameters()}
+        if not m.legacy:
+            for key in type(m).uses:
+                extra[key] = getattr(m, key)
+        return extra
+
+    def describe_objective(self) -> str:
+        m = self.model
+        like = "Bernoulli" if m.likelihood_kind == "bernoulli" else "Gaussian(sigma 0.1)"
+        if m.legacy:
+            return {"VAE": "the original's summed cross-entropy + its exp(l/2) 'KL' (--legacy)",
+                    "CVAE": "the original's summed cross-entropy + its exp(l/2) 'KL' (--legacy)",
+                    "InfoVAE": "the original's mean squared error + 0.001 x mean KL (--legacy)",
+                    "MMDVAE": f"the original's mean squared error + MMD, bandwidth {m.latent_dim ** 2} (--legacy)"}[self.name]
+        if self.name in ("VAE", "CVAE"):
+            return f"negative ELBO, {like} likelihood"
+        if self.name == "InfoVAE":
+            return (f"{like} NLL + {1 - m.alpha:g} KL + {m.alpha + m.lambda_ - 1:g} MMD "
+                    f"(alpha {m.alpha:g}, lambda {m.lambda_:g}, bandwidth {m.mmd_bandwidth:g})")
+        return f"{like} NLL + {m.lambda_:g} MMD (bandwidth {m.mmd_bandwidth:g})"
+
+    def to_display(self, x) -> np.ndarray:
+        lo, hi = self.display_range
+        return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+
+    # ---- trainer hooks ----------------------------------------------------------------------------
+    def loss_terms(self, images, labels, iteration):
+        return self.model.loss_terms(images, labels if self.model.conditional else None, training=True)
+
+    def after_step(self, trainer, index: int) -> None:
+        pass
+
+    def end_of_epoch(self, trainer, epoch: int):
+        """Test metrics over the whole test split, the epoch's grid; the score is the test loss."""
+        step = int(trainer.iteration.numpy())
+        metrics = self.evaluate()
+        trainer.scalars({f"test/{k}": v for k, v in metrics.items()}, step=step)
+        canvas = self.grid_canvas(*self.grid_batch())
+        path = figures.save_png(os.path.join(self.images_dir, f"grid_{epoch}.png"), canvas)
+        with trainer.writer.as_default(step=step):
+            figures.summary_image("grid", canvas, step)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("loss", "elbo"))
+        elbo = f", test ELBO {metrics['elbo']:.2f} nats/image" if "elbo" in metrics else ""
+        print(f"epoch {epoch} (iteration {step}): test loss {metrics['loss']:.4f}{elbo} ({shown}); wrote {path}",
+              flush=True)
+        return metrics, metrics["loss"]
+
+    # ---- evaluation and figures -----------------------------------------------------------------------
+    def evaluate(self) -> dict:
+        """Every loss term averaged over the whole test split (per image; the last batch may be smaller)."""
+        import tensorflow as tf
+
+        if self._eval_fn is None:
+            model = self.model
+
+            def terms(images, labels):
+                return model.loss_terms(images, labels if model.conditional else None, training=False)
+
+            self._eval_fn = tf.function(terms, reduce_retracing=True)
+        sums, count = {}, 0
+        for images, labels in self.dataset.batches("test", self.batch_size, drop_remainder=False, with_labels=True):
+            n = int(images.shape[0])
+            for key, value in self._eval_fn(images, labels).items():
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+            count += n
+        return {k: v / max(count, 1) for k, v in sums.items()}
+
+    def grid_batch(self):
+        """The twenty fixed test images (a seeded shuffle of the test split), their labels and reconstructions."""
+        if self._grid_batch is None:
+            self._grid_batch = self.dataset.take("test", GRID_IMAGES, seed=FIXED_SEED, with_labels=True)
+        images, labels = self._grid_batch
+        return images, self.reconstruct(images, labels)
+
+    def reconstruct(self, images, labels):
+        return self.model(images, labels if self.model.conditional else None).numpy()
+
+    def grid_canvas(self, images, reconstructions) -> np.ndarray:
+        """The original's grid (A.8) as a [0, 1] RGB canvas of 480x240.
+
+        Rows 1 and 3: ground truth 0-9 and 10-19 with a one-pixel red frame; rows 2 and 4: their
+        reconstructions. The 4x10 mosaic is resized with area interpolation and truncated to 1/255 steps.
+        """
+        import cv2
+
+        truth = figures.frame(self.to_display(images[:GRID_IMAGES]), FRAME_COLOR)
+        recon = _rgb(self.to_display(reconstructions[:GRID_IMAGES]))
+        empty = np.zeros((GRID_COLUMNS,) + truth.shape[1:], np.float32)
+        rows = []
+        for start in range(0, GRID_IMAGES, GRID_COLUMNS):
+            for part in (truth, recon):
+                row = part[start:start + GRID_COLUMNS]
+                rows.append(np.concatenate([row, empty[:GRID_COLUMNS - len(row)]]))
+        mosaic = figures.tile(np.concatenate(rows), len(rows), GRID_COLUMNS)
+        resized = cv2.resize(mosaic, GRID_SIZE, interpolation=cv2.INTER_AREA)
+        return np.floor(np.clip(resized, 0.0, 1.0) * 255.0) / 255.0
+
+    def samples_canvas(self) -> np.ndarray:
+        """100 images from the prior on a 10x10 grid; CVAE: one row of 10 per class."""
+        if self.model.conditional:
+            labels = np.repeat(np.arange(self.num_classes), SAMPLE_ROWS)
+            images = self.model.sample(len(labels), labels).numpy()
+            return figures.tile(self.to_display(images), self.num_classes, SAMPLE_ROWS)
+        images = self.model.sample(SAMPLE_ROWS * SAMPLE_ROWS).numpy()
+        return figures.tile(self.to_display(images), SAMPLE_ROWS)
+
+    # ---- main -----------------------------------------------------------------------------------------
+    def main(self, devices: str) -> int:
+        if self.config["mode"] == "generate":
+            return self.generate()
+        return self.train(devices)
+
+    def train(self, devices: str) -> int:
+        from .cli import save_config_json
+
+        config = self.config
+        self.dataset = self._load_dataset()
+        if self.name == "CVAE" and not self.dataset.num_classes:
+            raise ConfigError(_unlabelled_message(self.dataset.name))
+        self.build(self.dataset.shape, self.dataset.value_range, self.dataset.num_classes)
+        trainer = Trainer(self, self.strategy, seed=config.get("seed") or 0, compile_mode=config["compile"],
+                          checkpoint_frequency=config["checkpoint_frequency"], log_frequency=config["log_frequency"],
+                          progress="bar")
+        resumed = trainer.restore()
+        save_config_json(config, self.resolved_settings())
+        print(f"{config['netname']}: {self.name}{' (legacy)' if self.model.legacy else ''}, latent {self.model.latent_dim}, "
+              f"{self.model.count_parameters():,} parameters; loss = {self.describe_objective()}; "
+              f"Adam lr {self.learning_rate:g}; {devices}")
+        print(f"data: {self.dataset.describe()}")
+        if resumed:
+            print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
+        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir}) and {self.images_dir}/", flush=True)
+        start = int(trainer.iteration.numpy())
+        status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config["epochs"])
+        it, spe = int(trainer.iteration.numpy()), trainer.steps_per_epoch
+        if status == "done" and it > start and it % spe:
+            print()  # the progress bar of the partial epoch did not end its line
+            metrics, score = self.end_of_epoch(trainer, it // spe + 1)
+            trainer.save_best(score)
+            trainer.writer.flush()
+        print(f"{status} at iteration {it} (epoch {it / spe:.2f}); newest checkpoint {trainer.latest_checkpoint}")
+        return 0
+
+    def generate(self) -> int:
+        """Restore the newest checkpoint and write the reconstruction grid and samples, or one image's
+        reconstruction."""
+        config = self.config
+        shape = tuple(config.get("image_shape") or ())
+        value_range = tuple(config.get("value_range") or ())
+        num_classes = config.get("num_classes")
+        image = config.get("image")
+        if image:
+            source = self.read_image_checked(image)  # before building: a bad path fails fast
+        if not shape or not value_range:
+            self.dataset = self._load_dataset()
+            shape, value_range, num_classes = self.dataset.shape, self.dataset.value_range, self.dataset.num_classes
+        self.build(shape, value_range, num_classes)
+        trainer = Trainer(self, self.strategy)
+        trainer.restore(required=True)
+        iteration = int(trainer.iteration.numpy())
+        written = self.generate_image(image, source) if image else self.generate_grid()
+        for path in written:
+            print(f"wrote {path}")
+        print(f"{config['netname']} ({self.name}) at iteration {iteration}")
+        return 0
+
+    def generate_grid(self) -> list:
+        self.dataset = self.dataset or self._load_dataset()
+        images, labels = self.dataset.take("test", GENERATE_IMAGES, seed=FIXED_SEED, with_labels=True)
+        reconstructions = self.reconstruct(images, labels)
+        grid = figures.save_png(os.path.join(self.images_dir, "grid.png"), self.grid_canvas(images, reconstructions))
+        samples = figures.save_png(os.path.join(self.images_dir, "samples.png"), self.samples_canvas())
+        return [grid, samples]
+
+    def read_image_checked(self, path: str) -> np.ndarray:
+        """Read an image file with OpenCV as RGB uint8 ``(H, W, 3)`` (grey files give 3 equal channels).
+
+        Raises:
+            ConfigError: the path does not exist, is a folder, or is not an image OpenCV can decode.
+        """
+        import cv2
+
+        if not os.path.exists(path):
+            raise ConfigError(f"image {path} does not exist")
+        if os.path.isdir(path):
+            raise ConfigError(f"{path} is a folder; generate takes one image file (png, jpg, ...)")
+        data = np.fromfile(path, np.uint8) if os.path.getsize(path) else np.zeros(0, np.uint8)
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if img is None:
+            raise ConfigError(f"{path} is not an image OpenCV can read (png, jpg, bmp, ...)")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def prepare_image(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 of any size -> ``(H, W, C)`` float32 in the model's value range (bilinear resize,
+        colour -> grey with OpenCV's weights for one-channel models)."""
+        import cv2
+
+        h, w, c = self.model.image_shape
+        img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+        if c == 1:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+        elif c != 3:
+            raise ConfigError(f"{self.name} takes {c}-channel images; generate IMAGE handles 1 or 3 channels")
+        lo, hi = self.display_range
+        return (lo + (hi - lo) * img.astype(np.float32) / 255.0).astype(np.float32)
+
+    def generate_image(self, path: str, rgb: np.ndarray) -> list:
+        labels = None
+        if self.model.conditional:
+            label = DEFAULT_LABEL if self.config.get("label") is None else int(self.config["label"])
+            if not 0 <= label < self.num_classes:
+                raise ConfigError(f"--label {label} is out of range: this CVAE has classes 0-{self.num_classes - 1}")
+            labels = np.array([label], np.int64)
+            print(f"conditioning on class {label}")
+        x = self.prepare_image(rgb)[None]
+        reconstruction = self.reconstruct(x, labels)
+        canvas = np.concatenate([figures.frame(self.to_display(x), FRAME_COLOR)[0],
+                                 _rgb(self.to_display(reconstruction))[0]], axis=1)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return [figures.save_png(os.path.join(self.images_dir, f"{stem}_reconstruction.png"), canvas)]
+
+
+def _rgb(images: np.ndarray) -> np.ndarray:
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images

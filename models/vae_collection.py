@@ -1,0 +1,434 @@
+"""The VAE collection of ALPHAYA-Japan/vae ("Variational AutoEncoder Models", TF1): VAE, CVAE, InfoVAE
+and MMD-VAE as Keras subclassed models (spec ``vae_collection_and_simple_lvae.md`` part A).
+
+Every model takes any image shape ``(H, W, C)`` (H and W multiples of 4 for the convolutional pair) and
+any latent size; the class defaults are the original's preset, 32x32x3 images and 200 latent dims.
+Images enter in the dataset's ``value_range`` and are mapped to [0, 1] with ``(x - lo) / (hi - lo)``;
+the decoder gives logits, whose sigmoid is the mean image. Prior N(0, I), posterior and likelihood are
+``tfp.distributions``. Initialisers as the original's helpers (A.4): Glorot-uniform, N(0, 0.02^2) or
+truncated N(0, 0.02^2) weights, every bias 0.05; leaky ReLU slope 0.2.
+
+Layers (A.5), and trainable parameters at 32x32x3, latent 200 (10 classes for CVAE):
+
+| model   | encoder                                              | decoder                                   | params     |
+|---------|------------------------------------------------------|-------------------------------------------|------------|
+| VAE     | flatten, Dense 392 tanh, Dense 196, mean / log-var   | Dense 196 ReLU, Dense HWC (logits)        | 2,005,024  |
+|  legacy | same                                                 | Dense HWC (logits)                        | 1,977,916  |
+| CVAE    | label planes concatenated to the channels, as VAE    | [z, y] -> as VAE                          | 6,021,064  |
+|  legacy | same                                                 | [z, y] -> Dense HWC                       | 6,022,716  |
+| InfoVAE | conv 64 4x4/2 lrelu, conv 128 4x4/2 lrelu, Dense 512 lrelu, mean / max(sigmoid, 0.001) std | Dense 1024 ReLU, Dense (H/4)(W/4)128 ReLU, deconv 64 4x4/2 ReLU, deconv C 4x4/2 | 13,271,187 |
+| MMDVAE  | as InfoVAE up to Dense 512 lrelu, then Dense D = z (deterministic) | as InfoVAE                  | 13,168,587 |
+
+Objectives (batch means, nats per image unless stated; ``x`` in [0, 1], R = -log p(x|z) summed over
+pixels, Bernoulli on the logits or, with ``likelihood='gaussian'``, Normal(sigmoid(logits), 0.1)):
+
+- VAE, CVAE: ``R + KL(q(z|x) || N(0,I))`` (the negative ELBO; analytic KL).
+- InfoVAE: ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD(z, N(0,I) draws)``, alpha 0, lambda 1000.
+- MMDVAE: ``R + lambda MMD(z, N(0,I) draws)``, lambda 1000.
+- MMD: biased V-statistic with kernel ``exp(-|a - b|^2 / bandwidth)``, bandwidth = latent size by default.
+  lambda = 1000 because the MMD term is at most about 2 while R is hundreds of nats: a weight near 1
+  would leave the aggregate posterior unconstrained.
+- ``legacy=True`` reproduces the original (A.7): VAE/CVAE summed cross-entropy on the sigmoid output with
+  +1e-10 inside the logs plus ``-1/2 sum(1 + l - m^2 - exp(l/2))``, and the decoder without its hidden
+  layer; InfoVAE ``mean_(B,H,W,C) (x_hat - x)^2 + 0.001 mean_(B,D) KL_d`` (no MMD); MMDVAE
+  ``mean_(B,H,W,C) (x_hat - x)^2 + MMD`` with bandwidth D^2.
+
+``loss_terms`` returns ``loss`` and its parts (``reconstruction``, ``kl``, ``mmd``, ``legacy_kl`` where they
+apply); models with a posterior also return ``elbo`` = -(Bernoulli/Gaussian R + true KL), which in
+legacy mode is computed beside the legacy objective rather than from it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from . import objectives
+
+LEAKY_SLOPE = 0.2           # TF1 tf.nn.leaky_relu default (Keras' default is 0.3)
+BIAS_INIT = 0.05            # the original's get_biases default, for every bias
+MLP_HIDDEN = (392, 196)     # (28*28)/2 and its half, whatever the image size (A.11-21)
+CONV_FILTERS = (64, 128)
+CONV_DENSE = 512
+DECODER_DENSE = 1024
+MIN_STD = 0.001             # InfoVAE std = max(sigmoid(.), 0.001)
+GAUSSIAN_SCALE = 0.1        # --likelihood gaussian: Normal(sigmoid(logits), 0.1)
+DEFAULT_LAMBDA = 1000.0
+DEFAULT_ALPHA = 0.0
+LEGACY_EPS = 1e-10
+LEGACY_INFO_KL_WEIGHT = 0.001
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def glorot():
+    return keras.initializers.GlorotUniform()
+
+
+def normal():
+    return keras.initializers.RandomNormal(stddev=0.02)
+
+
+def truncated():
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+def _dense(units, act=None, init=glorot, name=None):
+    return layers.Dense(units, activation=act, kernel_initializer=init(),
+                        bias_initializer=keras.initializers.Constant(BIAS_INIT), name=name)
+
+
+def _conv(filters, name):
+    return layers.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=truncated(),
+                         bias_initializer=keras.initializers.Constant(BIAS_INIT), name=name)
+
+
+def _deconv(filters, act, name):
+    return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation=act,
+                                  kernel_initializer=truncated(),
+                                  bias_initializer=keras.initializers.Constant(BIAS_INIT), name=name)
+
+
+class LeakyReLU(layers.Layer):
+    """``max(x, slope x)``, TF1's ``tf.nn.leaky_relu`` for 0 < slope < 1 (same values and gradients).
+
+    Written with ``tf.maximum`` rather than the ``LeakyRelu`` op: Grappler's remapper tries to fuse that
+    op with the preceding Conv2D + BiasAdd and fails on the gradient graph, logging a "remapper failed"
+    error line at every trace (TF 2.21).
+    """
+
+    def __init__(self, negative_slope: float = LEAKY_SLOPE, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = float(negative_slope)
+
+    def call(self, x):
+        return tf.maximum(x, self.negative_slope * x)
+
+
+class Latent(NamedTuple):
+    """What an encoder gives: the code ``z (B, D)``, the posterior q(z|x) (None for MMD-VAE), and the
+    posterior's parameters ``mean`` and ``spread`` (log-variance for VAE/CVAE, std for InfoVAE)."""
+
+    z: tf.Tensor
+    posterior: object
+    mean: tf.Tensor | None
+    spread: tf.Tensor | None
+
+
+class CollectionModel(keras.Model):
+    """Shared part of the four models: value-range mapping, likelihood, sampling and the step's terms.
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images.
+        latent_dim: D, the latent size.
+        num_classes: number of classes (CVAE only).
+        value_range: ``(lo, hi)`` of the images given to the model.
+        likelihood: ``'bernoulli'`` (on the logits) or ``'gaussian'`` (Normal(sigmoid(logits), 0.1)).
+        legacy: the original's objective and (VAE/CVAE) decoder wiring.
+        alpha, lambda_, mmd_bandwidth: InfoVAE / MMD-VAE weights and kernel bandwidth (None: defaults).
+
+    Raises:
+        ValueError: a bad likelihood, a shape the layers cannot take, or an option the model has no use for.
+    """
+
+    has_posterior = True
+    conditional = False
+    learning_rate = 1e-4
+    uses = ()  # objective options this model takes, of ("alpha", "lambda_", "mmd_bandwidth")
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, *, num_classes: int | None = None,
+                 value_range=(0.0, 1.0), likelihood: str = "bernoulli", legacy: bool = False,
+                 alpha: float | None = None, lambda_: float | None = None, mmd_bandwidth: float | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, not {likelihood!r}")
+        if legacy and likelihood != "bernoulli":
+            raise ValueError("legacy=True reproduces the original's objective; it takes no likelihood option")
+        for key, value in (("alpha", alpha), ("lambda_", lambda_), ("mmd_bandwidth", mmd_bandwidth)):
+            if value is not None and (legacy or key not in self.uses):
+                why = "with legacy=True (the original's weights are fixed)" if legacy else f"to {type(self).__name__}"
+                raise ValueError(f"{key.rstrip('_')} does not apply {why}")
+        if mmd_bandwidth is not None and not mmd_bandwidth > 0:
+            raise ValueError(f"mmd_bandwidth must be positive, got {mmd_bandwidth}")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim = int(latent_dim)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.value_range = tuple(float(v) for v in value_range)
+        self.likelihood_kind = likelihood
+        self.legacy = bool(legacy)
+        self.alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
+        self.lambda_ = DEFAULT_LAMBDA if lambda_ is None else float(lambda_)
+        self.mmd_bandwidth = float(self.latent_dim) if mmd_bandwidth is None else float(mmd_bandwidth)
+        self.pixels = int(np.prod(self.image_shape))
+
+    # ---- value ranges ------------------------------------------------------------------------------
+    def to_unit(self, images):
+        """Images in ``value_range`` -> [0, 1] (the original's input and target range)."""
+        lo, hi = self.value_range
+        return (tf.cast(images, tf.float32) - lo) / (hi - lo)
+
+    def from_unit(self, x):
+        lo, hi = self.value_range
+        return lo + (hi - lo) * x
+
+    def condition(self, labels):
+        """One-hot labels ``(B, K)`` for a conditional model, else None."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} needs labels")
+        return tf.one_hot(tf.cast(labels, tf.int32), self.num_classes, dtype=tf.float32)
+
+    # ---- the networks (subclasses) ----------------------------------------------------------------
+    def encode(self, x, y=None) -> Latent:
+        """``x (B, H, W, C)`` in [0, 1] (and one-hot ``y``) -> :class:`Latent` with one posterior sample."""
+        raise NotImplementedError
+
+    def decode(self, z, y=None):
+        """``z (B, D)`` (and one-hot ``y``) -> logits ``(B, H, W, C)``."""
+        raise NotImplementedError
+
+    # ---- distributions -------------------------------------------------------------------------------
+    def prior(self):
+        return objectives.standard_normal(self.latent_dim)
+
+    def likelihood(self, logits):
+        """p(x | z) from the decoder's logits: event shape ``(H, W, C)``."""
+        if self.likelihood_kind == "gaussian":
+            return objectives.gaussian_likelihood(tf.sigmoid(logits), GAUSSIAN_SCALE)
+        return objectives.bernoulli_likelihood(logits=logits)
+
+    def negative_log_likelihood(self, logits, x):
+        """``-log p(x | z)`` per example ``(B,)``, summed over pixels, ``x`` in [0, 1]."""
+        return -self.likelihood(logits).log_prob(x)
+
+    # ---- use ---------------------------------------------------------------------------------------------
+    def call(self, images, labels=None, training=False):
+        """Reconstruct ``images`` through one posterior sample (MMD-VAE: its deterministic code).
+        Returns the mean image ``sigmoid(logits)`` in ``value_range``."""
+        y = self.condition(labels)
+        latent = self.encode(self.to_unit(images), y)
+        return self.from_unit(tf.sigmoid(self.decode(latent.z, y)))
+
+    def sample(self, n: int, labels=None, seed=None):
+        """``n`` mean images decoded from prior draws (``labels (n,)`` for CVAE), in ``value_range``."""
+        z = self.prior().sample(n, seed=seed)
+        return self.from_unit(tf.sigmoid(self.decode(z, self.condition(labels))))
+
+    def build_all(self):
+        """Create every weight by running the model once (needed before a checkpoint restore)."""
+        x = tf.zeros((2,) + self.image_shape)
+        labels = tf.zeros((2,), tf.int64) if self.conditional else None
+        self.call(x, labels)
+        return self
+
+    def loss_terms(self, images, labels=None, training=True):
+        """The objective and its parts for one batch (see the module docstring).
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``.
+            labels: int class indices ``(B,)`` (used by CVAE only).
+        Returns:
+            dict of scalar tensors with ``loss``.
+        """
+        x = self.to_unit(images)
+        y = self.condition(labels)
+        latent = self.encode(x, y)
+        logits = self.decode(latent.z, y)
+        return self.objective(x, latent, logits)
+
+    def objective(self, x, latent: Latent, logits) -> dict:
+        raise NotImplementedError
+
+    def _elbo_terms(self, x, latent, logits):
+        """True negative log-likelihood and KL (batch means, nats) and the ELBO."""
+        nll = tf.reduce_mean(self.negative_log_likelihood(logits, x))
+        kl = tf.reduce_mean(objectives.kl_to_standard_normal(latent.posterior))
+        return nll, kl, -(nll + kl)
+
+    def _mmd_to_prior(self, z, bandwidth):
+        draws = self.prior().sample(tf.shape(z)[0])
+        return objectives.mmd(z, draws, bandwidth)
+
+    def _squared_error(self, x, logits):
+        """Legacy reconstruction of the conv models: mean over (B, H, W, C) of (sigmoid(logits) - x)^2."""
+        return tf.reduce_mean(tf.square(tf.sigmoid(logits) - x))
+
+    def count_parameters(self) -> int:
+        return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))
+
+
+# --------------------------------------------------------------------------------------------------
+# VAE and CVAE: the MLP pair
+# --------------------------------------------------------------------------------------------------
+class VAE(CollectionModel):
+    """Vanilla VAE (original ``src/VAE.py``): MLP encoder with a log-variance head, MLP decoder.
+
+    ``legacy=True`` wires the decoder as the original (z -> Dense HWC; its Dense 196 ReLU is not
+    created); otherwise z -> Dense 196 ReLU -> Dense HWC, the evident intent.
+    """
+
+    learning_rate = 1e-4
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
+        kwargs.setdefault("name", type(self).__name__)
+        super().__init__(image_shape, latent_dim, **kwargs)
+        self.encoder_hidden1 = _dense(MLP_HIDDEN[0], "tanh", name="encoder_hidden1")
+        self.encoder_hidden2 = _dense(MLP_HIDDEN[1], None, name="encoder_hidden2")
+        self.mean_head = _dense(self.latent_dim, name="mean")
+        self.log_var_head = _dense(self.latent_dim, name="log_variance")
+        self.decoder_hidden = None if self.legacy else _dense(MLP_HIDDEN[1], "relu", name="decoder_hidden")
+        self.decoder_out = _dense(self.pixels, name="decoder_out")
+
+    def encoder_input(self, x, y):
+        return tf.reshape(x, (tf.shape(x)[0], self.pixels))
+
+    def encode(self, x, y=None) -> Latent:
+        h = self.encoder_hidden2(self.encoder_hidden1(self.encoder_input(x, y)))
+        mean, log_var = self.mean_head(h), self.log_var_head(h)
+        posterior = objectives.diagonal_normal(mean, tf.exp(0.5 * log_var))
+        return Latent(posterior.sample(), posterior, mean, log_var)
+
+    def decode(self, z, y=None):
+        h = z if y is None else tf.concat([z, y], axis=-1)
+        if self.decoder_hidden is not None:
+            h = self.decoder_hidden(h)
+        return tf.reshape(self.decoder_out(h), (-1,) + self.image_shape)
+
+    def objective(self, x, latent, logits):
+        nll, kl, elbo = self._elbo_terms(x, latent, logits)
+        if not self.legacy:
+            return {"loss": nll + kl, "reconstruction": nll, "kl": kl, "elbo": elbo}
+        reconstruction = tf.reduce_mean(objectives.bernoulli_cross_entropy_eps(tf.sigmoid(logits), x, LEGACY_EPS))
+        legacy_kl = tf.reduce_mean(objectives.legacy_vae_kl(latent.mean, latent.spread))
+        return {"loss": reconstruction + legacy_kl, "reconstruction": reconstruction, "legacy_kl": legacy_kl,
+                "kl": kl, "elbo": elbo}
+
+
+class CVAE(VAE):
+    """Conditional VAE (original ``src/CVAE.py``): the VAE with the one-hot label y tiled as K constant
+    HxW planes concatenated to the image channels, and concatenated to z for the decoder. Prior N(0, I).
+
+    Raises:
+        ValueError: ``num_classes`` missing or below 1.
+    """
+
+    conditional = True
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, num_classes: int = 10, **kwargs):
+        if num_classes is None or int(num_classes) < 1:
+            raise ValueError(f"CVAE needs num_classes >= 1, got {num_classes}")
+        super().__init__(image_shape, latent_dim, num_classes=num_classes, **kwargs)
+
+    def encoder_input(self, x, y):
+        h, w, _ = self.image_shape
+        planes = tf.reshape(y, (-1, 1, 1, self.num_classes)) * tf.ones((1, h, w, self.num_classes))
+        xy = tf.concat([x, planes], axis=-1)
+        return tf.reshape(xy, (tf.shape(x)[0], h * w * (self.image_shape[2] + self.num_classes)))
+
+
+# --------------------------------------------------------------------------------------------------
+# InfoVAE and MMD-VAE: the DCGAN-style pair
+# --------------------------------------------------------------------------------------------------
+class _ConvModel(CollectionModel):
+    """Conv encoder up to Dense 512 + leaky ReLU, and the deconv decoder, shared by InfoVAE and MMD-VAE."""
+
+    learning_rate = 1e-3
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
+        kwargs.setdefault("name", type(self).__name__)
+        super().__init__(image_shape, latent_dim, **kwargs)
+        h, w, c = self.image_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"{type(self).__name__} needs image sides divisible by 4 (two stride-2 convolutions), "
+                             f"got {h}x{w}")
+        self.conv1 = _conv(CONV_FILTERS[0], "encoder_conv1")
+        self.conv2 = _conv(CONV_FILTERS[1], "encoder_conv2")
+        self.encoder_dense = _dense(CONV_DENSE, None, normal, name="encoder_dense")
+        self.lrelu = LeakyReLU(LEAKY_SLOPE)
+        self.decoder_dense1 = _dense(DECODER_DENSE, "relu", normal, name="decoder_dense1")
+        self.decoder_dense2 = _dense((h // 4) * (w // 4) * CONV_FILTERS[1], "relu", normal, name="decoder_dense2")
+        self.deconv1 = _deconv(CONV_FILTERS[0], "relu", "decoder_deconv1")
+        self.deconv2 = _deconv(c, None, "decoder_deconv2")
+
+    def features(self, x):
+        h = self.lrelu(self.conv2(self.lrelu(self.conv1(x))))
+        h = tf.reshape(h, (tf.shape(x)[0], int(np.prod(h.shape[1:]))))
+        return self.lrelu(self.encoder_dense(h))
+
+    def decode(self, z, y=None):
+        h, w, _ = self.image_shape
+        g = self.decoder_dense2(self.decoder_dense1(z))
+        g = tf.reshape(g, (-1, h // 4, w // 4, CONV_FILTERS[1]))
+        return self.deconv2(self.deconv1(g))
+
+
+class InfoVAE(_ConvModel):
+    """InfoVAE (original ``src/infoVAE.py``, objective of Zhao et al. 2017 as the README states it).
+
+    Posterior N(mean, std^2) with ``std = max(sigmoid(Dense), 0.001)``. Objective
+    ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD``; ``legacy=True``: the original's
+    ``mean (x_hat - x)^2 + 0.001 mean_(B,D) KL_d`` (no MMD, which amounts to alpha 0.999, lambda 0.001).
+    """
+
+    uses = ("alpha", "lambda_", "mmd_bandwidth")
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
+        super().__init__(image_shape, latent_dim, **kwargs)
+        self.mean_head = _dense(self.latent_dim, name="mean")
+        self.std_head = _dense(self.latent_dim, "sigmoid", name="std")
+
+    def encode(self, x, y=None) -> Latent:
+        f = self.features(x)
+        mean, std = self.mean_head(f), tf.maximum(self.std_head(f), MIN_STD)
+        posterior = objectives.diagonal_normal(mean, std)
+        return Latent(posterior.sample(), posterior, mean, std)
+
+    def objective(self, x, latent, logits):
+        nll, kl, elbo = self._elbo_terms(x, latent, logits)
+        if self.legacy:
+            mean, std = latent.mean, latent.spread
+            legacy_kl = tf.reduce_mean(-0.5 * (1.0 + 2.0 * tf.math.log(std) - tf.square(mean) - tf.square(std)))
+            reconstruction = self._squared_error(x, logits)
+            return {"loss": reconstruction + LEGACY_INFO_KL_WEIGHT * legacy_kl, "reconstruction": reconstruction,
+                    "legacy_kl": legacy_kl, "kl": kl, "elbo": elbo}
+        mmd = self._mmd_to_prior(latent.z, self.mmd_bandwidth)
+        loss = nll + (1.0 - self.alpha) * kl + (self.alpha + self.lambda_ - 1.0) * mmd
+        return {"loss": loss, "reconstruction": nll, "kl": kl, "mmd": mmd, "elbo": elbo}
+
+
+class MMDVAE(_ConvModel):
+    """MMD-VAE (original ``src/MMDVAE.py``): a deterministic encoder ``z = Dense(D)`` (N(0, 0.02^2)) and
+    the objective ``R + lambda MMD(z, N(0, I))``; ``legacy=True``: ``mean (x_hat - x)^2 + MMD`` with
+    bandwidth D^2. No posterior, hence no ELBO."""
+
+    has_posterior = False
+    uses = ("lambda_", "mmd_bandwidth")
+
+    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
+        super().__init__(image_shape, latent_dim, **kwargs)
+        self.code = _dense(self.latent_dim, None, normal, name="code")
+
+    def encode(self, x, y=None) -> Latent:
+        return Latent(self.code(self.features(x)), None, None, None)
+
+    def objective(self, x, latent, logits):
+        if self.legacy:
+            reconstruction = self._squared_error(x, logits)
+            mmd = self._mmd_to_prior(latent.z, float(self.latent_dim) ** 2)
+            return {"loss": reconstruction + mmd, "reconstruction": reconstruction, "mmd": mmd}
+        reconstruction = tf.reduce_mean(self.negative_log_likelihood(logits, x))
+        mmd = self._mmd_to_prior(latent.z, self.mmd_bandwidth)
+        return {"loss": reconstruction + self.lambda_ * mmd, "reconstruction": reconstruction, "mmd": mmd}
+
+
+MODELS = {"VAE": VAE, "CVAE": CVAE, "InfoVAE": InfoVAE, "MMDVAE": MMDVAE}
+
+
+def build(name: str, image_shape, latent_dim: int = 200, **kwargs) -> CollectionModel:
+    """Build one of :data:`MODELS` by its canonical name and create its weights."""
+    return MODELS[name](image_shape, latent_dim, **kwargs).build_all()
