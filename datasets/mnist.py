@@ -18,7 +18,9 @@ Files (``db_path``), looked for in this order:
    validation split is a different 5,000 images than TF1's).
 
 Option ``train_split="test"`` trains on the 10,000 test images (the test split stays those images): the
-offline copy of MNIST has no training images.
+offline copy of MNIST has no training images. Add ``test_holdout=N`` to keep a fixed random N of them
+(seed 0) apart as the test split, for a held-out measurement (MNIST's test set changes writers halfway,
+so the held-out images are drawn at random, not taken from the end).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 
 from hvae.errors import DatasetError
 
-from .base import ArraySource, ImageDataset, load_tfds
+from .base import ArraySource, ImageDataset, load_tfds, split_fixed
 
 SHAPE = (28, 28, 1)
 FILES = {
@@ -153,7 +155,7 @@ def _from_tfds(train_split: str):
 
 
 # --------------------------------------------------------------------------------------------------
-def load(db_path=None, train_split: str = "train", validation_size: int = 5000) -> ImageDataset:
+def load(db_path=None, train_split: str = "train", validation_size: int = 5000, test_holdout: int = 0) -> ImageDataset:
     """Load MNIST.
 
     Args:
@@ -163,6 +165,8 @@ def load(db_path=None, train_split: str = "train", validation_size: int = 5000) 
             ``"test"`` (train on the 10,000 test images; needs no training files).
         validation_size: how many leading training images form the ``validation`` split (TF1
             ``read_data_sets`` default 5,000); ignored with ``train_split="test"``.
+        test_holdout: with ``train_split="test"``, this many test images (a fixed random choice, seed 0)
+            form the test split and the others the train split; 0 (default) trains and tests on all 10,000.
 
     Returns:
         ImageDataset ``mnist``: 28x28x1 in [0, 1], 10 classes; splits ``train`` (55,000), ``validation``
@@ -176,6 +180,8 @@ def load(db_path=None, train_split: str = "train", validation_size: int = 5000) 
     """
     if train_split not in TRAIN_SPLITS:
         raise DatasetError(f"mnist: train_split must be one of {', '.join(TRAIN_SPLITS)}, not {train_split!r}")
+    if test_holdout and train_split != "test":
+        raise DatasetError("mnist: test_holdout applies only with train_split='test'")
     if db_path is None or str(db_path) == "":
         arrays, origin = _from_tfds(train_split)
     else:
@@ -203,7 +209,15 @@ def load(db_path=None, train_split: str = "train", validation_size: int = 5000) 
     test_x, test_y = arrays["test"]
     test = ArraySource(test_x[..., None], test_y, SHAPE)
     notes = []
-    if train_split == "test":
+    if train_split == "test" and test_holdout:
+        if not 0 < test_holdout < len(test_x):
+            raise DatasetError(f"mnist: test_holdout {test_holdout} must be in (0, {len(test_x)})")
+        held, kept = split_fixed(len(test_x), test_holdout / len(test_x), seed=0)
+        sources = {"train": ArraySource(test_x[kept, :, :, None], test_y[kept], SHAPE),
+                   "test": ArraySource(test_x[held, :, :, None], test_y[held], SHAPE)}
+        notes.append(f"train_split='test', test_holdout={test_holdout}: training on {len(kept):,} test images, "
+                     f"testing on the other {len(held):,} (fixed random choice, seed 0)")
+    elif train_split == "test":
         sources = {"train": test, "test": test}
         notes.append("train_split='test': training on the 10,000 test images; test split = the same images")
     else:

@@ -461,3 +461,21 @@ def test_array_source_gathers_fortran_layout_without_copying_it():
         tracemalloc.stop()
     np.testing.assert_array_equal(batch, np.transpose(images[..., idx], (3, 0, 1, 2)))
     assert peak < images.nbytes / 10, f"gathering 4 images allocated {peak:,} bytes"
+
+
+def test_mnist_test_holdout_gives_a_disjoint_fixed_split(shared_data):
+    folder = shared_data / "mnist"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    ds = datasets.load("mnist", str(folder), train_split="test", test_holdout=2000)
+    assert (ds.train_size, ds.test_size) == (8000, 2000)
+    train = next(iter(ds.batches("train", 8000)))[0].numpy().reshape(8000, -1)
+    test, labels = (t.numpy() for t in next(iter(ds.batches("test", 2000))))
+    assert np.all(np.bincount(labels, minlength=10) > 100)  # every class is held out
+    # no held-out image is among the training images
+    train_keys = {row.tobytes() for row in (train * 255).round().astype(np.uint8)}
+    assert not any(row.tobytes() in train_keys for row in (test.reshape(2000, -1) * 255).round().astype(np.uint8))
+    again = datasets.load("mnist", str(folder), train_split="test", test_holdout=2000)
+    np.testing.assert_array_equal(next(iter(again.batches("test", 2000)))[1].numpy(), labels)
+    with pytest.raises(DatasetError, match="test_holdout applies only"):
+        datasets.load("mnist", str(folder), test_holdout=10)
