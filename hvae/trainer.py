@@ -203,7 +203,8 @@ class Trainer:
                 if self.progress == "bar":
                     from keras.utils import Progbar
 
-                    bar = Progbar(spe, unit_name="step")
+                    # a live bar on a terminal; one summary line per epoch in a log file
+                    bar = Progbar(spe, unit_name="step", verbose=1 if sys.stdout.isatty() else 2)
                     print(f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
                 for images, labels in self.train_batches(epoch, offset):
                     terms = self._step_fn(images, labels)
