@@ -18,8 +18,12 @@ case-insensitive (``celebA`` and ``celeba`` both work).
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from hvae.errors import DatasetError
+
+if TYPE_CHECKING:
+    from .base import ImageDataset
 
 # canonical name -> module name
 _LOADERS = {

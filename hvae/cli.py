@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import time
 
 from .errors import ConfigError, HVAEError
 

@@ -16,18 +16,13 @@ import pytest
 
 import datasets
 from conftest import shared_subdir
+from formats import write_image
 from datasets import base, celeba, lsun
 from hvae.errors import DatasetError
 
 
 def ordered(ds, split):
     return ds.take(split, ds._source(split).size, seed=None, with_labels=True)
-
-
-def write_image(path, rgb: np.ndarray) -> None:
-    """Write an RGB (or grey) uint8 image with OpenCV (which wants BGR)."""
-    img = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    assert cv2.imwrite(str(path), img)
 
 
 def flat(value: int, h: int, w: int) -> np.ndarray:

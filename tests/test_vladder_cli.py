@@ -73,7 +73,7 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     assert code == 0, err
     assert "resumed from model/vladder_digits/ckpt-12 at iteration 12" in out
     beta = 1 - np.exp(-16 / 2000)  # step index 15 is the 16th iteration
-    assert f"iteration      15 |" in out and f"beta {beta:.4g}" in out
+    assert "iteration      15 |" in out and f"beta {beta:.4g}" in out
     assert len(list(run.glob("events.out.tfevents.*"))) == 2
     code, out, err = run_cli(FAST + ["--max_iterations=16"], capsys)
     assert code == 0 and "nothing to do" in out
