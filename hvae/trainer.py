@@ -143,8 +143,9 @@ class Trainer:
             task.optimizer.apply_gradients(zip(grads, variables))
             return terms
 
+        # The step has no tensor-dependent Python control flow, so autograph's source rewriting is not needed.
         if self.compile_mode == "xla":
-            replica_step = tf.function(replica_step, jit_compile=True)
+            replica_step = tf.function(replica_step, jit_compile=True, autograph=False)
 
         def step(images, labels):
             t = self.iteration + 1
@@ -156,7 +157,7 @@ class Trainer:
             self.iteration.assign_add(1)
             return terms
 
-        return step if self.compile_mode == "eager" else tf.function(step)
+        return step if self.compile_mode == "eager" else tf.function(step, autograph=False)
 
     def train_batches(self, epoch: int, skip_batches: int = 0):
         """The shuffled training batches of one epoch (drop_remainder), distributed over the replicas."""

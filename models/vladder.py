@@ -342,6 +342,13 @@ class VLadder(keras.Model):
             g = self.generatives[k](g, codes[k], training=training)
         return g
 
+    def sample_images(self, codes):
+        """``decode(codes, training=False)`` compiled with ``tf.function`` (the sampling path of the figures)."""
+        if getattr(self, "_sample_fn", None) is None:
+            self._sample_fn = tf.function(lambda c: self.decode(c, training=False), autograph=False,
+                                          reduce_retracing=True)
+        return self._sample_fn([tf.convert_to_tensor(c, tf.float32) for c in codes])
+
     def likelihood(self, x_hat):
         """p(x | z): factorised Laplace with location ``x_hat`` and scale ``1/loss_ratio`` (event ``(H, W, C)``)."""
         return objectives.laplace_likelihood(x_hat, self.likelihood_scale)
@@ -418,11 +425,16 @@ class VLadder(keras.Model):
         Per-pixel squared error summed over channels, in data units, with the (possibly corrupted) input
         reconstructed through posterior samples in inference mode. Returns ``(error, noisy, x_hat)``.
         """
-        noisy = self.corrupt(images)
-        x_hat = self(noisy, training=False)
-        h, w = self.config.shape[:2]
-        err = tf.reduce_sum(tf.square(x_hat - images)) / float(h * w) / tf.cast(tf.shape(images)[0], tf.float32)
-        return err, noisy, x_hat
+        if getattr(self, "_test_fn", None) is None:
+            def test_batch(clean):
+                noisy = self.corrupt(clean)
+                x_hat = self(noisy, training=False)
+                h, w = self.config.shape[:2]
+                err = tf.reduce_sum(tf.square(x_hat - clean)) / float(h * w) / tf.cast(tf.shape(clean)[0], tf.float32)
+                return err, noisy, x_hat
+
+            self._test_fn = tf.function(test_batch, autograph=False, reduce_retracing=True)
+        return self._test_fn(images)
 
     # ---- figures (original visualize.py) --------------------------------------------------------
     def manifold_samples(self, layer: int, num_rows: int = 30, extent: float = 2.0, seed=None):
@@ -444,7 +456,7 @@ class VLadder(keras.Model):
         grid = np.stack([cols.ravel(), rows.ravel()], axis=1)
         codes = self.prior_codes(num_rows * num_rows, seed=seed)
         codes[layer] = tf.constant(grid)
-        return self.decode(codes, training=False).numpy()
+        return self.sample_images(codes).numpy()
 
     def conditional_samples(self, layer: int, fixed_codes, n: int = 100, seed=None):
         """Sample one layer from the prior while the others stay at ``fixed_codes`` (original
@@ -453,8 +465,8 @@ class VLadder(keras.Model):
         for k in range(self.num_layers):
             if k != layer:
                 codes[k] = tf.repeat(tf.reshape(tf.cast(fixed_codes[k], tf.float32), (1, -1)), n, axis=0)
-        return self.decode(codes, training=False).numpy()
+        return self.sample_images(codes).numpy()
 
     def prior_samples(self, n: int = 100, seed=None):
         """``n`` images from the prior, every layer N(0, I) (original SampleVisualizer): ``(n, H, W, C)``."""
-        return self.decode(self.prior_codes(n, seed=seed), training=False).numpy()
+        return self.sample_images(self.prior_codes(n, seed=seed)).numpy()
