@@ -282,8 +282,9 @@ class ImageDataset:
 
     def to_display(self, x):
         """Map model values (``value_range``) to [0, 1] for plotting, clipping what falls outside."""
-        lo, hi = self.value_range
-        return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+        from hvae.figures import to_display
+
+        return to_display(x, self.value_range)
 
     def describe(self) -> str:
         """A one-line summary: name, shape, range, split sizes."""

@@ -304,6 +304,20 @@ def _validate(config: dict) -> None:
         raise ConfigError(f"--learning_rate must be positive, got {config['learning_rate']}")
 
 
+def load_dataset(config: dict):
+    """The run's dataset: ``--dataset``, ``--db_path``, ``--dataset_option`` and ``--image_size``.
+
+    Raises:
+        DatasetError: see :func:`datasets.load`.
+    """
+    import datasets
+
+    options = dict(config["dataset_options"])
+    if config.get("image_size"):
+        options["image_size"] = config["image_size"]
+    return datasets.load(config["dataset"], config.get("db_path"), **options)
+
+
 def save_config_json(config: dict, extra: dict) -> str:
     """Write every setting of the run (and what was derived from them) to ``run_dir/config.json``."""
     keep = {k: v for k, v in config.items() if k not in ("mode", "image", "run_dir", "restart", "no_train")}

@@ -35,6 +35,7 @@ import os
 import numpy as np
 
 from . import figures
+from .cli import load_dataset, save_config_json
 from .errors import ConfigError
 from .trainer import Trainer
 
@@ -109,14 +110,6 @@ class CollectionTask:
         self._grid_batch = None
 
     # ---- set-up ---------------------------------------------------------------------------------
-    def _load_dataset(self):
-        import datasets
-
-        options = dict(self.config["dataset_options"])
-        if self.config.get("image_size"):
-            options["image_size"] = self.config["image_size"]
-        return datasets.load(self.config["dataset"], self.config.get("db_path"), **options)
-
     @property
     def learning_rate(self) -> float:
         from models.vae_collection import MODELS
@@ -180,8 +173,8 @@ class CollectionTask:
         return f"{like} NLL + {m.lambda_:g} MMD (bandwidth {m.mmd_bandwidth:g})"
 
     def to_display(self, x) -> np.ndarray:
-        lo, hi = self.display_range
-        return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+        """Model values -> [0, 1] for the figures."""
+        return figures.to_display(x, self.display_range)
 
     # ---- trainer hooks ----------------------------------------------------------------------------
     def loss_terms(self, images, labels, iteration):
@@ -271,10 +264,8 @@ class CollectionTask:
         return self.train(devices)
 
     def train(self, devices: str) -> int:
-        from .cli import save_config_json
-
         config = self.config
-        self.dataset = self._load_dataset()
+        self.dataset = load_dataset(self.config)
         if self.name == "CVAE" and not self.dataset.num_classes:
             raise ConfigError(_unlabelled_message(self.dataset.name))
         self.build(self.dataset.shape, self.dataset.value_range, self.dataset.num_classes)
@@ -312,7 +303,7 @@ class CollectionTask:
         if image:
             source = self.read_image_checked(image)  # before building: a bad path fails fast
         if not shape or not value_range:
-            self.dataset = self._load_dataset()
+            self.dataset = load_dataset(self.config)
             shape, value_range, num_classes = self.dataset.shape, self.dataset.value_range, self.dataset.num_classes
         self.build(shape, value_range, num_classes)
         trainer = Trainer(self, self.strategy)
@@ -325,7 +316,7 @@ class CollectionTask:
         return 0
 
     def generate_grid(self) -> list:
-        self.dataset = self.dataset or self._load_dataset()
+        self.dataset = self.dataset or load_dataset(self.config)
         images, labels = self.dataset.take("test", GENERATE_IMAGES, seed=FIXED_SEED, with_labels=True)
         reconstructions = self.reconstruct(images, labels)
         grid = figures.save_png(os.path.join(self.images_dir, "grid.png"), self.grid_canvas(images, reconstructions))

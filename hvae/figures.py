@@ -14,6 +14,12 @@ import cv2
 import numpy as np
 
 
+def to_display(x, value_range) -> np.ndarray:
+    """Map model values in ``value_range`` ((0, 1) or (-1, 1)) to [0, 1] for display, clipping the rest."""
+    lo, hi = value_range
+    return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+
+
 def tile(images, num_rows: int, num_cols: int | None = None, fill: float = 0.0) -> np.ndarray:
     """Lay out images row-major on a ``num_rows x num_cols`` grid with no gaps.
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 from models.vladder import CONFIGS, VLadder, builtin_config, config_for_shape
 
 from . import figures
+from .cli import load_dataset, save_config_json
 from .errors import ConfigError
 from .trainer import Trainer
 
@@ -76,14 +77,6 @@ class VLadderTask:
         self._test_iter = None
 
     # ---- set-up ---------------------------------------------------------------------------------
-    def _load_dataset(self):
-        import datasets
-
-        options = dict(self.config["dataset_options"])
-        if self.config.get("image_size"):
-            options["image_size"] = self.config["image_size"]
-        return datasets.load(self.config["dataset"], self.config.get("db_path"), **options)
-
     def build(self, shape, value_range):
         """Choose the configuration and build model + optimizer (in the strategy's scope)."""
         import keras
@@ -99,9 +92,9 @@ class VLadderTask:
             self.optimizer.build(self.model.trainable_variables)
         self.display_range = tuple(value_range)
 
-    def to_display(self, x):
-        lo, hi = self.display_range
-        return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    def to_display(self, x) -> np.ndarray:
+        """Model values -> [0, 1] for the figures."""
+        return figures.to_display(x, self.display_range)
 
     # ---- trainer hooks ----------------------------------------------------------------------------
     def loss_terms(self, images, labels, iteration):
@@ -191,12 +184,10 @@ class VLadderTask:
     _trainer = None
 
     def main(self, devices: str) -> int:
-        from .cli import save_config_json
-
         config = self.config
         if config["mode"] == "generate":
             return self.generate()
-        self.dataset = self._load_dataset()
+        self.dataset = load_dataset(self.config)
         self.build(self.dataset.shape, self.dataset.value_range)
         trainer = Trainer(self, self.strategy, seed=config.get("seed") or 0, compile_mode=config["compile"],
                           checkpoint_frequency=config["checkpoint_frequency"], log_frequency=config["log_frequency"])
@@ -226,7 +217,7 @@ class VLadderTask:
         shape = tuple(config.get("image_shape") or ())
         value_range = tuple(config.get("value_range") or ())
         if not shape or not value_range:
-            self.dataset = self._load_dataset()
+            self.dataset = load_dataset(self.config)
             shape, value_range = self.dataset.shape, self.dataset.value_range
         self.build(shape, value_range)
         trainer = Trainer(self, self.strategy)
@@ -235,7 +226,7 @@ class VLadderTask:
         iteration = int(trainer.iteration.numpy())
         batch = None
         if config.get("plot_reconstruction"):
-            self.dataset = self.dataset or self._load_dataset()
+            self.dataset = self.dataset or load_dataset(self.config)
             batch = self.test_error()[1]
         canvases = self.figures(batch)
         self.write_figures(canvases, iteration // self.vis_frequency, iteration)
