@@ -119,13 +119,13 @@ def pipeline_rates(results_dir: str) -> dict:
     rows = data.get("results", data) if isinstance(data, dict) else data
     by_name = {}
     for row in rows:
-        name = str(row.get("loader", row.get("name", ""))).lower()
+        name = str(row.get("name", "")).split(" ")[0].lower()  # "celebA 64x64 (jpg files)" -> "celeba"
         rate = row.get("images_per_second")
         if rate:
             by_name[name] = rate
     pick = lambda *names: next((by_name[n] for n in names if n in by_name), None)  # noqa: E731
     return {"vladder_mnist": pick("binarized_mnist", "mnist"), "vladder_svhn": pick("svhn"),
-            "vladder_celebA": pick("celeba"), "vladder_lsun": pick("lsun", "lsun_npy")}
+            "vladder_celebA": pick("celeba"), "vladder_lsun": pick("lsun")}
 
 
 def main(argv=None) -> int:
