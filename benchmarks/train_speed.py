@@ -137,9 +137,19 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--replot", action="store_true",
+                        help="redraw the chart from train_speed.json and the current input_pipeline.json")
     args = parser.parse_args(argv)
 
     os.makedirs(args.out, exist_ok=True)
+    if args.replot:
+        with open(os.path.join(args.out, "train_speed.json")) as f:
+            info = json.load(f)
+        info["input_pipeline_images_per_second"] = pipeline_rates(args.out)
+        with open(os.path.join(args.out, "train_speed.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        plot(info["results"], info["input_pipeline_images_per_second"], os.path.join(args.out, "train_speed.png"))
+        return 0
     results = []
     for name in args.configs:
         for mode in args.modes:
