@@ -198,7 +198,7 @@ class Trainer:
         self._install_signal_handlers()
         bar = None
         try:
-            last_time, last_it = time.time(), it
+            last_time, last_it, first = time.time(), it, it
             while total is None or it < total:
                 epoch, offset = divmod(it, spe)
                 if self.progress == "bar":
@@ -215,9 +215,10 @@ class Trainer:
                     self._check_finite(values, it)
                     if index % self.log_frequency == 0:
                         now = time.time()
-                        rate = (it - last_it) * self.task.batch_size / max(now - last_time, 1e-9)
+                        # the first step of a run includes tracing: no meaningful speed yet
+                        rate = None if index == first else (it - last_it) * self.task.batch_size / max(now - last_time, 1e-9)
                         last_time, last_it = now, it
-                        self.scalars({**values, "images_per_second": rate}, step=it)
+                        self.scalars(values if rate is None else {**values, "images_per_second": rate}, step=it)
                         if self.progress == "lines":
                             self._print_line(index, rate, values)
                     if bar is not None:
@@ -259,9 +260,10 @@ class Trainer:
         self.writer.flush()
         raise TrainingDiverged(f"{term} became {what} at iteration {it}; training stopped and {kept}")
 
-    def _print_line(self, index: int, rate: float, values: dict) -> None:
+    def _print_line(self, index: int, rate: float | None, values: dict) -> None:
         shown = " | ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "gradient_norm")
-        print(f"iteration {index:>7d} | {rate:7.1f} images/s | {shown}", flush=True)
+        speed = "      -" if rate is None else f"{rate:7.1f}"
+        print(f"iteration {index:>7d} | {speed} images/s | {shown}", flush=True)
 
     def _install_signal_handlers(self) -> None:
         self._stop_signal = None
