@@ -95,7 +95,7 @@ def save_png(path: str, canvas) -> str:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     elif img.ndim == 3:
         img = img[..., 0]
-    if not cv2.imwrite(path, img):
+    if not cv2.imwrite(path, img, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise OSError(f"cannot write {path}")
     return path
 
