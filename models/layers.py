@@ -87,12 +87,30 @@ def dense(units: int, act: str | None = None, name: str | None = None) -> layers
     return layers.Dense(units, activation=act, name=name)
 
 
+def tracked_list(owner: layers.Layer, name: str, items) -> list:
+    """Store the layers ``items`` as ``owner.<name>`` (a list) so that checkpoints see them.
+
+    Keras 3 wraps a list attribute in a ``TrackedList``, which finds its weights for ``owner.variables``
+    but is invisible to ``tf.train.Checkpoint``: the weights (and batch-norm moving statistics) of layers
+    held only in a list would silently be left out of every checkpoint. Each item is therefore also set as
+    the attribute ``<name>_<i>``, which ``tf.train.Checkpoint`` follows (Keras counts each weight once).
+
+    Returns:
+        the list, as stored.
+    """
+    items = list(items)
+    setattr(owner, name, items)
+    for i, item in enumerate(items):
+        setattr(owner, f"{name}_{i}", item)
+    return getattr(owner, name)
+
+
 class Sequence(layers.Layer):
     """Layers applied in order, passing ``training`` to those that take it (NormedBlock, BatchNormalization)."""
 
     def __init__(self, blocks, **kwargs):
         super().__init__(**kwargs)
-        self.blocks = list(blocks)
+        tracked_list(self, "blocks", blocks)
 
     def call(self, x, training=False):
         for block in self.blocks:

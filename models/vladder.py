@@ -32,7 +32,7 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn
+from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, tracked_list
 
 SIGMA_OFFSET = 0.001  # sigma = head + 0.001, as the original
 
@@ -296,7 +296,10 @@ class VLadder(keras.Model):
         self.warmup_steps = float(warmup_steps)
         self.latent_dims = tuple(config.latent_dims)
         self.num_layers = len(self.latent_dims)
-        self.ladders, self.inferences, self.generatives = _BUILDERS[config.layers](config, self.value_range, top_heads)
+        ladders, inferences, generatives = _BUILDERS[config.layers](config, self.value_range, top_heads)
+        tracked_list(self, "ladders", ladders)
+        tracked_list(self, "inferences", inferences)
+        tracked_list(self, "generatives", generatives)
         self.likelihood_scale = 1.0 / config.loss_ratio
 
     # ---- building ------------------------------------------------------------------------------
