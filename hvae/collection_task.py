@@ -200,7 +200,11 @@ class CollectionTask:
 
     # ---- evaluation and figures -----------------------------------------------------------------------
     def evaluate(self) -> dict:
-        """Every loss term averaged over the whole test split (per image; the last batch may be smaller)."""
+        """Every loss term averaged over the whole test split (per image; the last batch may be smaller).
+
+        The split is read in one fixed shuffled order: batch-level terms (MMD) need batches drawn like the
+        training ones, and binarized MNIST's test split is sorted by digit (a batch of one class is far from
+        the prior in MMD however good the model)."""
         import tensorflow as tf
 
         if self._eval_fn is None:
@@ -211,7 +215,8 @@ class CollectionTask:
 
             self._eval_fn = tf.function(terms, reduce_retracing=True)
         sums, count = {}, 0
-        for images, labels in self.dataset.batches("test", self.batch_size, drop_remainder=False, with_labels=True):
+        for images, labels in self.dataset.batches("test", self.batch_size, shuffle=True, seed=FIXED_SEED,
+                                                    drop_remainder=False, with_labels=True):
             n = int(images.shape[0])
             for key, value in self._eval_fn(images, labels).items():
                 sums[key] = sums.get(key, 0.0) + float(value) * n
