@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 SHARED = Path(os.environ.get("HVAE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BATCH = 100

@@ -123,7 +123,7 @@ def pipeline_rates(results_dir: str) -> dict:
         rate = row.get("images_per_second")
         if rate:
             by_name[name] = rate
-    pick = lambda *names: next((by_name[n] for n in names if n in by_name), None)  # noqa: E731
+    pick = lambda *names: next((by_name[n] for n in names if n in by_name), None)
     return {"vladder_mnist": pick("binarized_mnist", "mnist"), "vladder_svhn": pick("svhn"),
             "vladder_celebA": pick("celeba"), "vladder_lsun": pick("lsun")}
 

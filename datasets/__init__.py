@@ -89,4 +89,4 @@ def __getattr__(attr):
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["load", "canonical_name", "NAMES", "ImageDataset", "DatasetError"]
+__all__ = ["NAMES", "DatasetError", "ImageDataset", "canonical_name", "load"]

@@ -30,8 +30,15 @@ import tensorflow as tf
 
 from hvae.errors import DatasetError
 
-from .base import (FileSource, ImageDataset, check_image_files, decode_rgb_or_grey, list_images, require_dir,
-                   resize_uint8)
+from .base import (
+    FileSource,
+    ImageDataset,
+    check_image_files,
+    decode_rgb_or_grey,
+    list_images,
+    require_dir,
+    resize_uint8,
+)
 
 TRAIN_FRACTION = 0.8
 CROP_NUM, CROP_DEN = 108, 178  # the original's 108 px crop of a 178 px wide image

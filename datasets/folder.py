@@ -24,8 +24,16 @@ import numpy as np
 
 from hvae.errors import DatasetError
 
-from .base import (FileSource, ImageDataset, check_image_files, decode_rgb_or_grey, list_images, require_dir,
-                   resize_uint8, split_fixed)
+from .base import (
+    FileSource,
+    ImageDataset,
+    check_image_files,
+    decode_rgb_or_grey,
+    list_images,
+    require_dir,
+    resize_uint8,
+    split_fixed,
+)
 
 HELD_OUT = 0.2
 LAYOUT = "train_data/<class>/*.png (and test_data/<class>/*.png)"

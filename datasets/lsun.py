@@ -25,8 +25,17 @@ import numpy as np
 
 from hvae.errors import DatasetError
 
-from .base import (ArraySource, FileSource, ImageDataset, centre_square, check_image_files, decode_rgb_or_grey,
-                   list_images, require_dir, resize_uint8)
+from .base import (
+    ArraySource,
+    FileSource,
+    ImageDataset,
+    centre_square,
+    check_image_files,
+    decode_rgb_or_grey,
+    list_images,
+    require_dir,
+    resize_uint8,
+)
 
 SHAPE = (64, 64, 3)
 TEST_FRACTION = 0.05

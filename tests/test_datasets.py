@@ -16,13 +16,12 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.io
-
-import datasets
 from conftest import shared_subdir
 from formats import pattern_images, write_cifar, write_idx, write_mnist, write_svhn
+
+import datasets
 from datasets import base
 from hvae.errors import DatasetError
-
 
 # --------------------------------------------------------------------------------------------------
 # writers of the real formats

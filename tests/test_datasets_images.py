@@ -13,10 +13,10 @@ import time
 import cv2
 import numpy as np
 import pytest
-
-import datasets
 from conftest import shared_subdir
 from formats import write_image
+
+import datasets
 from datasets import base, celeba, lsun
 from hvae.errors import DatasetError
 

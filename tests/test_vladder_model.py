@@ -244,8 +244,9 @@ def test_reconstruction_falls_on_digits():
 
 
 def test_reconstruction_falls_on_binarized_mnist(shared_data):
-    import datasets
     from conftest import shared_subdir
+
+    import datasets
 
     data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
     tf.random.set_seed(0)
