@@ -34,12 +34,12 @@ COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=Fal
 FAMILY_DEFAULTS = {
     "vladder": dict(dataset="celebA", batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False,
                     vis_frequency=1000, no_train=False, use_gui=False, top_heads="original"),
-    "collection": dict(dataset="mnist", batch_size=64, epochs=30, latent_dim=200, label=None, legacy=False,
+    "collection": dict(dataset="mnist", batch_size=64, epochs=30, latent_dim=200, label=None, best=False, legacy=False,
                        alpha=None, lambda_=None, mmd_bandwidth=None, likelihood="bernoulli"),
 }
 FAMILY_FLAGS = {
     "vladder": {"reg", "denoise_train", "plot_reconstruction", "vis_frequency", "no_train", "use_gui", "top_heads"},
-    "collection": {"epochs", "latent_dim", "label", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"},
+    "collection": {"epochs", "latent_dim", "label", "best", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"},
 }
 # Settings that define the model or its objective: a resumed run must not change them.
 IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate", "reg",
@@ -48,7 +48,8 @@ IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size
 # How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
 # there could otherwise never be turned off again).
 RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency", "compile",
-                    "vis_frequency", "plot_reconstruction", "use_gui", "epochs", "label", "no_train", "restart")
+                    "vis_frequency", "plot_reconstruction", "use_gui", "epochs", "label", "best", "no_train",
+                    "restart")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +101,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, help="training epochs (default 30)")
     g.add_argument("--latent_dim", type=int, help="latent size (default 200)")
     g.add_argument("--label", type=int, help="CVAE: class of the image given to generate (default 4)")
+    g.add_argument("--best", action="store_true",
+                   help="generate: restore the best checkpoint by test loss (model/<netname>/best/), not the newest")
     g.add_argument("--legacy", action="store_true",
                    help="the original's objectives and decoder wiring, bugs included (see docs/fidelity.md)")
     g.add_argument("--alpha", type=float, help="InfoVAE alpha: KL weight 1-alpha")

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import figures
 from .cli import load_dataset, save_config_json
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .trainer import Trainer
 
 IMAGES_DIR = "images"
@@ -83,6 +83,8 @@ def check_options(config: dict) -> None:
         if config["mode"] != "generate" or not config.get("image"):
             raise ConfigError("--label chooses the class of the image given to 'CVAE generate IMAGE'; "
                               "it does not apply here")
+    if config.get("best") and config["mode"] != "generate":
+        raise ConfigError("--best chooses the checkpoint that 'generate' restores; it does not apply to training")
     if model == "CVAE" and config.get("dataset") in UNLABELLED:
         raise ConfigError(_unlabelled_message(config["dataset"]))
 
@@ -298,8 +300,12 @@ class CollectionTask:
         return 0
 
     def generate(self) -> int:
-        """Restore the newest checkpoint and write the reconstruction grid and samples, or one image's
-        reconstruction."""
+        """Restore the newest checkpoint (``--best``: the best by test loss) and write the reconstruction grid
+        and samples, or one image's reconstruction.
+
+        Raises:
+            CheckpointError: no checkpoint (or no best one) to restore, or one of another model.
+        """
         config = self.config
         shape = tuple(config.get("image_shape") or ())
         value_range = tuple(config.get("value_range") or ())
@@ -312,12 +318,20 @@ class CollectionTask:
             shape, value_range, num_classes = self.dataset.shape, self.dataset.value_range, self.dataset.num_classes
         self.build(shape, value_range, num_classes)
         trainer = Trainer(self, self.strategy)
-        trainer.restore(required=True)
+        if config.get("best"):
+            best = trainer.best_manager.latest_checkpoint
+            if best is None:
+                raise CheckpointError(f"no best checkpoint in {self.run_dir}/best/: it is written after the first "
+                                      f"epoch's test evaluation")
+            trainer.restore(best)
+        else:
+            trainer.restore(required=True)
         iteration = int(trainer.iteration.numpy())
         written = self.generate_image(image, source) if image else self.generate_grid()
         for path in written:
             print(f"wrote {path}")
-        print(f"{config['netname']} ({self.name}) at iteration {iteration}")
+        which = " (best checkpoint by test loss)" if config.get("best") else ""
+        print(f"{config['netname']} ({self.name}) at iteration {iteration}{which}")
         return 0
 
     def generate_grid(self) -> list:

@@ -446,6 +446,7 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
         (["VAE", "train", "--dataset=digits", "--alpha=0.5", "--netname=VAE_alpha"], "--alpha does not apply to VAE"),
         (["MMDVAE", "train", "--dataset=digits", "--legacy", "--likelihood=gaussian"], "--likelihood"),
         (["InfoVAE", "generate"], "no trained model"),
+        (["VAE", "train", "--dataset=digits", "--best"], "--best chooses the checkpoint that 'generate' restores"),
     ]
     for argv, expected in bad:
         status, _, err = _main(argv, capsys)
@@ -458,6 +459,11 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     (run / "config.json").write_text(json.dumps({**saved, "netname": "VAE_empty"}))
     status, _, err = _main(["VAE", "generate", "--netname=VAE_empty"], capsys)
     assert "no checkpoint" in _one_error_line(status, err)
+    status, _, err = _main(["VAE", "generate", "--netname=VAE_empty", "--best"], capsys)
+    assert "no best checkpoint" in _one_error_line(status, err)
+    # --best restores model/<netname>/best/ (epoch 1 of the trained run)
+    status, out, err = _main(["VAE", "generate", "--best", "--netname=VAE_digits"], capsys)
+    assert status == 0 and "VAE_digits (VAE) at iteration 22 (best checkpoint by test loss)" in out, err
 
     # CVAE: a short run stopped mid-epoch still gets its grid; generate with and without a label
     status, out, err = _main(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)
