@@ -17,9 +17,10 @@ import os
 import sys
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def _read(path: str):
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
             sys.exit(f"error: row {spec!r} is not title=run_folder:MODEL")
         images = os.path.join(folder, "images", model)
         rows.append((title, _read(os.path.join(images, "grid.png")), _read(os.path.join(images, "samples.png"))))
-    fig, axes = plt.subplots(len(rows), 2, figsize=(9.6, 3.0 * len(rows)), squeeze=False,
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9.6, 3.0 * len(rows)), dpi=100, squeeze=False,
                              gridspec_kw={"width_ratios": [2, 1.25]})
     for (title, grid, samples), (left, right) in zip(rows, axes):
         left.imshow(grid, interpolation="nearest")
@@ -54,7 +55,12 @@ def main(argv=None) -> int:
         for ax in (left, right):
             ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(args.out, dpi=100)
+    fig.canvas.draw()
+    canvas = np.asarray(fig.canvas.buffer_rgba())[..., :3] / 255.0
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from hvae.figures import save_png
+
+    save_png(args.out, canvas)
     print(f"wrote {args.out}")
     return 0
 
