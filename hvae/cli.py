@@ -368,6 +368,10 @@ def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> i
         return run(config)
     except HVAEError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
+        if "tensorflow" in sys.modules:
+            # a failed checkpoint restore leaves deferred values that TensorFlow lists, one warning each,
+            # when they are garbage-collected at exit: the error line above says it all
+            sys.modules["tensorflow"].get_logger().setLevel("ERROR")
         return err.exit_code
     except KeyboardInterrupt:
         print(f"\n{prog}: aborted", file=sys.stderr)

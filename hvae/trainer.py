@@ -105,10 +105,13 @@ class Trainer:
                 raise CheckpointError(f"no checkpoint in {self.run_dir}: train this model first "
                                       f"(python train.py ... with the same --netname)")
             return False
+        status = None
         try:
             status = self.checkpoint.restore(path)
             status.assert_existing_objects_matched()
         except (ValueError, AssertionError, tf.errors.OpError) as err:
+            if status is not None:
+                status.expect_partial()  # no wall of "unrestored value" warnings after the one-line error
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"checkpoint {path} does not match model {self.task.model.name}: {first[:300]} "
                                   f"(use --restart to start fresh, or another --netname)") from None

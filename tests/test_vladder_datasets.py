@@ -69,12 +69,13 @@ def test_dataset_trains_with_the_layers_of_its_shape(tmp_path, monkeypatch, caps
     make, architecture = CASES[name]
     args = make(tmp_path / "data")
     monkeypatch.chdir(tmp_path)
-    code = main(args + ["--batch_size=4", "--max_iterations=2", "--vis_frequency=1000", "--netname=run"])
+    # eager: the step is the same as in tf.function (tested elsewhere) and skips tracing the large models
+    code = main(args + ["--batch_size=4", "--max_iterations=1", "--vis_frequency=1000", "--netname=run", "--compile=eager"])
     out, err = capsys.readouterr()
     assert code == 0, err
     config = json.loads((tmp_path / "model" / "run" / "config.json").read_text())
     assert config["architecture"] == architecture
-    assert (tmp_path / "model" / "run" / "ckpt-2.index").is_file()
+    assert (tmp_path / "model" / "run" / "ckpt-1.index").is_file()
     assert "iteration       0 |" in out and "Reconstruction error @0" in out
     figures = {"vladder_mnist": "manifold_samples", "vladder_svhn": "conditional_samples",
                "vladder_celebA": "samples", "vladder_lsun": "conditional_samples"}[architecture]

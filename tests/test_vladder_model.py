@@ -58,9 +58,9 @@ def test_shapes_through_every_path(models, name):
     assert [k for k in terms if k.startswith("kl/")] == [f"kl/layer{k}" for k in range(len(cfg.latent_dims))]
 
 
-def test_original_top_heads_are_relu_and_fixed_are_not():
+def test_original_top_heads_are_relu_and_fixed_are_not(models):
     cfg = CONFIGS["vladder_celebA"]
-    original = VLadder(cfg, value_range=(-1, 1), top_heads="original").build_all()
+    original = models["vladder_celebA"]  # built with the default, top_heads="original"
     fixed = VLadder(cfg, value_range=(-1, 1), top_heads="fixed").build_all()
     assert original.ladders[3].mean.activation.__name__ == "relu"
     assert fixed.ladders[3].mean.activation.__name__ == "linear"
