@@ -157,10 +157,14 @@ class VLadderTask:
                               gap=10) for i in range(min(rows, len(clean)))]
         return np.concatenate(lines, axis=0)
 
-    def write_figures(self, canvases: dict, index: int, step: int) -> None:
-        """Save each canvas as ``<folder>/current.png`` and ``<folder>/epoch<index>.png`` and to TensorBoard."""
+    def write_figures(self, canvases: dict, index: int | None, step: int) -> None:
+        """Save each canvas as ``<folder>/current.png`` and ``<folder>/epoch<index>.png`` (``index`` None:
+        ``current.png`` only) and to TensorBoard at ``step``."""
         for folder, canvas in canvases.items():
-            figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
+            if index is None:
+                figures.save_png(os.path.join(self.run_dir, folder, "current.png"), canvas)
+            else:
+                figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
             if self.config.get("use_gui"):
                 _show(folder, canvas)
         if self._trainer is not None:
@@ -212,7 +216,8 @@ class VLadderTask:
         return 0
 
     def generate(self) -> int:
-        """``--no_train`` / ``generate.py``: restore the newest checkpoint and draw the figures once."""
+        """``--no_train`` / ``generate.py``: restore the newest checkpoint and draw the figures once, into each
+        figure folder's ``current.png`` (the training's ``epoch<k>.png`` files are left alone)."""
         config = self.config
         shape = tuple(config.get("image_shape") or ())
         value_range = tuple(config.get("value_range") or ())
@@ -229,7 +234,8 @@ class VLadderTask:
             self.dataset = self.dataset or load_dataset(self.config)
             batch = self.test_error()[1]
         canvases = self.figures(batch)
-        self.write_figures(canvases, iteration // self.vis_frequency, iteration)
+        # current.png only: an epoch<k>.png of this folder is the training's figure at iteration k * vis_frequency
+        self.write_figures(canvases, None, iteration)
         trainer.writer.flush()
         for folder in sorted(canvases):
             print(f"wrote {os.path.join(self.run_dir, folder, 'current.png')}")
