@@ -34,12 +34,13 @@ COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=Fal
 FAMILY_DEFAULTS = {
     "vladder": dict(dataset="celebA", batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False,
                     vis_frequency=1000, no_train=False, use_gui=False, top_heads="original"),
-    "collection": dict(dataset="mnist", batch_size=64, epochs=30, latent_dim=200, label=None, best=False, legacy=False,
-                       alpha=None, lambda_=None, mmd_bandwidth=None, likelihood="bernoulli"),
+    "collection": dict(dataset="mnist", batch_size=64, epochs=30, latent_dim=200, label=None, best=False,
+                       legacy=False, alpha=None, lambda_=None, mmd_bandwidth=None, likelihood="bernoulli"),
 }
 FAMILY_FLAGS = {
     "vladder": {"reg", "denoise_train", "plot_reconstruction", "vis_frequency", "no_train", "use_gui", "top_heads"},
-    "collection": {"epochs", "latent_dim", "label", "best", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"},
+    "collection": {"epochs", "latent_dim", "label", "best", "legacy", "alpha", "lambda_", "mmd_bandwidth",
+                   "likelihood"},
 }
 # Settings that define the model or its objective: a resumed run must not change them.
 IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate", "reg",
