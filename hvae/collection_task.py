@@ -36,7 +36,7 @@ import numpy as np
 
 from . import figures
 from .cli import load_dataset, save_config_json
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError
 from .trainer import Trainer
 
 IMAGES_DIR = "images"
@@ -318,14 +318,7 @@ class CollectionTask:
             shape, value_range, num_classes = self.dataset.shape, self.dataset.value_range, self.dataset.num_classes
         self.build(shape, value_range, num_classes)
         trainer = Trainer(self, self.strategy)
-        if config.get("best"):
-            best = trainer.best_manager.latest_checkpoint
-            if best is None:
-                raise CheckpointError(f"no best checkpoint in {self.run_dir}/best/: it is written after the first "
-                                      f"epoch's test evaluation")
-            trainer.restore(best)
-        else:
-            trainer.restore(required=True)
+        trainer.restore(required=True, best=bool(config.get("best")))
         iteration = int(trainer.iteration.numpy())
         written = self.generate_image(image, source) if image else self.generate_grid()
         for path in written:

@@ -110,10 +110,11 @@ def read_png(path: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def save_versions(folder: str, canvas, index: int) -> list:
-    """The original's figure layout: ``folder/current.png`` (overwritten) and ``folder/epoch<index>.png``."""
-    return [save_png(os.path.join(folder, "current.png"), canvas),
-            save_png(os.path.join(folder, f"epoch{index}.png"), canvas)]
+def save_versions(folder: str, canvas, index: int | None) -> list:
+    """The original's figure layout: ``folder/current.png`` (overwritten) and ``folder/epoch<index>.png``
+    (``index`` None: ``current.png`` only). Returns the paths written."""
+    names = ["current.png"] if index is None else ["current.png", f"epoch{index}.png"]
+    return [save_png(os.path.join(folder, name), canvas) for name in names]
 
 
 def summary_image(name: str, canvas, step: int) -> None:

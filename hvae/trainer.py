@@ -88,8 +88,9 @@ class Trainer:
     def latest_checkpoint(self) -> str | None:
         return self.manager.latest_checkpoint
 
-    def restore(self, path: str | None = None, required: bool = False) -> bool:
-        """Restore the newest checkpoint of the run folder (or ``path``).
+    def restore(self, path: str | None = None, required: bool = False, best: bool = False) -> bool:
+        """Restore the newest checkpoint of the run folder (``best``: the one in ``run_dir/best/``, kept by
+        :meth:`save_best`), or ``path``.
 
         The model and optimizer must already be built, so that a checkpoint of another architecture
         fails here rather than later.
@@ -99,8 +100,11 @@ class Trainer:
         Raises:
             CheckpointError: ``required`` and no checkpoint exists, or the checkpoint does not match the model.
         """
-        path = path or self.manager.latest_checkpoint
+        path = path or (self.best_manager if best else self.manager).latest_checkpoint
         if path is None:
+            if required and best:
+                raise CheckpointError(f"no best checkpoint in {self.run_dir}/best/: it is written after the first "
+                                      f"test evaluation")
             if required:
                 raise CheckpointError(f"no checkpoint in {self.run_dir}: train this model first "
                                       f"(python train.py ... with the same --netname)")

@@ -161,10 +161,7 @@ class VLadderTask:
         """Save each canvas as ``<folder>/current.png`` and ``<folder>/epoch<index>.png`` (``index`` None:
         ``current.png`` only) and to TensorBoard at ``step``."""
         for folder, canvas in canvases.items():
-            if index is None:
-                figures.save_png(os.path.join(self.run_dir, folder, "current.png"), canvas)
-            else:
-                figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
+            figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
             if self.config.get("use_gui"):
                 _show(folder, canvas)
         if self._trainer is not None:
