@@ -23,6 +23,8 @@ import tensorflow as tf
 from hvae.errors import DatasetError
 
 AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_VALIDATION_FRACTION = 0.1   # held out for validation where a dataset has no validation split
+MAX_DEFAULT_VALIDATION = 10_000
 
 
 def warn(message: str) -> None:
@@ -49,6 +51,7 @@ class Source:
     size: int
     labels: np.ndarray | None
     raw_max: float = 255.0
+    levels: int | None = 256  # distinct pixel values of the stored data (None: continuous)
 
     def load_batches(self, indices: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
         """Turn a dataset of int64 indices into ``(raw_images (B, H, W, C), labels (B,))`` batches."""
@@ -103,6 +106,10 @@ class ArraySource(Source):
         self.raw_max = float(raw_max) if raw_max is not None else (255.0 if self.dtype == np.uint8 else 1.0)
         if self.labels is not None and len(self.labels) != self.size:
             raise DatasetError(f"{len(self.labels)} labels for {self.size} images")
+        if self.dtype == np.uint8:
+            self.levels = int(self.raw_max) + 1  # 256 for 8-bit images, 2 for {0, 1} pixels
+        else:
+            self.levels = None  # floats (LSUN .npy chunks): no known quantisation
 
     def _take(self, array, idx: np.ndarray) -> np.ndarray:
         # Fancy indexing, not np.take: np.take first copies a non-C-contiguous array whole (the Fortran-
@@ -174,6 +181,27 @@ class FileSource(Source):
         return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
+class SubsetSource(Source):
+    """A fixed subset of another source's images, in the order of ``indices`` (a held-out split).
+
+    Args:
+        parent: the source to take the images from.
+        indices: int64 positions in ``parent`` (``(n,)``).
+    """
+
+    def __init__(self, parent: Source, indices):
+        self.parent = parent
+        self.indices = np.asarray(indices, np.int64)
+        self.size = len(self.indices)
+        self.raw_max = parent.raw_max
+        self.levels = parent.levels
+        self.labels = None if parent.labels is None else parent.labels[self.indices]
+
+    def load_batches(self, indices, batch_size, drop_remainder):
+        table = tf.constant(self.indices)
+        return self.parent.load_batches(indices.map(lambda i: tf.gather(table, i)), batch_size, drop_remainder)
+
+
 # --------------------------------------------------------------------------------------------------
 # The dataset object every loader returns
 # --------------------------------------------------------------------------------------------------
@@ -219,6 +247,84 @@ class ImageDataset:
     def labelled(self) -> bool:
         """Whether the images have class labels."""
         return self.num_classes is not None
+
+    @property
+    def levels(self) -> int | None:
+        """Distinct values a pixel takes in the stored data: 2 (binary), 256 (8-bit images) or None
+        (continuous, e.g. LSUN's float ``.npy`` chunks)."""
+        return self.sources["train"].levels
+
+    @property
+    def binary(self) -> bool:
+        """Whether every pixel is 0 or 1 (statically binarized data): a Bernoulli likelihood is then a
+        probability of the data; on grey levels it is only a cross-entropy."""
+        return self.levels == 2
+
+    # ---- held-out splits ---------------------------------------------------------------------------
+    def with_validation(self, size: int | None = None, *, seed: int = 0) -> ImageDataset:
+        """This dataset with the ``validation`` split used for model selection and monitoring.
+
+        Args:
+            size: None: the dataset's own validation split where it has one, else a fixed random
+                :data:`DEFAULT_VALIDATION_FRACTION` of the training images (at most
+                :data:`MAX_DEFAULT_VALIDATION`, at least 1) held out from training; 0: no validation
+                split (a dataset's own one is dropped); N: N images (a fixed random subset of the own
+                validation split, or N training images held out).
+            seed: seed of the fixed random choice (the same images for every run).
+
+        Returns:
+            a new :class:`ImageDataset` (this one is unchanged); ``notes`` say what was held out.
+
+        Raises:
+            DatasetError: a negative size, or one that leaves no training image or exceeds the own split.
+        """
+        sources = dict(self.sources)
+        notes = list(self.notes)
+        own = sources.get("validation")
+        if size is not None and size < 0:
+            raise DatasetError(f"--validation_size must be 0 or more, got {size}")
+        if size == 0:
+            sources.pop("validation", None)
+            notes.append("no validation split (--validation_size=0): nothing is held out for model selection")
+        elif own is not None:
+            if size is not None and size != own.size:
+                if size > own.size:
+                    raise DatasetError(f"--validation_size {size:,} exceeds {self.name}'s validation split of "
+                                       f"{own.size:,} images")
+                pick = np.sort(np.random.RandomState(seed).permutation(own.size)[:size])
+                sources["validation"] = SubsetSource(own, pick)
+                notes.append(f"validation: a fixed {size:,} of the dataset's {own.size:,} validation images")
+        else:
+            train = sources["train"]
+            n = size if size is not None else min(MAX_DEFAULT_VALIDATION,
+                                                  max(1, int(round(train.size * DEFAULT_VALIDATION_FRACTION))))
+            if n >= train.size:
+                raise DatasetError(f"--validation_size {n:,} leaves no training image ({self.name} has "
+                                   f"{train.size:,})")
+            held, kept = split_fixed(train.size, n / train.size, seed=seed)
+            sources["train"] = SubsetSource(train, kept)
+            sources["validation"] = SubsetSource(train, held)
+            notes.append(f"validation: a fixed random {len(held):,} of the {train.size:,} training images held out "
+                         f"(--validation_size; seed {seed})")
+        return ImageDataset(name=self.name, shape=self.shape, value_range=self.value_range,
+                            num_classes=self.num_classes, sources=sources, class_names=self.class_names, notes=notes)
+
+    def subset(self, split: str, n: int, *, seed: int = 0) -> ImageDataset:
+        """This dataset with ``split`` cut to a fixed random ``n`` of its images (evaluation on part of a split).
+
+        Raises:
+            DatasetError: unknown split, or ``n`` < 1.
+        """
+        source = self._source(split)
+        if n < 1:
+            raise DatasetError(f"--num_images must be at least 1, got {n}")
+        if n >= source.size:
+            return self
+        pick = np.sort(np.random.RandomState(seed).permutation(source.size)[:n])
+        sources = {**self.sources, split: SubsetSource(source, pick)}
+        notes = self.notes + [f"{split}: a fixed random {n:,} of its {source.size:,} images (seed {seed})"]
+        return ImageDataset(name=self.name, shape=self.shape, value_range=self.value_range,
+                            num_classes=self.num_classes, sources=sources, class_names=self.class_names, notes=notes)
 
     # ---- pipelines ---------------------------------------------------------------------------------
     def batches(self, split: str = "train", batch_size: int = 100, *, shuffle: bool = False, seed: int | None = None,

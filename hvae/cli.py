@@ -3,10 +3,10 @@
     python train.py [MODEL] [MODE] [IMAGE] [flags]
     python generate.py [MODEL] [IMAGE] [flags]
 
-MODEL is ``vladder`` (the default) or one of the VAE collection ``VAE``, ``CVAE``, ``InfoVAE``,
-``MMDVAE`` (any case); MODE is ``train`` (default) or ``generate``. The VLadder original's flags are
-kept (``--dataset``, ``--db_path``, ``--gpus``, ``--netname``, ``--batch_size``, ``--reg``,
-``--denoise_train``, ``--plot_reconstruction``, ``--vis_frequency``, ``--no_train``, ``--use_gui``).
+MODEL names a model of one of the families declared in :mod:`hvae.registry` (``vladder`` by default;
+``VAE``, ``CVAE``, ``InfoVAE``, ``MMDVAE``, ...; any case); MODE is ``train`` (default), ``generate`` or
+``evaluate``. Flags are the common ones below plus the model's family's own. The VLadder original's flags
+are kept (``--dataset``, ``--db_path``, ``--gpus``, ``--netname``, ``--batch_size``, ``--reg``, ...).
 Every run lives in ``model/<netname>/``: ``config.json``, checkpoints, TensorBoard event files and
 figures. Bad input ends with one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -15,42 +15,64 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import shutil
 import sys
 
+from . import registry
 from .errors import ConfigError, HVAEError
+from .registry import MODES, flag
+from .runs import find_single_run, load_config_json, run_dir_of
 
-MODELS = {"vladder": "vladder", "vae": "VAE", "cvae": "CVAE", "infovae": "InfoVAE", "mmdvae": "MMDVAE"}
-COLLECTION = ("VAE", "CVAE", "InfoVAE", "MMDVAE")
-MODES = ("train", "generate")
-RUNS_DIR = "model"
-
-# Defaults per family. Flags left out of a resumed run take their values from config.json instead.
+# Settings every family has, and their defaults (a family's ``defaults`` may override them).
 COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=False, max_iterations=None,
                        dataset_option=[], image_size=None, cpu_devices=None, checkpoint_frequency=2000,
-                       log_frequency=20, compile="function", learning_rate=None)
-FAMILY_DEFAULTS = {
-    "vladder": dict(dataset="celebA", batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False,
-                    vis_frequency=1000, no_train=False, use_gui=False, top_heads="original"),
-    "collection": dict(dataset="mnist", batch_size=64, epochs=30, latent_dim=200, label=None, best=False,
-                       legacy=False, alpha=None, lambda_=None, mmd_bandwidth=None, likelihood="bernoulli"),
-}
-FAMILY_FLAGS = {
-    "vladder": {"reg", "denoise_train", "plot_reconstruction", "vis_frequency", "no_train", "use_gui", "top_heads"},
-    "collection": {"epochs", "latent_dim", "label", "best", "legacy", "alpha", "lambda_", "mmd_bandwidth",
-                   "likelihood"},
-}
+                       log_frequency=20, compile="function", learning_rate=None, validation_size=None,
+                       split="test", iw_samples=1000, num_images=None, best=False)
 # Settings that define the model or its objective: a resumed run must not change them.
-IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate", "reg",
-                 "denoise_train", "top_heads", "latent_dim", "legacy", "alpha", "lambda_", "mmd_bandwidth",
-                 "likelihood")
+COMMON_IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate",
+                        "validation_size")
 # How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
 # there could otherwise never be turned off again).
-RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency", "compile",
-                    "vis_frequency", "plot_reconstruction", "use_gui", "epochs", "label", "best", "no_train",
-                    "restart")
+COMMON_RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency",
+                           "compile", "restart", "best", "split", "iw_samples", "num_images")
+EVALUATE_ONLY = ("split", "iw_samples", "num_images")
+
+DATA_FLAGS = (
+    flag("--dataset", help="mnist, binarized_mnist, svhn, celebA, lsun, cifar10, folder, digits "
+                           "(default: the family's)"),
+    flag("--db_path", help="folder (or file) with the dataset's files"),
+    flag("--dataset_option", action="append", metavar="KEY=VALUE",
+         help="a loader option, e.g. train_split=test (mnist), train_split=train (svhn); repeatable"),
+    flag("--image_size", type=int, help="resize images to this size (celebA, folder, lsun image files)"),
+    flag("--validation_size", type=int,
+         help="images held out for validation (monitoring and the best checkpoint); default: the dataset's "
+              "own validation split, else a fixed random 10%% of the training images (at most 10,000); "
+              "0: none"),
+)
+RUN_FLAGS = (
+    flag("--netname", help="run name: the folder model/<netname>/ (default <model>_<dataset>); a built-in "
+                           "name (vladder_mnist, ...) also selects that configuration"),
+    flag("--batch_size", type=int, help="images per step (default: the family's)"),
+    flag("--learning_rate", type=float, help="learning rate (default: the original's)"),
+    flag("--max_iterations", type=int, help="stop after this many iterations in total"),
+    flag("--seed", type=int, help="seed of Python, NumPy, TensorFlow and the data order"),
+    flag("--restart", action="store_true", help="delete model/<netname>/ and start from scratch"),
+    flag("--gpus", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)"),
+    flag("--cpu_devices", type=int, help="split the CPU into N logical devices and mirror over them"),
+    flag("--checkpoint_frequency", type=int, help="iterations between checkpoints (default 2000)"),
+    flag("--log_frequency", type=int, help="iterations between console lines and TensorBoard scalars (20)"),
+    flag("--compile", choices=("eager", "function", "xla"),
+         help="how the training step runs: eager, tf.function (default) or XLA"),
+)
+EVALUATION_FLAGS = (
+    flag("--split", choices=("test", "validation", "train"), help="evaluate: the split to measure (test)"),
+    flag("--iw_samples", type=int, help="evaluate: importance samples K per image (default 1000; the Laplace "
+                                        "family 5000)"),
+    flag("--num_images", type=int, help="evaluate: a fixed random subset of this many images of the split"),
+    flag("--best", action="store_true",
+         help="generate, evaluate: restore the best checkpoint by validation score (model/<netname>/best/)"),
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,64 +82,81 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
+def _description(prog: str) -> str:
+    if prog == "generate.py":
+        return "Restore a trained model and write its figures: python generate.py [MODEL] [IMAGE] [flags]."
+    return ("Train, evaluate or draw a hierarchical VAE: python train.py [MODEL] [MODE] [IMAGE] [flags], "
+            "MODE = train (default), generate or evaluate.")
+
+
+def _models_epilog() -> str:
+    lines = ["models (MODEL, any case), by family:"]
+    for fam in registry.families():
+        lines.append(f"  {fam.title}")
+        for model in fam.models:
+            lines.append(f"    {model:<12s} {fam.model_help.get(model, '')}".rstrip())
+    return "\n".join(lines)
+
+
+def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentParser:
+    """The parser for one family's models (``fam``), or the help-only parser of every family (None)."""
     p = _Parser(prog=prog, argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=__doc__.split("\n\n")[1] if prog == "train.py" else
-                "Restore a trained model and write its figures (python generate.py [MODEL] [IMAGE] [flags]).")
+                description=_description(prog), epilog=_models_epilog())
     p.add_argument("positional", nargs="*", metavar="MODEL MODE IMAGE",
-                   help="model (vladder, VAE, CVAE, InfoVAE, MMDVAE), mode (train, generate), image path")
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", help="mnist, binarized_mnist, svhn, celebA, lsun, cifar10, folder, digits "
-                                     "(default: celebA for vladder, mnist for the VAE collection)")
-    g.add_argument("--db_path", help="folder (or file) with the dataset's files")
-    g.add_argument("--dataset_option", action="append", metavar="KEY=VALUE",
-                   help="a loader option, e.g. train_split=test (mnist), train_split=train (svhn); repeatable")
-    g.add_argument("--image_size", type=int, help="resize images to this size (celebA, folder, lsun image files)")
-    g = p.add_argument_group("run")
-    g.add_argument("--netname", help="run name: the folder model/<netname>/ (default <model>_<dataset>); "
-                                     "a built-in name (vladder_mnist, vladder_svhn, vladder_celebA, vladder_lsun) "
-                                     "also selects that configuration")
-    g.add_argument("--batch_size", type=int, help="images per step (default 100 for vladder, 64 for the collection)")
-    g.add_argument("--learning_rate", type=float, help="Adam learning rate (default: the original's)")
-    g.add_argument("--max_iterations", type=int, help="stop after this many iterations in total (default: never "
-                                                      "for vladder, as the original)")
-    g.add_argument("--seed", type=int, help="seed of Python, NumPy, TensorFlow and the data order")
-    g.add_argument("--restart", action="store_true", help="delete model/<netname>/ and start from scratch")
-    g.add_argument("--gpus", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)")
-    g.add_argument("--cpu_devices", type=int, help="split the CPU into N logical devices and mirror over them")
-    g.add_argument("--checkpoint_frequency", type=int, help="iterations between checkpoints (default 2000)")
-    g.add_argument("--log_frequency", type=int, help="iterations between console lines and TensorBoard scalars (20)")
-    g.add_argument("--compile", choices=("eager", "function", "xla"),
-                   help="how the training step runs: eager, tf.function (default) or XLA")
-    g = p.add_argument_group("vladder")
-    g.add_argument("--reg", choices=("kl", "mmd"), help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)")
-    g.add_argument("--denoise_train", action="store_true", help="corrupt inputs (salt and pepper + Gaussian)")
-    g.add_argument("--plot_reconstruction", action="store_true", help="also draw original | noisy | reconstruction")
-    g.add_argument("--vis_frequency", type=int, help="iterations between test-and-visualise steps (default 1000)")
-    g.add_argument("--no_train", action="store_true", help="restore the newest checkpoint and only draw the figures")
-    g.add_argument("--use_gui", action="store_true", help="also show the figures in matplotlib windows")
-    g.add_argument("--top_heads", choices=("original", "fixed"),
-                   help="Large layers' top mean/scale heads: original ReLU (default) or linear/sigmoid")
-    g = p.add_argument_group("VAE collection")
-    g.add_argument("--epochs", type=int, help="training epochs (default 30)")
-    g.add_argument("--latent_dim", type=int, help="latent size (default 200)")
-    g.add_argument("--label", type=int, help="CVAE: class of the image given to generate (default 4)")
-    g.add_argument("--best", action="store_true",
-                   help="generate: restore the best checkpoint by test loss (model/<netname>/best/), not the newest")
-    g.add_argument("--legacy", action="store_true",
-                   help="the original's objectives and decoder wiring, bugs included (see docs/fidelity.md)")
-    g.add_argument("--alpha", type=float, help="InfoVAE alpha: KL weight 1-alpha")
-    g.add_argument("--lambda", dest="lambda_", type=float, help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1")
-    g.add_argument("--mmd_bandwidth", type=float, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)")
-    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="p(x|z) of the collection (bernoulli)")
+                   help="model (see below), mode (train, generate, evaluate), image path (generate)")
+    for title, flags in (("data", DATA_FLAGS), ("run", RUN_FLAGS), ("evaluate and generate", EVALUATION_FLAGS)):
+        g = p.add_argument_group(title)
+        for f in flags:
+            f.add_to(g)
+    if fam is not None:
+        g = p.add_argument_group(fam.title)
+        for f in fam.flags:
+            f.add_to(g)
     return p
+
+
+def full_help(prog: str) -> str:
+    """``--help`` without a model: the common flags, then each family's flags under its title."""
+    text = build_parser(prog, None).format_help()
+    head, _, epilog = text.partition("models (MODEL, any case)")
+    parts = [head.rstrip()]
+    for fam in registry.families():
+        p = argparse.ArgumentParser(add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter)
+        g = p.add_argument_group(f"{fam.title} ({', '.join(fam.models)})")
+        for f in fam.flags:
+            f.add_to(g)
+        section = p.format_help()
+        parts.append(section[section.index("\n\n") + 2:].rstrip() if "\n\n" in section else section.rstrip())
+    return "\n\n".join(parts) + "\n\nmodels (MODEL, any case)" + epilog
 
 
 # --------------------------------------------------------------------------------------------------
 # Resolving the command line into a run configuration
 # --------------------------------------------------------------------------------------------------
-def _canonical_model(name: str) -> str | None:
-    return MODELS.get(str(name).lower())
+def _option_table() -> dict:
+    """Every option string -> whether it takes a value (to find positionals before parsing)."""
+    table = {}
+    for f in DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS + tuple(x for fam in registry.families() for x in fam.flags):
+        takes = f.kwargs.get("action") not in ("store_true", "store_false")
+        table[f.option] = takes
+    return table
+
+
+def _positionals(argv: list) -> list:
+    """The positional arguments of ``argv`` (tokens that are neither options nor an option's value)."""
+    table = _option_table()
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token == "--":
+            continue
+        if token.startswith("-") and len(token) > 1:
+            skip = "=" not in token and table.get(token, False)
+            continue
+        out.append(token)
+    return out
 
 
 def split_positionals(positional: list, script_mode: str | None):
@@ -129,20 +168,20 @@ def split_positionals(positional: list, script_mode: str | None):
     args = list(positional)
     model = "vladder"
     if args:
-        canonical = _canonical_model(args[0])
-        if canonical is None:
+        fam = registry.family_of_model(args[0])
+        if fam is None:
             if script_mode is None and args[0] in MODES:
-                canonical = "vladder"
                 args.insert(0, "vladder")
+                fam = registry.family_of_model("vladder")
             else:
-                raise ConfigError(f"unknown model {args[0]!r}; valid models: vladder, {', '.join(COLLECTION)}")
-        model = canonical
+                raise ConfigError(f"unknown model {args[0]!r}; valid models: {', '.join(registry.all_models())}")
+        model = fam.canonical_model(args[0])
         args = args[1:]
     if script_mode is None:
         mode = "train"
         if args:
             if args[0] not in MODES:
-                raise ConfigError(f"unknown mode {args[0]!r}; valid modes: train, generate")
+                raise ConfigError(f"unknown mode {args[0]!r}; valid modes: {', '.join(MODES)}")
             mode, args = args[0], args[1:]
     else:
         mode = script_mode
@@ -174,11 +213,11 @@ def parse_dataset_options(items) -> dict:
 
 
 def family_of(model: str) -> str:
-    return "vladder" if model == "vladder" else "collection"
-
-
-def _netname_prefix(model: str) -> str:
-    return "vladder" if model == "vladder" else model
+    """The name of the family that trains ``model``."""
+    fam = registry.family_of_model(model)
+    if fam is None:
+        raise ConfigError(f"unknown model {model!r}; valid models: {', '.join(registry.all_models())}")
+    return fam.name
 
 
 def _check_netname(netname: str) -> None:
@@ -186,99 +225,83 @@ def _check_netname(netname: str) -> None:
         raise ConfigError(f"--netname must be a plain folder name, got {netname!r}")
 
 
-def _find_single_run(model: str) -> str | None:
-    """For ``generate`` without --netname: the only run folder of this model, if there is exactly one."""
-    if not os.path.isdir(RUNS_DIR):
-        return None
-    runs = []
-    for name in sorted(os.listdir(RUNS_DIR)):
-        path = os.path.join(RUNS_DIR, name, "config.json")
-        if os.path.isfile(path):
-            try:
-                with open(path) as f:
-                    if json.load(f).get("model") == model:
-                        runs.append(name)
-            except (OSError, ValueError):
-                continue
-    if len(runs) > 1:
-        raise ConfigError(f"several runs of {model} exist ({', '.join(runs)}): choose one with --netname")
-    return runs[0] if runs else None
-
-
-def load_config_json(run_dir: str) -> dict | None:
-    """The ``config.json`` of a run folder, or None.
-
-    Raises:
-        ConfigError: the file exists but is not valid JSON.
-    """
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return None
+def _parse(argv: list, fam, model: str, prog: str) -> dict:
+    """Parse ``argv`` with the common flags and ``fam``'s; a flag of another family is named as such."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except ValueError as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); fix it or use --restart") from None
+        return vars(build_parser(prog, fam).parse_args(argv))
+    except ConfigError as err:
+        message = str(err)
+        if "unrecognized arguments:" in message:
+            unknown = message.split("unrecognized arguments:", 1)[1].split("(see")[0].split()
+            for token in unknown:
+                option = token.split("=", 1)[0]
+                owners = [f.title.split(":")[0] for f in registry.families()
+                          if f is not fam and any(x.option == option for x in f.flags)]
+                if owners:
+                    raise ConfigError(f"{option} does not apply to {model} (it is a flag of {owners[0]}; "
+                                      f"see {prog} {model} --help)") from None
+        raise
 
 
 def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") -> dict:
     """Turn the command line into the complete run configuration.
 
-    Precedence: family defaults < the run folder's ``config.json`` (when resuming or generating; all but
-    :data:`RUN_CONTROL_KEYS`) < flags given on the command line. A given flag that contradicts ``config.json`` on a setting that
-    defines the model (:data:`IDENTITY_KEYS`) is an error.
+    Precedence: common and family defaults < the run folder's ``config.json`` (when resuming, generating or
+    evaluating; all but the run-control keys) < flags given on the command line. A given flag that
+    contradicts ``config.json`` on a setting that defines the model (identity keys) is an error.
 
     Raises:
-        ConfigError: unknown model/mode/flag, a flag of the other family, conflicting settings, bad values.
+        ConfigError: unknown model/mode/flag, a flag of another family, conflicting settings, bad values.
     """
-    explicit = vars(build_parser(prog).parse_args(argv))
-    model, mode, image = split_positionals(explicit.pop("positional", []), script_mode)
-    family = family_of(model)
-    other = FAMILY_FLAGS["collection" if family == "vladder" else "vladder"]
-    misplaced = sorted(k for k in explicit if k in other)
-    if misplaced:
-        flag = "--" + misplaced[0].rstrip("_")
-        raise ConfigError(f"{flag} does not apply to {model}")
+    argv = list(argv)
+    model, mode, image = split_positionals(_positionals(argv), script_mode)
+    fam = registry.family_of_model(model)
+    explicit = _parse(argv, fam, model, prog)
+    explicit.pop("positional", None)
     if explicit.get("no_train"):
         mode = "generate"
-    defaults = {**COMMON_DEFAULTS, **FAMILY_DEFAULTS[family]}
+    defaults = {**COMMON_DEFAULTS, "dataset": fam.default_dataset, **fam.defaults}
 
     netname = explicit.get("netname") or ""
     if not netname:
         dataset_guess = explicit.get("dataset")
-        if dataset_guess is None and mode == "generate":
-            netname = _find_single_run(model) or ""
+        if dataset_guess is None and mode in ("generate", "evaluate"):
+            netname = find_single_run(model) or ""
         if not netname:
             from datasets import canonical_name
 
-            netname = f"{_netname_prefix(model)}_{canonical_name(dataset_guess or defaults['dataset'])}"
+            netname = f"{fam.prefix(model)}_{canonical_name(dataset_guess or defaults['dataset'])}"
     _check_netname(netname)
-    run_dir = os.path.join(RUNS_DIR, netname)
+    run_dir = run_dir_of(netname)
+    identity = COMMON_IDENTITY_KEYS + tuple(fam.identity_keys)
+    run_control = COMMON_RUN_CONTROL_KEYS + tuple(fam.run_control_keys)
 
+    if mode != "train" and explicit.get("restart"):
+        raise ConfigError(f"--restart starts training from scratch; it does not apply to {mode}")
     saved = None if explicit.get("restart") else load_config_json(run_dir)
     if saved is not None:
         if saved.get("model") not in (None, model):
             raise ConfigError(f"{run_dir} holds a {saved.get('model')} run, not {model}: use another --netname "
                               f"or --restart")
-        for key in IDENTITY_KEYS:
+        for key in identity:
             if key in explicit and key in saved and _normalise(key, explicit[key]) != _normalise(key, saved[key]):
                 raise ConfigError(f"{run_dir}/config.json has {_flag(key)}={_show(saved[key])} but this run asks for "
                                   f"{_flag(key)}={_show(explicit[key])}: use another --netname, or --restart to "
                                   f"start over")
-    elif mode == "generate":
+    elif mode in ("generate", "evaluate"):
         raise ConfigError(f"no trained model in {run_dir} (no config.json): train it first, or give the "
                           f"--netname of an existing run")
 
     config = dict(defaults)
     if saved:
-        config.update({k: v for k, v in saved.items() if k not in RUN_CONTROL_KEYS})
+        config.update({k: v for k, v in saved.items() if k not in run_control})
     config.update(explicit)
-    config.update(model=model, mode=mode, image=image, netname=netname, run_dir=run_dir, family=family)
+    config.update(model=model, mode=mode, image=image, netname=netname, run_dir=run_dir, family=fam.name)
     from datasets import canonical_name
 
     config["dataset"] = canonical_name(config["dataset"])
     config["dataset_options"] = parse_dataset_options(config.get("dataset_option"))
-    _validate(config)
+    _validate(config, explicit)
     return config
 
 
@@ -298,48 +321,31 @@ def _show(value) -> str:
     return ",".join(value) if isinstance(value, list) else str(value)
 
 
-def _validate(config: dict) -> None:
+def _validate(config: dict, explicit: dict) -> None:
     for key in ("batch_size", "vis_frequency", "checkpoint_frequency", "log_frequency", "epochs", "latent_dim",
-                "max_iterations", "image_size"):
+                "max_iterations", "image_size", "iw_samples", "num_images"):
         value = config.get(key)
         if value is not None and value < 1:
             raise ConfigError(f"{_flag(key)} must be at least 1, got {value}")
+    if config.get("validation_size") is not None and config["validation_size"] < 0:
+        raise ConfigError(f"--validation_size must be 0 or more, got {config['validation_size']}")
     if config.get("learning_rate") is not None and not config["learning_rate"] > 0:
         raise ConfigError(f"--learning_rate must be positive, got {config['learning_rate']}")
-
-
-def load_dataset(config: dict):
-    """The run's dataset: ``--dataset``, ``--db_path``, ``--dataset_option`` and ``--image_size``.
-
-    Raises:
-        DatasetError: see :func:`datasets.load`.
-    """
-    import datasets
-
-    options = dict(config["dataset_options"])
-    if config.get("image_size"):
-        options["image_size"] = config["image_size"]
-    return datasets.load(config["dataset"], config.get("db_path"), **options)
-
-
-def save_config_json(config: dict, extra: dict) -> str:
-    """Write every setting of the run (and what was derived from them) to ``run_dir/config.json``."""
-    keep = {k: v for k, v in config.items() if k not in ("mode", "image", "run_dir", "restart", "no_train")}
-    keep.update(extra)
-    path = os.path.join(config["run_dir"], "config.json")
-    os.makedirs(config["run_dir"], exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(keep, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
-    return path
+    mode = config["mode"]
+    for key in EVALUATE_ONLY:
+        if key in explicit and mode != "evaluate":
+            raise ConfigError(f"{_flag(key)} applies to 'evaluate' (python train.py {config['model']} evaluate ...), "
+                              f"not to {mode}")
+    if explicit.get("best") and mode == "train":
+        raise ConfigError("--best chooses the checkpoint that 'generate' and 'evaluate' restore; it does not apply "
+                          "to training")
 
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------
 def run(config: dict) -> int:
-    """Set up devices, build the task and train or generate. Returns the exit status."""
+    """Set up devices, build the family's task and train, generate or evaluate. Returns the exit status."""
     from . import runtime
 
     if config.get("restart") and config["mode"] == "train" and os.path.isdir(config["run_dir"]):
@@ -348,11 +354,7 @@ def run(config: dict) -> int:
     if config.get("use_gui"):
         _check_display()
     strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"))
-    if config["family"] == "vladder":
-        from .vladder_task import VLadderTask as Task
-    else:
-        from .collection_task import CollectionTask as Task
-    task = Task(config, strategy)
+    task = registry.family(config["family"]).task_class()(config, strategy)
     return task.main(devices)
 
 
@@ -361,12 +363,21 @@ def _check_display() -> None:
         raise ConfigError("--use_gui needs a display (DISPLAY is not set); leave it out to write the figures to files")
 
 
+def _wants_help(argv: list) -> bool:
+    return any(a in ("-h", "--help") for a in argv)
+
+
 def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> int:
     """Run the command line; returns the process exit status (0 success, 2 bad input, 3 diverged, 130 aborted)."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if _wants_help(argv) and not any(registry.family_of_model(a) for a in _positionals(argv)):
+            print(full_help(prog))
+            return 0
         config = resolve(argv, script_mode=script_mode, prog=prog)
         return run(config)
+    except SystemExit as exit_:  # argparse's --help for one family
+        return int(exit_.code or 0)
     except HVAEError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         if "tensorflow" in sys.modules:

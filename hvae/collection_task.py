@@ -10,9 +10,9 @@ learning rate 1e-4 for VAE/CVAE, 1e-3 for InfoVAE/MMDVAE unless ``--learning_rat
 shared :class:`hvae.trainer.Trainer` for ``--epochs`` epochs (a progress bar per epoch) and after every
 epoch
 
-- measures the objective and its parts over the whole test split (``test/loss``, ``test/elbo`` in nats
-  per image, ... to TensorBoard and the console) and keeps the best checkpoint by test loss
-  (``model/<netname>/best/``);
+- measures the objective and its parts over the whole validation split (``validation/loss``,
+  ``validation/elbo`` in nats per image, ... to TensorBoard and the console) and keeps the best checkpoint
+  by validation loss (``model/<netname>/best/``); the test split is measured once, when training ends;
 - writes the original's grid ``images/<MODEL>/grid_<epoch>.png`` (relative to the current folder): 4 rows
   x 10 columns, rows 1 and 3 twenty fixed test images framed in red, rows 2 and 4 their
   reconstructions, resized to 480x240 with area interpolation (also to TensorBoard).
@@ -35,9 +35,10 @@ import os
 import numpy as np
 
 from . import figures
-from .cli import load_dataset, save_config_json
 from .errors import ConfigError
-from .trainer import Trainer
+from .registry import Family, flag
+from .runs import save_config_json
+from .task import Task
 
 IMAGES_DIR = "images"
 GRID_SIZE = (480, 240)        # width, height of the original's grid
@@ -52,6 +53,33 @@ UNLABELLED = ("binarized_mnist", "celebA", "lsun")
 LABELLED = ("mnist", "svhn", "cifar10", "digits", "folder")
 ADAM = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
 OPTION_MODELS = {"alpha": ("InfoVAE",), "lambda_": ("InfoVAE", "MMDVAE"), "mmd_bandwidth": ("InfoVAE", "MMDVAE")}
+
+FAMILY = Family(
+    name="collection",
+    title="The VAE collection (ALPHAYA-Japan/vae): VAE, CVAE, InfoVAE, MMD-VAE",
+    models=("VAE", "CVAE", "InfoVAE", "MMDVAE"),
+    task="CollectionTask",
+    default_dataset="mnist",
+    defaults=dict(batch_size=64, epochs=30, latent_dim=200, label=None, legacy=False, alpha=None, lambda_=None,
+                  mmd_bandwidth=None, likelihood="bernoulli"),
+    flags=(
+        flag("--epochs", type=int, help="training epochs (default 30)"),
+        flag("--latent_dim", type=int, help="latent size (default 200)"),
+        flag("--label", type=int, help="CVAE: class of the image given to generate (default 4)"),
+        flag("--legacy", action="store_true",
+             help="the original's objectives and decoder wiring, bugs included (see docs/fidelity.md)"),
+        flag("--alpha", type=float, help="InfoVAE alpha: KL weight 1-alpha"),
+        flag("--lambda", dest="lambda_", type=float, metavar="LAMBDA",
+             help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1"),
+        flag("--mmd_bandwidth", type=float, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)"),
+        flag("--likelihood", choices=("bernoulli", "gaussian"), help="p(x|z) of the collection (bernoulli)"),
+    ),
+    identity_keys=("latent_dim", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"),
+    run_control_keys=("epochs", "label"),
+    model_help={"VAE": "MLP VAE (Kingma & Welling 2014)", "CVAE": "conditional VAE, labels as input planes",
+                "InfoVAE": "conv VAE with KL + MMD (Zhao, Song & Ermon 2017)",
+                "MMDVAE": "conv autoencoder with an MMD prior term, deterministic encoder"},
+)
 
 
 def check_options(config: dict) -> None:
@@ -83,8 +111,6 @@ def check_options(config: dict) -> None:
         if config["mode"] != "generate" or not config.get("image"):
             raise ConfigError("--label chooses the class of the image given to 'CVAE generate IMAGE'; "
                               "it does not apply here")
-    if config.get("best") and config["mode"] != "generate":
-        raise ConfigError("--best chooses the checkpoint that 'generate' restores; it does not apply to training")
     if model == "CVAE" and config.get("dataset") in UNLABELLED:
         raise ConfigError(_unlabelled_message(config["dataset"]))
 
@@ -94,20 +120,14 @@ def _unlabelled_message(dataset: str) -> str:
             f"({', '.join(LABELLED)})")
 
 
-class CollectionTask:
+class CollectionTask(Task):
     """Builds, trains and draws one VAE-collection run from a resolved command-line configuration."""
 
     def __init__(self, config: dict, strategy):
         check_options(config)
-        self.config = config
-        self.strategy = strategy
+        super().__init__(config, strategy)
         self.name = config["model"]
-        self.run_dir = config["run_dir"]
-        self.batch_size = int(config["batch_size"])
         self.images_dir = os.path.join(IMAGES_DIR, self.name)
-        self.dataset = None
-        self.model = None
-        self.optimizer = None
         self._eval_fn = None
         self._grid_batch = None
 
@@ -118,7 +138,7 @@ class CollectionTask:
 
         return float(self.config.get("learning_rate") or MODELS[self.name].learning_rate)
 
-    def build(self, shape, value_range, num_classes):
+    def build(self, shape, value_range, num_classes=None):
         """Build model and optimizer in the strategy's scope.
 
         Raises:
@@ -182,27 +202,32 @@ class CollectionTask:
     def loss_terms(self, images, labels, iteration):
         return self.model.loss_terms(images, labels if self.model.conditional else None, training=True)
 
-    def after_step(self, trainer, index: int) -> None:
-        pass
+    def monitor_split(self) -> str:
+        """The split measured after every epoch: ``validation`` (``test`` only with ``--validation_size=0``)."""
+        return "validation" if "validation" in self.dataset.splits else "test"
 
     def end_of_epoch(self, trainer, epoch: int):
-        """Test metrics over the whole test split, the epoch's grid; the score is the test loss."""
+        """Metrics over the whole validation split, the epoch's grid; the score is the validation loss."""
         step = int(trainer.iteration.numpy())
-        metrics = self.evaluate()
-        trainer.scalars({f"test/{k}": v for k, v in metrics.items()}, step=step)
+        split = self.monitor_split()
+        metrics = self.split_metrics(split)
+        trainer.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=step)
         canvas = self.grid_canvas(*self.grid_batch())
         path = figures.save_png(os.path.join(self.images_dir, f"grid_{epoch}.png"), canvas)
         with trainer.writer.as_default(step=step):
             figures.summary_image("grid", canvas, step)
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("loss", "elbo"))
-        elbo = f", test ELBO {metrics['elbo']:.2f} nats/image" if "elbo" in metrics else ""
-        print(f"epoch {epoch} (iteration {step}): test loss {metrics['loss']:.4f}{elbo} ({shown}); wrote {path}",
-              flush=True)
+        print(f"epoch {epoch} (iteration {step}): {self.describe_metrics(split, metrics)}; wrote {path}", flush=True)
         return metrics, metrics["loss"]
 
+    @staticmethod
+    def describe_metrics(split: str, metrics: dict) -> str:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("loss", "elbo"))
+        elbo = f", {split} ELBO {metrics['elbo']:.2f} nats/image" if "elbo" in metrics else ""
+        return f"{split} loss {metrics['loss']:.4f}{elbo} ({shown})"
+
     # ---- evaluation and figures -----------------------------------------------------------------------
-    def evaluate(self) -> dict:
-        """Every loss term averaged over the whole test split (per image; the last batch may be smaller).
+    def split_metrics(self, split: str) -> dict:
+        """Every loss term averaged over a whole split (per image; the last batch may be smaller).
 
         The split is read in one fixed shuffled order: batch-level terms (MMD) need batches drawn like the
         training ones, and binarized MNIST's test split is sorted by digit (a batch of one class is far from
@@ -217,7 +242,7 @@ class CollectionTask:
 
             self._eval_fn = tf.function(terms, reduce_retracing=True)
         sums, count = {}, 0
-        for images, labels in self.dataset.batches("test", self.batch_size, shuffle=True, seed=FIXED_SEED,
+        for images, labels in self.dataset.batches(split, self.batch_size, shuffle=True, seed=FIXED_SEED,
                                                     drop_remainder=False, with_labels=True):
             n = int(images.shape[0])
             for key, value in self._eval_fn(images, labels).items():
@@ -265,26 +290,19 @@ class CollectionTask:
         return figures.tile(self.to_display(images), SAMPLE_ROWS)
 
     # ---- main -----------------------------------------------------------------------------------------
-    def main(self, devices: str) -> int:
-        if self.config["mode"] == "generate":
-            return self.generate()
-        return self.train(devices)
-
     def train(self, devices: str) -> int:
         config = self.config
-        self.dataset = load_dataset(self.config)
-        if self.name == "CVAE" and not self.dataset.num_classes:
-            raise ConfigError(_unlabelled_message(self.dataset.name))
-        self.build(self.dataset.shape, self.dataset.value_range, self.dataset.num_classes)
-        trainer = Trainer(self, self.strategy, seed=config.get("seed") or 0, compile_mode=config["compile"],
-                          checkpoint_frequency=config["checkpoint_frequency"], log_frequency=config["log_frequency"],
-                          progress="bar")
+        data = self.data()
+        if self.name == "CVAE" and not data.num_classes:
+            raise ConfigError(_unlabelled_message(data.name))
+        self.build(data.shape, data.value_range, data.num_classes)
+        trainer = self.make_trainer(progress="bar")
         resumed = trainer.restore()
         save_config_json(config, self.resolved_settings())
         print(f"{config['netname']}: {self.name}{' (legacy)' if self.model.legacy else ''}, latent {self.model.latent_dim}, "
               f"{self.model.count_parameters():,} parameters; loss = {self.describe_objective()}; "
               f"Adam lr {self.learning_rate:g}; {devices}")
-        print(f"data: {self.dataset.describe()}")
+        print(f"data: {data.describe()}")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
         print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir}) and {self.images_dir}/", flush=True)
@@ -295,41 +313,36 @@ class CollectionTask:
             print()  # the progress bar of the partial epoch did not end its line
             metrics, score = self.end_of_epoch(trainer, it // spe + 1)
             trainer.save_best(score)
-            trainer.writer.flush()
+        if status == "done" and it > start and self.monitor_split() != "test":
+            metrics = self.split_metrics("test")
+            trainer.scalars({f"test/{k}": v for k, v in metrics.items()}, step=it)
+            print(f"end of training (iteration {it}): {self.describe_metrics('test', metrics)}")
+        trainer.writer.flush()
         print(f"{status} at iteration {it} (epoch {it / spe:.2f}); newest checkpoint {trainer.latest_checkpoint}")
         return 0
 
     def generate(self) -> int:
-        """Restore the newest checkpoint (``--best``: the best by test loss) and write the reconstruction grid
-        and samples, or one image's reconstruction.
+        """Restore the newest checkpoint (``--best``: the best by validation loss) and write the reconstruction
+        grid and samples, or one image's reconstruction.
 
         Raises:
             CheckpointError: no checkpoint (or no best one) to restore, or one of another model.
         """
         config = self.config
-        shape = tuple(config.get("image_shape") or ())
-        value_range = tuple(config.get("value_range") or ())
-        num_classes = config.get("num_classes")
         image = config.get("image")
         if image:
             source = self.read_image_checked(image)  # before building: a bad path fails fast
-        if not shape or not value_range:
-            self.dataset = load_dataset(self.config)
-            shape, value_range, num_classes = self.dataset.shape, self.dataset.value_range, self.dataset.num_classes
-        self.build(shape, value_range, num_classes)
-        trainer = Trainer(self, self.strategy)
-        trainer.restore(required=True, best=bool(config.get("best")))
+        trainer = self.restore_for_use(best=bool(config.get("best")))
         iteration = int(trainer.iteration.numpy())
         written = self.generate_image(image, source) if image else self.generate_grid()
         for path in written:
             print(f"wrote {path}")
-        which = " (best checkpoint by test loss)" if config.get("best") else ""
+        which = " (best checkpoint by validation loss)" if config.get("best") else ""
         print(f"{config['netname']} ({self.name}) at iteration {iteration}{which}")
         return 0
 
     def generate_grid(self) -> list:
-        self.dataset = self.dataset or load_dataset(self.config)
-        images, labels = self.dataset.take("test", GENERATE_IMAGES, seed=FIXED_SEED, with_labels=True)
+        images, labels = self.data().take("test", GENERATE_IMAGES, seed=FIXED_SEED, with_labels=True)
         reconstructions = self.reconstruct(images, labels)
         grid = figures.save_png(os.path.join(self.images_dir, "grid.png"), self.grid_canvas(images, reconstructions))
         samples = figures.save_png(os.path.join(self.images_dir, "samples.png"), self.samples_canvas())

@@ -3,7 +3,7 @@
 It owns what is not specific to a model: the ``tf.function`` training step (optionally XLA-compiled,
 optionally mirrored over several devices), the iteration counter, checkpoints (``tf.train.CheckpointManager``:
 weights, optimizer state, iteration, best test score), resuming, TensorBoard scalars, the console line,
-Ctrl-C / SIGTERM handling and the NaN / Inf guard. A *task* (``hvae.vladder_task``, ``hvae.collection_task``)
+Ctrl-C / SIGTERM handling and the NaN / Inf guard. A *task* (``hvae.task.Task`` subclasses, one per family)
 supplies the model, the optimizer, the loss and what happens at visualisation points and epoch ends.
 
 Task protocol (attributes and methods the trainer uses):
@@ -104,7 +104,7 @@ class Trainer:
         if path is None:
             if required and best:
                 raise CheckpointError(f"no best checkpoint in {self.run_dir}/best/: it is written after the first "
-                                      f"test evaluation")
+                                      f"validation measurement")
             if required:
                 raise CheckpointError(f"no checkpoint in {self.run_dir}: train this model first "
                                       f"(python train.py ... with the same --netname)")

@@ -2,8 +2,8 @@
 
 Chooses the configuration from ``--netname`` or the dataset's image shape, builds the model and the
 Adam optimizer (2e-4, epsilon 1e-8), trains with the shared :class:`hvae.trainer.Trainer`, and every
-``vis_frequency`` iterations (and after the first) measures the test reconstruction error and draws the
-original's figures into ``model/<netname>/``:
+``vis_frequency`` iterations (and after the first) measures the reconstruction error on the validation
+split and draws the original's figures into ``model/<netname>/``:
 
 - ``manifold_samples/`` (2-d layers, MNIST-like data): one 30x30 grid per layer sweeping that layer's
   two dims over [-2, 2], the other layers random per cell;
@@ -13,7 +13,7 @@ original's figures into ``model/<netname>/``:
 
 Panels run from the bottom layer (left) to the top layer (right), 20 px apart. Each folder holds
 ``current.png`` and ``epoch<k>.png`` with k = iteration // vis_frequency; TensorBoard gets the same
-images.
+images. A finished run reports the reconstruction error of the test split once.
 """
 
 from __future__ import annotations
@@ -21,14 +21,37 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tensorflow as tf
-
-from models.vladder import CONFIGS, VLadder, builtin_config, config_for_shape
 
 from . import figures
-from .cli import load_dataset, save_config_json
 from .errors import ConfigError
-from .trainer import Trainer
+from .registry import Family, flag
+from .runs import save_config_json
+from .task import Task
+
+FAMILY = Family(
+    name="vladder",
+    title="VLadder: the Variational Ladder Autoencoder (Zhao, Song & Ermon, ICML 2017)",
+    models=("vladder",),
+    task="VLadderTask",
+    default_dataset="celebA",
+    netname_prefix="vladder",
+    defaults=dict(batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False, vis_frequency=1000,
+                  no_train=False, use_gui=False, top_heads="original"),
+    flags=(
+        flag("--reg", choices=("kl", "mmd"), help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)"),
+        flag("--denoise_train", action="store_true", help="corrupt inputs (salt and pepper + Gaussian)"),
+        flag("--plot_reconstruction", action="store_true", help="also draw original | noisy | reconstruction"),
+        flag("--vis_frequency", type=int, help="iterations between validation-and-visualise steps (default 1000)"),
+        flag("--no_train", action="store_true", help="restore the newest checkpoint and only draw the figures"),
+        flag("--use_gui", action="store_true", help="also show the figures in matplotlib windows"),
+        flag("--top_heads", choices=("original", "fixed"),
+             help="Large layers' top mean/scale heads: original ReLU (default) or linear/sigmoid"),
+    ),
+    identity_keys=("reg", "denoise_train", "top_heads"),
+    run_control_keys=("vis_frequency", "plot_reconstruction", "use_gui", "no_train"),
+    model_help={"vladder": "the configuration of --netname (vladder_mnist, vladder_svhn, vladder_celebA, "
+                           "vladder_lsun) or of the data's image shape"},
+)
 
 LEARNING_RATE = 2e-4
 TEST_BATCHES = 5
@@ -46,6 +69,8 @@ def resolve_architecture(netname: str, dataset_name: str, shape) -> tuple:
         ConfigError: the shape does not fit the named configuration, or no configuration takes it.
     """
     shape = tuple(int(s) for s in shape)
+    from models.vladder import CONFIGS, builtin_config, config_for_shape
+
     cfg = builtin_config(netname)
     if cfg is not None:
         if tuple(cfg.shape) != shape:
@@ -64,22 +89,20 @@ def _shape(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
-class VLadderTask:
+class VLadderTask(Task):
     """Builds, trains and visualises one VLadder run from a resolved command-line configuration."""
 
     def __init__(self, config: dict, strategy):
-        self.config = config
-        self.strategy = strategy
-        self.run_dir = config["run_dir"]
-        self.batch_size = int(config["batch_size"])
+        super().__init__(config, strategy)
         self.vis_frequency = int(config["vis_frequency"])
-        self.dataset = None
         self._test_iter = None
 
     # ---- set-up ---------------------------------------------------------------------------------
-    def build(self, shape, value_range):
+    def build(self, shape, value_range, num_classes=None):
         """Choose the configuration and build model + optimizer (in the strategy's scope)."""
         import keras
+
+        from models.vladder import VLadder
 
         self.arch = resolve_architecture(self.config["netname"], self.config["dataset"], shape)
         lr = self.config.get("learning_rate") or LEARNING_RATE
@@ -102,29 +125,36 @@ class VLadderTask:
 
     def after_step(self, trainer, index: int) -> None:
         if index % trainer.log_frequency == 0 and self.arch.layers == "small":
+            import tensorflow as tf
+
             with trainer.writer.as_default(step=index + 1):
                 for k in (0, 1):
                     tf.summary.histogram(f"generative{k}/gate", self.model.generatives[k].gate.gate)
         if index % self.vis_frequency == 0:
             self.test_and_visualize(trainer, index)
 
-    def end_of_epoch(self, trainer, epoch: int):
-        return {}, None
+    # ---- monitoring metric and figures -------------------------------------------------------------
+    def monitor_split(self) -> str:
+        """The split of the periodic reconstruction error: ``validation`` (``test`` only with
+        ``--validation_size=0``)."""
+        return "validation" if "validation" in self.dataset.splits else "test"
 
-    # ---- test metric and figures ----------------------------------------------------------------------
-    def test_error(self) -> tuple:
-        """Mean of the original's per-pixel squared error over ``TEST_BATCHES`` test batches.
+    def test_error(self, split: str | None = None) -> tuple:
+        """Mean of the original's per-pixel squared error over ``TEST_BATCHES`` batches of ``split``
+        (default :meth:`monitor_split`), read in a fixed shuffled order that continues from call to call.
 
         Returns ``(error, first_batch)``: the error in data units per pixel (channels summed) and the
         first batch's ``(clean, noisy, reconstruction)`` for the reconstruction figure.
         """
-        if self._test_iter is None:
-            ds = self.dataset.batches("test", self.batch_size, shuffle=True, seed=1, drop_remainder=False,
+        split = split or self.monitor_split()
+        self._test_iters = getattr(self, "_test_iters", {})
+        if split not in self._test_iters:
+            ds = self.dataset.batches(split, self.batch_size, shuffle=True, seed=1, drop_remainder=False,
                                       with_labels=False).repeat()
-            self._test_iter = iter(ds)
+            self._test_iters[split] = iter(ds)
         errors, first = [], None
         for i in range(TEST_BATCHES):
-            clean = next(self._test_iter)
+            clean = next(self._test_iters[split])
             err, noisy, x_hat = self.model.reconstruction_error(clean)
             errors.append(float(err))
             if first is None:
@@ -172,35 +202,30 @@ class VLadderTask:
     def test_and_visualize(self, trainer, index: int, figure_index: int | None = None) -> None:
         """Test metric and figures after step ``index`` (0-based); figures named ``epoch<figure_index>``
         (default ``index // vis_frequency``, the original's numbering)."""
-        error, first = self.test_error()
-        print(f"Reconstruction error @{index} per pixel: {error:.6g}", flush=True)
-        trainer.scalars({"test/reconstruction_error": error}, step=index + 1)
+        split = self.monitor_split()
+        error, first = self.test_error(split)
+        print(f"Reconstruction error @{index} per pixel ({split}): {error:.6g}", flush=True)
+        trainer.scalars({f"{split}/reconstruction_error": error}, step=index + 1)
         batch = first if self.config.get("plot_reconstruction") else None
         canvases = self.figures(batch)
         print(f"Visualizing {', '.join(sorted(canvases))} -> {self.run_dir}/", flush=True)
         figure_index = index // self.vis_frequency if figure_index is None else figure_index
         self.write_figures(canvases, figure_index, index + 1)
 
-    # ---- main -----------------------------------------------------------------------------------------
-    _trainer = None
-
-    def main(self, devices: str) -> int:
+    # ---- modes -----------------------------------------------------------------------------------------
+    def train(self, devices: str) -> int:
         config = self.config
-        if config["mode"] == "generate":
-            return self.generate()
-        self.dataset = load_dataset(self.config)
-        self.build(self.dataset.shape, self.dataset.value_range)
-        trainer = Trainer(self, self.strategy, seed=config.get("seed") or 0, compile_mode=config["compile"],
-                          checkpoint_frequency=config["checkpoint_frequency"], log_frequency=config["log_frequency"])
-        self._trainer = trainer
+        data = self.data()
+        self.build(data.shape, data.value_range)
+        trainer = self.make_trainer()
         resumed = trainer.restore()
-        save_config_json(config, {"architecture": self.arch.netname, "image_shape": list(self.dataset.shape),
-                                  "value_range": list(self.dataset.value_range), "latent_dims": list(self.arch.latent_dims),
+        save_config_json(config, {"architecture": self.arch.netname, "image_shape": list(data.shape),
+                                  "value_range": list(data.value_range), "latent_dims": list(self.arch.latent_dims),
                                   "loss_ratio": self.arch.loss_ratio})
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
         print(f"{config['netname']}: {self.arch.netname} layers ({self.arch.layers}), latent dims "
               f"{'/'.join(map(str, self.arch.latent_dims))}, {params:,} parameters, reg {config['reg']}; {devices}")
-        print(f"data: {self.dataset.describe()}")
+        print(f"data: {data.describe()}")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
         print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
@@ -209,6 +234,10 @@ class VLadderTask:
         if status == "done" and last >= 0 and last % self.vis_frequency != 0:
             # a run that ends between visualisation points still leaves figures of its final state
             self.test_and_visualize(trainer, last, figure_index=last // self.vis_frequency + 1)
+        if status == "done" and last >= 0 and self.monitor_split() != "test":
+            error, _ = self.test_error("test")
+            print(f"Reconstruction error @{last} per pixel (test): {error:.6g}", flush=True)
+            trainer.scalars({"test/reconstruction_error": error}, step=last + 1)
         print(f"{status} at iteration {int(trainer.iteration.numpy())}; newest checkpoint {trainer.latest_checkpoint}")
         return 0
 
@@ -216,19 +245,11 @@ class VLadderTask:
         """``--no_train`` / ``generate.py``: restore the newest checkpoint and draw the figures once, into each
         figure folder's ``current.png`` (the training's ``epoch<k>.png`` files are left alone)."""
         config = self.config
-        shape = tuple(config.get("image_shape") or ())
-        value_range = tuple(config.get("value_range") or ())
-        if not shape or not value_range:
-            self.dataset = load_dataset(self.config)
-            shape, value_range = self.dataset.shape, self.dataset.value_range
-        self.build(shape, value_range)
-        trainer = Trainer(self, self.strategy)
-        self._trainer = trainer
-        trainer.restore(required=True)
+        trainer = self.restore_for_use(best=bool(config.get("best")))
         iteration = int(trainer.iteration.numpy())
         batch = None
         if config.get("plot_reconstruction"):
-            self.dataset = self.dataset or load_dataset(self.config)
+            self.data()
             batch = self.test_error()[1]
         canvases = self.figures(batch)
         # current.png only: an epoch<k>.png of this folder is the training's figure at iteration k * vis_frequency

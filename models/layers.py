@@ -9,8 +9,25 @@ no regulariser is attached here (see docs/fidelity.md).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 from keras import layers
+
+_MOVING_STATISTICS_ONLY = contextvars.ContextVar("moving_statistics_only", default=False)
+
+
+@contextlib.contextmanager
+def moving_statistics_only():
+    """Within this context (at trace time), every :class:`NormedBlock` normalises with its moving averages,
+    ``always_train_bn`` included: the model is then one fixed function of its input, as a likelihood
+    evaluation needs (a batch statistic would make p(x | z) depend on the other images of the batch)."""
+    token = _MOVING_STATISTICS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _MOVING_STATISTICS_ONLY.reset(token)
 
 # TF1 contrib.layers.batch_norm defaults used by the original: decay 0.999, epsilon 1e-3, scale=False.
 BN_MOMENTUM = 0.999
@@ -58,7 +75,11 @@ class NormedBlock(layers.Layer):
         self.always_train_bn = always_train_bn
 
     def call(self, x, training=False):
-        x = self.bn(self.linear(x), training=True if self.always_train_bn else training)
+        if _MOVING_STATISTICS_ONLY.get():
+            training = False
+        elif self.always_train_bn:
+            training = True
+        x = self.bn(self.linear(x), training=training)
         return self.act(x) if self.act is not None else x
 
 

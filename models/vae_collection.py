@@ -48,6 +48,7 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
+from .latent import LatentVariableModel, per_sample, tile_batch
 
 LEAKY_SLOPE = 0.2           # TF1 tf.nn.leaky_relu default (Keras' default is 0.3)
 BIAS_INIT = 0.05            # the original's get_biases default, for every bias
@@ -118,7 +119,7 @@ class Latent(NamedTuple):
     spread: tf.Tensor | None
 
 
-class CollectionModel(keras.Model):
+class CollectionModel(LatentVariableModel, keras.Model):
     """Shared part of the four models: value-range mapping, likelihood, sampling and the step's terms.
 
     Args:
@@ -257,6 +258,45 @@ class CollectionModel(keras.Model):
     def _squared_error(self, x, logits):
         """Legacy reconstruction of the conv models: mean over (B, H, W, C) of (sigmoid(logits) - x)^2."""
         return tf.reduce_mean(tf.square(tf.sigmoid(logits) - x))
+
+    # ---- likelihood (models.latent interface) ---------------------------------------------------------
+    @property
+    def data_density(self) -> str:
+        """``'bernoulli'`` or ``'gaussian'`` (the ``likelihood`` option)."""
+        return self.likelihood_kind
+
+    def importance_terms(self, images, num_samples: int, labels=None) -> dict:
+        """Log importance weights of K posterior draws (see :mod:`models.latent`): one latent layer,
+        q(z | x[, y]) the encoder's diagonal Gaussian, p(z) = N(0, I), p(x | z[, y]) the likelihood of the
+        images mapped to [0, 1]. CVAE: a bound on log p(x | y).
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; ``labels`` ``(B,)`` class indices (CVAE).
+            num_samples: K.
+        Returns:
+            ``log_weights (B, K)``, ``log_likelihood (B, K)``, ``layer_kl (B, K, 1)``, nats per image.
+        Raises:
+            NotImplementedError: MMD-VAE (a deterministic encoder has no posterior).
+        """
+        if not self.has_posterior:
+            raise NotImplementedError(f"{type(self).__name__} has a deterministic encoder: no posterior q(z|x)")
+        k = int(num_samples)
+        x = self.to_unit(images)
+        y = self.condition(labels)
+        posterior = self.encode(x, y).posterior
+        z = posterior.sample(k)  # (K, B, D)
+        logits = self.decode(tf.reshape(z, (-1, self.latent_dim)), None if y is None else tile_batch(y, k))
+        log_likelihood = per_sample(self.likelihood(logits).log_prob(tile_batch(x, k)), k)
+        kl = posterior.log_prob(z) - self.prior().log_prob(z)  # (K, B)
+        layer_kl = tf.transpose(kl)[..., None]
+        return {"log_weights": log_likelihood - layer_kl[..., 0], "log_likelihood": log_likelihood,
+                "layer_kl": layer_kl}
+
+    def posterior_means(self, images, labels=None) -> list:
+        """``[E_q[z | x]]``: one ``(B, D)`` layer. Raises NotImplementedError for MMD-VAE."""
+        if not self.has_posterior:
+            raise NotImplementedError(f"{type(self).__name__} has a deterministic encoder: no posterior q(z|x)")
+        return [self.encode(self.to_unit(images), self.condition(labels)).posterior.mean()]
 
     def count_parameters(self) -> int:
         return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))

@@ -32,7 +32,8 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, tracked_list
+from .latent import LatentVariableModel, per_sample, terms_from_layers, tile_batch
+from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, moving_statistics_only, tracked_list
 
 SIGMA_OFFSET = 0.001  # sigma = head + 0.001, as the original
 
@@ -260,7 +261,7 @@ _BUILDERS = {"small": _small, "medium": _medium, "large": _large}
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
-class VLadder(keras.Model):
+class VLadder(LatentVariableModel, keras.Model):
     """The Variational Ladder Autoencoder as a Keras subclassed model.
 
     Args:
@@ -355,6 +356,41 @@ class VLadder(keras.Model):
     def likelihood(self, x_hat):
         """p(x | z): factorised Laplace with location ``x_hat`` and scale ``1/loss_ratio`` (event ``(H, W, C)``)."""
         return objectives.laplace_likelihood(x_hat, self.likelihood_scale)
+
+    # ---- likelihood (models.latent interface) -----------------------------------------------------
+    data_density = "laplace"
+
+    def importance_terms(self, images, num_samples: int, labels=None) -> dict:
+        """Log importance weights of K joint posterior draws (see :mod:`models.latent`).
+
+        q(z | x) = prod_k q(z_k | x) factorises bottom-up given x (every ladder head reads a deterministic
+        feature of x), so the encoder runs once and each layer is sampled K times; p(z) = prod_k N(0, I);
+        p(x | z) is the factorised Laplace of scale 1/loss_ratio, a *density* of the input values
+        (``value_range``). Inference mode throughout, the Small layers' z_0 embedding included (its
+        batch statistics would make p(x | z) depend on the rest of the batch; see docs/fidelity.md).
+        The input is not corrupted (``denoise``): this is the likelihood of the clean images.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; ``labels`` ignored.
+            num_samples: K.
+        Returns:
+            ``log_weights (B, K)``, ``log_likelihood (B, K)``, ``layer_kl (B, K, L)``, nats per image.
+        """
+        k = int(num_samples)
+        with moving_statistics_only():
+            posteriors = self.encode(images, training=False)
+            codes = [q.sample(k) for q in posteriors]  # (K, B, d_l)
+            flat = [tf.reshape(c, (-1, d)) for c, d in zip(codes, self.latent_dims)]
+            x_hat = self.decode(flat, training=False)
+        log_likelihood = per_sample(self.likelihood(x_hat).log_prob(tile_batch(images, k)), k)
+        layer_kl = tf.stack([q.log_prob(c) - objectives.standard_normal(d).log_prob(c)
+                             for q, c, d in zip(posteriors, codes, self.latent_dims)], axis=-1)  # (K, B, L)
+        return terms_from_layers(log_likelihood, tf.transpose(layer_kl, (1, 0, 2)))
+
+    def posterior_means(self, images, labels=None) -> list:
+        """The posterior means of the layers, bottom to top: list of ``(B, d_k)``."""
+        with moving_statistics_only():
+            return [q.mean() for q in self.encode(images, training=False)]
 
     def call(self, x, training=False):
         """Reconstruct ``x`` through one posterior sample per layer: ``(B,H,W,C) -> (B,H,W,C)``."""

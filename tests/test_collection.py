@@ -384,11 +384,13 @@ def test_cli_end_to_end(trained_run):
     from hvae.figures import read_png
 
     cwd, proc = trained_run
-    assert "test ELBO" in proc.stdout and "epoch 1/1" in proc.stdout
+    assert "validation ELBO" in proc.stdout and "test ELBO" in proc.stdout and "epoch 1/1" in proc.stdout
+    # 1,438 digits training images: a fixed 144 are held out for validation, 1,294 train (20 steps of 64)
+    assert "validation 144" in proc.stdout and "train 1,294" in proc.stdout
     config = json.loads((cwd / "model/VAE_digits/config.json").read_text())
     assert config["image_shape"] == [28, 28, 1] and config["num_classes"] == 10 and config["value_range"] == [0.0, 1.0]
     assert config["learning_rate"] == 1e-4
-    assert list((cwd / "model/VAE_digits").glob("ckpt-22.index")) and list((cwd / "model/VAE_digits/best").glob("*.index"))
+    assert list((cwd / "model/VAE_digits").glob("ckpt-20.index")) and list((cwd / "model/VAE_digits/best").glob("*.index"))
     check_grid(cwd / "images/VAE/grid_1.png")
 
     # the generate modes (and one bad input) at once: each process is mostly TensorFlow's start-up
@@ -396,12 +398,18 @@ def test_cli_end_to_end(trained_run):
         "grid": [str(ROOT / "generate.py"), "VAE"],
         "colour": [str(ROOT / "train.py"), "vae", "generate", "colour.jpg"],
         "missing": [str(ROOT / "train.py"), "VAE", "generate", "missing.png"],
+        "evaluate": [str(ROOT / "train.py"), "VAE", "evaluate", "--iw_samples=20", "--num_images=50", "--best"],
     }
     procs = {k: subprocess.Popen([sys.executable] + a, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for k, a in jobs.items()}
     out = {k: (p.communicate(timeout=600), p.returncode) for k, p in procs.items()}
-    for k in ("grid", "colour"):
+    for k in ("grid", "colour", "evaluate"):
         assert out[k][1] == 0, out[k][0][1]
+    evaluation = json.loads((cwd / "model/VAE_digits/evaluation/test_k20_n50.json").read_text())
+    assert evaluation["num_images"] == 50 and evaluation["iw_samples"] == 20 and evaluation["iteration"] == 20
+    assert evaluation["density"]["kind"] == "cross-entropy"  # Bernoulli on grey digits: not a likelihood
+    assert evaluation["elbo"]["mean"] <= evaluation["iw_bound"]["mean"] < 0 and evaluation["bits_per_dim"] is None
+    assert "cross-entropy" in out["evaluate"][0][0] and "importance samples/s" in out["evaluate"][0][0]
     line = _one_error_line(out["missing"][1], out["missing"][0][1])
     assert "missing.png" in line and "does not exist" in line
 
@@ -446,7 +454,7 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
         (["VAE", "train", "--dataset=digits", "--alpha=0.5", "--netname=VAE_alpha"], "--alpha does not apply to VAE"),
         (["MMDVAE", "train", "--dataset=digits", "--legacy", "--likelihood=gaussian"], "--likelihood"),
         (["InfoVAE", "generate"], "no trained model"),
-        (["VAE", "train", "--dataset=digits", "--best"], "--best chooses the checkpoint that 'generate' restores"),
+        (["VAE", "train", "--dataset=digits", "--best"], "--best chooses the checkpoint that 'generate' and 'evaluate' restore"),
     ]
     for argv, expected in bad:
         status, _, err = _main(argv, capsys)
@@ -463,7 +471,7 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     assert "no best checkpoint" in _one_error_line(status, err)
     # --best restores model/<netname>/best/ (epoch 1 of the trained run)
     status, out, err = _main(["VAE", "generate", "--best", "--netname=VAE_digits"], capsys)
-    assert status == 0 and "VAE_digits (VAE) at iteration 22 (best checkpoint by test loss)" in out, err
+    assert status == 0 and "VAE_digits (VAE) at iteration 20 (best checkpoint by validation loss)" in out, err
 
     # CVAE: a short run stopped mid-epoch still gets its grid; generate with and without a label
     status, out, err = _main(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)

@@ -1,0 +1,256 @@
+"""The likelihood evaluation every model family shares: ELBO, importance-weighted bound, per-layer KL,
+active units, with standard errors.
+
+For each image x of a split and K posterior draws z_k ~ q(z | x) (all latent layers jointly), the model
+gives the log importance weights w_k = log p(x, z_k) - log q(z_k | x) (:mod:`models.latent`). Then
+
+- ELBO(x) = mean_k w_k (the K-sample average of the one-sample ELBO: the same expectation with less
+  variance);
+- log p̂_K(x) = logsumexp_k w_k - log K, the importance-weighted bound (Burda, Grosse & Salakhutdinov,
+  "Importance Weighted Autoencoders", ICLR 2016, eq. 8): ELBO <= log p̂_K <= log p(x) in expectation, rising
+  with K towards log p(x);
+- per-layer KL: mean_k [log q(z_l | .) - log p(z_l | .)], the layer's share of log q - log p;
+- active units (Burda et al. 2016, section 5.2): the latent units u with Cov_x(E_q[u | x]) > 0.01.
+
+Every figure is a mean over the split's images with the standard error of that mean (sample standard
+deviation / sqrt(N)). Memory stays bounded for any K: the K samples of a batch are drawn in chunks of at
+most ``max_images_per_pass / B``, and the logsumexp is accumulated across chunks in float64.
+
+Units: nats per image. Bits per dimension = nats / (H W C ln 2), given only where the likelihood is a
+probability of discrete data (Bernoulli on binary pixels, discretized logistics on 8-bit images); for a
+continuous density (Laplace, Gaussian) the number is a density of the input values, not comparable to
+discrete likelihoods; a Bernoulli likelihood of grey levels is only a cross-entropy.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from .errors import ConfigError
+
+ACTIVE_UNIT_THRESHOLD = 0.01
+DEFAULT_MAX_IMAGES_PER_PASS = 4096
+
+
+def density_kind(model, levels: int | None) -> dict:
+    """What the evaluated number is, given the model's likelihood and the data's pixel levels.
+
+    Args:
+        model: a model of :mod:`models.latent` (its ``data_density``).
+        levels: distinct pixel values of the data (2 binary, 256 8-bit, None continuous).
+    Returns:
+        ``{"likelihood": ..., "kind": "log-probability" | "density" | "cross-entropy", "discrete": bool,
+        "note": one line}``.
+    """
+    like = model.data_density
+    if like == "bernoulli":
+        if levels == 2:
+            return {"likelihood": like, "kind": "log-probability", "discrete": True,
+                    "note": "Bernoulli likelihood of binary pixels: a log-probability of the data (nats, bits/dim)"}
+        return {"likelihood": like, "kind": "cross-entropy", "discrete": False,
+                "note": "Bernoulli likelihood of grey levels: a cross-entropy, not a log-likelihood of the data "
+                        "(the continuous Bernoulli's normaliser is missing)"}
+    if like.startswith("discretized_logistic"):
+        return {"likelihood": like, "kind": "log-probability", "discrete": True,
+                "note": "discretized logistic likelihood of 8-bit pixels: a log-probability (nats, bits/dim)"}
+    return {"likelihood": like, "kind": "density", "discrete": False,
+            "note": f"{like} likelihood: a log-density of the continuous input values, not a probability of "
+                    f"discrete data (no bits/dim; not comparable to Bernoulli or discretized numbers)"}
+
+
+class _Progress:
+    """A progress bar with ETA on a terminal (keras Progbar), a line every 10% otherwise."""
+
+    def __init__(self, total: int, what: str):
+        self.total, self.done, self.what = total, 0, what
+        self.start = time.time()
+        self.tty = sys.stdout.isatty()
+        self.next_report = 0.1
+        if self.tty:
+            from keras.utils import Progbar
+
+            self.bar = Progbar(total, unit_name="image")
+
+    def update(self, n: int, values=None) -> None:
+        self.done += n
+        if self.tty:
+            self.bar.update(self.done, values=values)
+        elif self.done >= self.next_report * self.total or self.done == self.total:
+            elapsed = time.time() - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            shown = "".join(f", {k} {v:.2f}" for k, v in (values or []))
+            print(f"{self.what}: {self.done:,}/{self.total:,} images, {elapsed:.0f} s, ETA {eta:.0f} s{shown}",
+                  flush=True)
+            while self.next_report * self.total <= self.done:
+                self.next_report += 0.1
+
+
+def _mean_sem(values: np.ndarray) -> dict:
+    values = np.asarray(values, np.float64)
+    n = len(values)
+    sem = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return {"mean": float(values.mean()), "sem": sem}
+
+
+class Evaluator:
+    """Evaluates one model over whole splits (see the module docstring).
+
+    Args:
+        model: a model of :mod:`models.latent` with ``has_posterior``.
+        num_samples: K, importance samples per image (>= 1).
+        max_images_per_pass: bound on K_chunk * B, the images decoded in one pass (memory).
+        compile_mode: ``'function'`` (default), ``'xla'`` or ``'eager'``.
+
+    Raises:
+        ConfigError: K < 1, or a model without a posterior.
+    """
+
+    def __init__(self, model, num_samples: int, *, max_images_per_pass: int = DEFAULT_MAX_IMAGES_PER_PASS,
+                 compile_mode: str = "function"):
+        if int(num_samples) < 1:
+            raise ConfigError(f"--iw_samples must be at least 1, got {num_samples}")
+        if not getattr(model, "has_posterior", False):
+            raise ConfigError(f"{model.name} has a deterministic encoder: there is no posterior q(z|x) to "
+                              f"importance-sample, so no likelihood bound can be computed")
+        self.model = model
+        self.num_samples = int(num_samples)
+        self.max_images_per_pass = int(max_images_per_pass)
+
+        def terms(images, labels, k):
+            return model.importance_terms(images, k, labels)
+
+        def means(images, labels):
+            return model.posterior_means(images, labels)
+
+        if compile_mode == "eager":
+            self._terms, self._means = terms, means
+        else:
+            jit = compile_mode == "xla"
+            # k is a Python int: one trace per chunk size (the full chunks and a last, smaller one)
+            self._terms = tf.function(terms, jit_compile=jit, reduce_retracing=True, autograph=False)
+            self._means = tf.function(means, reduce_retracing=True, autograph=False)
+
+    def chunk_size(self, batch: int) -> int:
+        """Samples drawn per pass for a batch of ``batch`` images."""
+        return max(1, min(self.num_samples, self.max_images_per_pass // max(1, batch)))
+
+    def batch_terms(self, images, labels=None) -> dict:
+        """Per-image figures of one batch, in float64 numpy.
+
+        Returns:
+            ``log_px (B,)`` the IW bound, ``elbo (B,)``, ``log_likelihood (B,)`` mean_k log p(x|z_k),
+            ``layer_kl (B, L)`` mean_k per layer.
+        """
+        b = int(images.shape[0])
+        chunk = self.chunk_size(b)
+        running_max = np.full(b, -np.inf)
+        running_sum = np.zeros(b)
+        total_w = np.zeros(b)
+        total_ll = np.zeros(b)
+        total_kl = None
+        drawn = 0
+        while drawn < self.num_samples:
+            k = min(chunk, self.num_samples - drawn)
+            out = self._terms(images, labels, k)
+            w = out["log_weights"].numpy().astype(np.float64)  # (B, k)
+            new_max = np.maximum(running_max, w.max(axis=1))
+            running_sum = running_sum * np.exp(running_max - new_max) + np.exp(w - new_max[:, None]).sum(axis=1)
+            running_max = new_max
+            total_w += w.sum(axis=1)
+            total_ll += out["log_likelihood"].numpy().astype(np.float64).sum(axis=1)
+            kl = out["layer_kl"].numpy().astype(np.float64).sum(axis=1)  # (B, L)
+            total_kl = kl if total_kl is None else total_kl + kl
+            drawn += k
+        log_px = running_max + np.log(running_sum) - math.log(self.num_samples)
+        return {"log_px": log_px, "elbo": total_w / self.num_samples, "log_likelihood": total_ll / self.num_samples,
+                "layer_kl": total_kl / self.num_samples}
+
+    def evaluate(self, batches, num_images: int, *, levels: int | None, image_shape, progress: bool = True,
+                 what: str = "evaluate") -> dict:
+        """Evaluate over every batch of a split.
+
+        Args:
+            batches: iterable of ``(images, labels)`` (labels may be unused), in the model's value range.
+            num_images: the split's size (for the progress bar).
+            levels: the data's pixel levels (see :func:`density_kind`).
+            image_shape: ``(H, W, C)``, for bits per dimension.
+        Returns:
+            the results dict (see :func:`hvae.task.Task.evaluate` for the JSON it becomes).
+        """
+        kind = density_kind(self.model, levels)
+        bar = _Progress(num_images, what) if progress else None
+        parts = {"log_px": [], "elbo": [], "log_likelihood": [], "layer_kl": []}
+        start = time.time()
+        steady_start, steady_images = None, 0  # throughput leaves out the first batch (it includes tracing)
+        for images, labels in batches:
+            out = self.batch_terms(images, labels)
+            for key in parts:
+                parts[key].append(out[key])
+            if steady_start is None:
+                steady_start = time.time()
+            else:
+                steady_images += int(images.shape[0])
+            if bar is not None:
+                so_far = np.concatenate(parts["log_px"])
+                bar.update(int(images.shape[0]), values=[("log p", float(so_far.mean()))])
+        seconds = time.time() - start
+        if not parts["log_px"]:
+            raise ConfigError("the split has no images to evaluate")
+        arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        n = len(arrays["log_px"])
+        dims = int(np.prod(image_shape))
+        result = {
+            "num_images": n,
+            "iw_samples": self.num_samples,
+            "units": "nats per image",
+            "density": kind,
+            "iw_bound": _mean_sem(arrays["log_px"]),
+            "elbo": _mean_sem(arrays["elbo"]),
+            "log_likelihood_given_z": _mean_sem(arrays["log_likelihood"]),
+            "kl_per_layer": [_mean_sem(arrays["layer_kl"][:, l]) for l in range(arrays["layer_kl"].shape[1])],
+            "kl_total": _mean_sem(arrays["layer_kl"].sum(axis=1)),
+            "seconds": seconds,
+            "importance_samples_per_second": (steady_images * self.num_samples / max(time.time() - steady_start, 1e-9)
+                                              if steady_images else n * self.num_samples / max(seconds, 1e-9)),
+        }
+        result["nll"] = {"mean": -result["iw_bound"]["mean"], "sem": result["iw_bound"]["sem"]}
+        if kind["discrete"]:
+            scale = 1.0 / (dims * math.log(2.0))
+            result["bits_per_dim"] = {"iw_bound": -result["iw_bound"]["mean"] * scale,
+                                      "elbo": -result["elbo"]["mean"] * scale,
+                                      "sem": result["iw_bound"]["sem"] * scale}
+        else:
+            result["bits_per_dim"] = None
+        return result
+
+    def active_units(self, batches) -> dict:
+        """Active units per layer: ``{"active": [a_l], "units": [n_l], "threshold": 0.01}``.
+
+        Cov_x(E_q[u | x]) is the variance over the split's images of each unit's posterior mean,
+        accumulated in float64 (sum and sum of squares).
+        """
+        sums = sq = None
+        count = 0
+        for images, labels in batches:
+            means = [tf.reshape(m, (tf.shape(m)[0], -1)).numpy().astype(np.float64)
+                     for m in self._means(images, labels)]
+            if sums is None:
+                sums = [np.zeros(m.shape[1]) for m in means]
+                sq = [np.zeros(m.shape[1]) for m in means]
+            for l, m in enumerate(means):
+                sums[l] += m.sum(axis=0)
+                sq[l] += np.square(m).sum(axis=0)
+            count += int(images.shape[0])
+        if not count:
+            return {"active": [], "units": [], "threshold": ACTIVE_UNIT_THRESHOLD}
+        active = []
+        for s, q in zip(sums, sq):
+            var = q / count - np.square(s / count)
+            var = var * count / max(count - 1, 1)  # unbiased covariance
+            active.append(int((var > ACTIVE_UNIT_THRESHOLD).sum()))
+        return {"active": active, "units": [len(s) for s in sums], "threshold": ACTIVE_UNIT_THRESHOLD}

@@ -1,0 +1,72 @@
+"""The small interface every model family answers, and its importance-weighted likelihood.
+
+Every model (VLadder, the VAE collection, the Ladder VAEs, the Laplace family) is a ``keras.Model`` that
+also implements :class:`LatentVariableModel`:
+
+- ``importance_terms(images, num_samples, labels=None)`` -> dict of
+
+  * ``log_weights`` ``(B, K)``: log p(x, z_k) - log q(z_k | x) for K joint draws z_k ~ q(z | x) of every
+    latent layer (drawn as the model's q factorises: bottom-up or top-down), with Monte-Carlo latent
+    terms, never an analytic KL, so that exp(log_weights) are proper importance weights;
+  * ``log_likelihood`` ``(B, K)``: log p(x | z_k);
+  * ``layer_kl`` ``(B, K, L)``: each latent layer's log q(z_l | .) - log p(z_l | .) at z_k, so that
+    ``log_weights = log_likelihood - sum(layer_kl, -1)``.
+
+  All in nats per image, float32, with every layer in inference mode (batch-norm moving averages, no
+  dropout). The density is the model's likelihood of its input values (``data_density`` says which).
+- ``log_importance_weights(images, num_samples, labels=None)`` -> ``(B, K)``: the ``log_weights`` above.
+- ``posterior_means(images, labels=None)`` -> list (one per layer, bottom to top) of ``(B, units_l)``:
+  E_q[z_l | x] (for top-down posteriors, given the posterior means of the layers above), for counting
+  active units.
+- ``data_density`` (str): ``'bernoulli'``, ``'laplace'``, ``'gaussian'``, ``'discretized_logistic'`` or
+  ``'discretized_logistic_mixture'``; ``has_posterior`` (bool): False for a deterministic encoder (no
+  likelihood can be estimated).
+
+The shared evaluator (:mod:`hvae.evaluation`) turns these into the ELBO, the importance-weighted bound of
+Burda, Grosse & Salakhutdinov (ICLR 2016, eq. 8), per-layer KL and active units.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+DISCRETE_DENSITIES = ("bernoulli", "discretized_logistic", "discretized_logistic_mixture")
+
+
+class LatentVariableModel:
+    """Mixin: the likelihood interface of the module docstring, with defaults derived from
+    :meth:`importance_terms`. Subclasses implement ``importance_terms`` and ``posterior_means``."""
+
+    has_posterior = True
+    data_density = "bernoulli"
+
+    def importance_terms(self, images, num_samples: int, labels=None) -> dict:
+        """See the module docstring. Raises NotImplementedError for a model without a posterior."""
+        raise NotImplementedError(f"{type(self).__name__} has no posterior to importance-sample")
+
+    def log_importance_weights(self, images, num_samples: int, labels=None):
+        """log p(x, z_k) - log q(z_k | x) for K = ``num_samples`` posterior draws: ``(B, K)`` nats per image."""
+        return self.importance_terms(images, num_samples, labels)["log_weights"]
+
+    def posterior_means(self, images, labels=None) -> list:
+        """E_q[z_l | x] per latent layer, bottom to top: list of ``(B, units_l)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no posterior")
+
+
+def tile_batch(x, num_samples: int):
+    """``(B, ...) -> (K * B, ...)``: K copies of the batch, copy-major (row ``k * B + b`` is image b)."""
+    return tf.tile(x, tf.concat([[num_samples], tf.ones(tf.rank(x) - 1, tf.int32)], axis=0))
+
+
+def per_sample(values, num_samples: int):
+    """``(K * B, ...) -> (B, K, ...)``: undo :func:`tile_batch` for per-image values."""
+    shape = tf.shape(values)
+    v = tf.reshape(values, tf.concat([[num_samples, shape[0] // num_samples], shape[1:]], axis=0))
+    perm = tf.concat([[1, 0], tf.range(2, tf.rank(v))], axis=0)
+    return tf.transpose(v, perm)
+
+
+def terms_from_layers(log_likelihood, layer_kl):
+    """Assemble the ``importance_terms`` dict from ``log_likelihood (B, K)`` and ``layer_kl (B, K, L)``."""
+    return {"log_weights": log_likelihood - tf.reduce_sum(layer_kl, axis=-1), "log_likelihood": log_likelihood,
+            "layer_kl": layer_kl}
