@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from hvae.errors import DatasetError
+from hvae.errors import DatasetError  # importing hvae sets TensorFlow's environment defaults first
 
 if TYPE_CHECKING:
     from .base import ImageDataset

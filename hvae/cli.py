@@ -36,8 +36,8 @@ COMMON_IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "bat
 # there could otherwise never be turned off again).
 COMMON_RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency",
                            "compile", "restart", "best", "split", "iw_samples", "num_images")
-EVALUATE_ONLY = ("split", "iw_samples", "num_images")
 
+TRAIN = ("train",)
 DATA_FLAGS = (
     flag("--dataset", help="mnist, binarized_mnist, svhn, celebA, lsun, cifar10, folder, digits "
                            "(default: the family's)"),
@@ -45,7 +45,7 @@ DATA_FLAGS = (
     flag("--dataset_option", action="append", metavar="KEY=VALUE",
          help="a loader option, e.g. train_split=test (mnist), train_split=train (svhn); repeatable"),
     flag("--image_size", type=int, help="resize images to this size (celebA, folder, lsun image files)"),
-    flag("--validation_size", type=int,
+    flag("--validation_size", type=int, modes=("train", "evaluate"),
          help="images held out for validation (monitoring and the best checkpoint); default: the dataset's "
               "own validation split, else a fixed random 10%% of the training images (at most 10,000); "
               "0: none"),
@@ -53,26 +53,41 @@ DATA_FLAGS = (
 RUN_FLAGS = (
     flag("--netname", help="run name: the folder model/<netname>/ (default <model>_<dataset>); a built-in "
                            "name (vladder_mnist, ...) also selects that configuration"),
-    flag("--batch_size", type=int, help="images per step (default: the family's)"),
-    flag("--learning_rate", type=float, help="learning rate (default: the original's)"),
-    flag("--max_iterations", type=int, help="stop after this many iterations in total"),
+    flag("--batch_size", type=int, modes=TRAIN, help="images per step (default: the family's)"),
+    flag("--learning_rate", type=float, modes=TRAIN, help="learning rate (default: the original's)"),
+    flag("--max_iterations", type=int, modes=TRAIN, help="stop after this many iterations in total"),
     flag("--seed", type=int, help="seed of Python, NumPy, TensorFlow and the data order"),
-    flag("--restart", action="store_true", help="delete model/<netname>/ and start from scratch"),
+    flag("--restart", action="store_true", modes=TRAIN, help="delete model/<netname>/ and start from scratch"),
     flag("--gpus", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)"),
     flag("--cpu_devices", type=int, help="split the CPU into N logical devices and mirror over them"),
-    flag("--checkpoint_frequency", type=int, help="iterations between checkpoints (default 2000)"),
-    flag("--log_frequency", type=int, help="iterations between console lines and TensorBoard scalars (20)"),
-    flag("--compile", choices=("eager", "function", "xla"),
-         help="how the training step runs: eager, tf.function (default) or XLA"),
+    flag("--checkpoint_frequency", type=int, modes=TRAIN, help="iterations between checkpoints (default 2000)"),
+    flag("--log_frequency", type=int, modes=TRAIN,
+         help="iterations between console lines and TensorBoard scalars (20)"),
+    flag("--compile", choices=("eager", "function", "xla"), modes=("train", "evaluate"),
+         help="how the training step (and evaluate's importance sampling) runs: eager, tf.function (default) "
+              "or XLA"),
 )
 EVALUATION_FLAGS = (
-    flag("--split", choices=("test", "validation", "train"), help="evaluate: the split to measure (test)"),
-    flag("--iw_samples", type=int, help="evaluate: importance samples K per image (default 1000; the Laplace "
-                                        "family 5000)"),
-    flag("--num_images", type=int, help="evaluate: a fixed random subset of this many images of the split"),
-    flag("--best", action="store_true",
+    flag("--split", choices=("test", "validation", "train"), modes=("evaluate",),
+         help="evaluate: the split to measure (test)"),
+    flag("--iw_samples", type=int, modes=("evaluate",),
+         help="evaluate: importance samples K per image (default 1000; the Laplace family 5000)"),
+    flag("--num_images", type=int, modes=("evaluate",),
+         help="evaluate: a fixed random subset of this many images of the split"),
+    flag("--best", action="store_true", modes=("generate", "evaluate"),
          help="generate, evaluate: restore the best checkpoint by validation score (model/<netname>/best/)"),
 )
+COMMON_FLAGS = DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS
+EXAMPLES = {
+    "train.py": """examples:
+  python train.py --dataset=digits --max_iterations=1500 --seed=1      VLadder on scikit-learn's digits
+  python train.py VAE train --dataset=binarized_mnist --db_path=DATA/binarized_mnist --epochs=30
+  python train.py VAE evaluate --iw_samples=1000 --best                 importance-weighted log-likelihood""",
+    "generate.py": """examples:
+  python generate.py --netname=vladder_mnist        VLadder's figures from the newest checkpoint
+  python generate.py VAE --best                      reconstruction grid and samples of the best checkpoint
+  python generate.py CVAE face.png --label=3         one image beside its reconstruction""",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +99,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _description(prog: str) -> str:
     if prog == "generate.py":
-        return "Restore a trained model and write its figures: python generate.py [MODEL] [IMAGE] [flags]."
+        return ("Restore a trained model and write its figures: python generate.py [MODEL] [IMAGE] [flags] "
+                "(the same as python train.py MODEL generate [IMAGE]).")
     return ("Train, evaluate or draw a hierarchical VAE: python train.py [MODEL] [MODE] [IMAGE] [flags], "
             "MODE = train (default), generate or evaluate.")
 
@@ -98,20 +114,37 @@ def _models_epilog() -> str:
     return "\n".join(lines)
 
 
+def _shown(f, prog: str) -> bool:
+    """Whether ``--help`` of ``prog`` lists the flag (generate.py: only the flags of ``generate``)."""
+    return prog != "generate.py" or "generate" in f.modes
+
+
+def _add(group, f, prog: str) -> None:
+    if _shown(f, prog):
+        f.add_to(group)
+    else:
+        group.add_argument(f.option, dest=f.dest, **{**f.kwargs, "help": argparse.SUPPRESS})
+
+
 def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentParser:
     """The parser for one family's models (``fam``), or the help-only parser of every family (None)."""
     p = _Parser(prog=prog, argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=_description(prog), epilog=_models_epilog())
-    p.add_argument("positional", nargs="*", metavar="MODEL MODE IMAGE",
-                   help="model (see below), mode (train, generate, evaluate), image path (generate)")
-    for title, flags in (("data", DATA_FLAGS), ("run", RUN_FLAGS), ("evaluate and generate", EVALUATION_FLAGS)):
+                description=_description(prog), epilog=_models_epilog() + "\n\n" + EXAMPLES.get(prog, ""))
+    if prog == "generate.py":
+        p.add_argument("positional", nargs="*", metavar="MODEL IMAGE",
+                       help="model (see below) and, for the models that take one, an image to reconstruct")
+    else:
+        p.add_argument("positional", nargs="*", metavar="MODEL MODE IMAGE",
+                       help="model (see below), mode (train, generate, evaluate), image path (generate)")
+    titles = ("data", "run", "generate" if prog == "generate.py" else "evaluate and generate")
+    for title, flags in zip(titles, (DATA_FLAGS, RUN_FLAGS, EVALUATION_FLAGS)):
         g = p.add_argument_group(title)
         for f in flags:
-            f.add_to(g)
+            _add(g, f, prog)
     if fam is not None:
         g = p.add_argument_group(fam.title)
         for f in fam.flags:
-            f.add_to(g)
+            _add(g, f, prog)
     return p
 
 
@@ -123,8 +156,11 @@ def full_help(prog: str) -> str:
     for fam in registry.families():
         p = argparse.ArgumentParser(add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter)
         g = p.add_argument_group(f"{fam.title} ({', '.join(fam.models)})")
-        for f in fam.flags:
+        shown = [f for f in fam.flags if _shown(f, prog)]
+        for f in shown:
             f.add_to(g)
+        if not shown:
+            continue
         section = p.format_help()
         parts.append(section[section.index("\n\n") + 2:].rstrip() if "\n\n" in section else section.rstrip())
     return "\n\n".join(parts) + "\n\nmodels (MODEL, any case)" + epilog
@@ -136,7 +172,7 @@ def full_help(prog: str) -> str:
 def _option_table() -> dict:
     """Every option string -> whether it takes a value (to find positionals before parsing)."""
     table = {}
-    for f in DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS + tuple(x for fam in registry.families() for x in fam.flags):
+    for f in COMMON_FLAGS + tuple(x for fam in registry.families() for x in fam.flags):
         takes = f.kwargs.get("action") not in ("store_true", "store_false")
         table[f.option] = takes
     return table
@@ -301,7 +337,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
 
     config["dataset"] = canonical_name(config["dataset"])
     config["dataset_options"] = parse_dataset_options(config.get("dataset_option"))
-    _validate(config, explicit)
+    _validate(config, explicit, fam)
     return config
 
 
@@ -321,7 +357,7 @@ def _show(value) -> str:
     return ",".join(value) if isinstance(value, list) else str(value)
 
 
-def _validate(config: dict, explicit: dict) -> None:
+def _validate(config: dict, explicit: dict, fam=None) -> None:
     for key in ("batch_size", "vis_frequency", "checkpoint_frequency", "log_frequency", "epochs", "latent_dim",
                 "max_iterations", "image_size", "iw_samples", "num_images"):
         value = config.get(key)
@@ -332,13 +368,19 @@ def _validate(config: dict, explicit: dict) -> None:
     if config.get("learning_rate") is not None and not config["learning_rate"] > 0:
         raise ConfigError(f"--learning_rate must be positive, got {config['learning_rate']}")
     mode = config["mode"]
-    for key in EVALUATE_ONLY:
-        if key in explicit and mode != "evaluate":
-            raise ConfigError(f"{_flag(key)} applies to 'evaluate' (python train.py {config['model']} evaluate ...), "
-                              f"not to {mode}")
     if explicit.get("best") and mode == "train":
         raise ConfigError("--best chooses the checkpoint that 'generate' and 'evaluate' restore; it does not apply "
                           "to training")
+    if explicit.get("no_train"):
+        return  # --no_train turns train.py's flags into a generate run: the training flags are left unused
+    for f in COMMON_FLAGS + (tuple(fam.flags) if fam is not None else ()):
+        if f.dest in explicit and mode not in f.modes:
+            what = " and ".join(f"'{m}'" for m in f.modes)
+            raise ConfigError(f"{f.option} applies to {what}, not to '{mode}'")
+    if config.get("image") and fam is not None and not fam.generate_image:
+        raise ConfigError(f"{config['model']}'s generate takes no image (it draws its figures from the prior); "
+                          f"only {', '.join(m for f2 in registry.families() if f2.generate_image for m in f2.models)} "
+                          f"reconstruct an image given to generate")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ LABELLED = ("mnist", "svhn", "cifar10", "digits", "folder")
 ADAM = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
 OPTION_MODELS = {"alpha": ("InfoVAE",), "lambda_": ("InfoVAE", "MMDVAE"), "mmd_bandwidth": ("InfoVAE", "MMDVAE")}
 
+TRAIN = ("train",)
 FAMILY = Family(
     name="collection",
     title="The VAE collection (ALPHAYA-Japan/vae): VAE, CVAE, InfoVAE, MMD-VAE",
@@ -63,22 +64,23 @@ FAMILY = Family(
     defaults=dict(batch_size=64, epochs=30, latent_dim=200, label=None, legacy=False, alpha=None, lambda_=None,
                   mmd_bandwidth=None, likelihood="bernoulli"),
     flags=(
-        flag("--epochs", type=int, help="training epochs (default 30)"),
-        flag("--latent_dim", type=int, help="latent size (default 200)"),
-        flag("--label", type=int, help="CVAE: class of the image given to generate (default 4)"),
-        flag("--legacy", action="store_true",
+        flag("--epochs", modes=TRAIN, type=int, help="training epochs (default 30)"),
+        flag("--latent_dim", modes=TRAIN, type=int, help="latent size (default 200)"),
+        flag("--label", type=int, modes=("generate",), help="CVAE: class of the image given to generate (default 4)"),
+        flag("--legacy", modes=TRAIN, action="store_true",
              help="the original's objectives and decoder wiring, bugs included (see docs/fidelity.md)"),
-        flag("--alpha", type=float, help="InfoVAE alpha: KL weight 1-alpha"),
-        flag("--lambda", dest="lambda_", type=float, metavar="LAMBDA",
+        flag("--alpha", modes=TRAIN, type=float, help="InfoVAE alpha: KL weight 1-alpha"),
+        flag("--lambda", modes=TRAIN, dest="lambda_", type=float, metavar="LAMBDA",
              help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1"),
-        flag("--mmd_bandwidth", type=float, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)"),
-        flag("--likelihood", choices=("bernoulli", "gaussian"), help="p(x|z) of the collection (bernoulli)"),
+        flag("--mmd_bandwidth", modes=TRAIN, type=float, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)"),
+        flag("--likelihood", modes=TRAIN, choices=("bernoulli", "gaussian"), help="p(x|z) of the collection (bernoulli)"),
     ),
     identity_keys=("latent_dim", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"),
     run_control_keys=("epochs", "label"),
     model_help={"VAE": "MLP VAE (Kingma & Welling 2014)", "CVAE": "conditional VAE, labels as input planes",
                 "InfoVAE": "conv VAE with KL + MMD (Zhao, Song & Ermon 2017)",
                 "MMDVAE": "conv autoencoder with an MMD prior term, deterministic encoder"},
+    generate_image=True,
 )
 
 
@@ -127,7 +129,10 @@ class CollectionTask(Task):
         check_options(config)
         super().__init__(config, strategy)
         self.name = config["model"]
-        self.images_dir = os.path.join(IMAGES_DIR, self.name)
+        # images/<MODEL>/ as the original for the default run; another --netname gets images/<netname>/ so that
+        # two runs of one model do not overwrite each other's figures
+        default = f"{self.name}_{config['dataset']}"
+        self.images_dir = os.path.join(IMAGES_DIR, self.name if config["netname"] == default else config["netname"])
         self._eval_fn = None
         self._grid_batch = None
 
@@ -214,8 +219,10 @@ class CollectionTask(Task):
         trainer.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=step)
         canvas = self.grid_canvas(*self.grid_batch())
         path = figures.save_png(os.path.join(self.images_dir, f"grid_{epoch}.png"), canvas)
+        labelled = self.labelled_grid(canvas, f"epoch {epoch}, iteration {step:,}")
+        figures.save_png(os.path.join(self.images_dir, "grid_labelled.png"), labelled)
         with trainer.writer.as_default(step=step):
-            figures.summary_image("grid", canvas, step)
+            figures.summary_image("grid", labelled, step)
         print(f"epoch {epoch} (iteration {step}): {self.describe_metrics(split, metrics)}; wrote {path}", flush=True)
         return metrics, metrics["loss"]
 
@@ -280,6 +287,23 @@ class CollectionTask(Task):
         resized = cv2.resize(mosaic, GRID_SIZE, interpolation=cv2.INTER_AREA)
         return np.floor(np.clip(resized, 0.0, 1.0) * 255.0) / 255.0
 
+    def labelled_grid(self, canvas, when: str) -> np.ndarray:
+        """The grid with a title and row labels (matplotlib), for TensorBoard and the README."""
+        rows = [(0.125, "test images\n(red frame)"), (0.375, "their\nreconstructions"),
+                (0.625, "test images\n(red frame)"), (0.875, "their\nreconstructions")]
+        return figures.render_labelled([canvas], [""], f"{self.config['netname']} ({self.name}), {when}: 20 fixed "
+                                                      f"test images and their reconstructions", row_labels=rows,
+                                       panel_width_inches=6.0)
+
+    def labelled_samples(self, canvas, when: str) -> np.ndarray:
+        """The prior samples with a title (CVAE: a label per row)."""
+        rows = None
+        if self.model.conditional:
+            rows = [((i + 0.5) / self.num_classes, f"class {i}") for i in range(self.num_classes)]
+        return figures.render_labelled([canvas], [""], f"{self.config['netname']} ({self.name}), {when}: samples "
+                                                      f"from the prior" + (", one row per class" if rows else ""),
+                                       row_labels=rows, panel_width_inches=4.0)
+
     def samples_canvas(self) -> np.ndarray:
         """100 images from the prior on a 10x10 grid; CVAE: one row of 10 per class."""
         if self.model.conditional:
@@ -334,19 +358,24 @@ class CollectionTask(Task):
             source = self.read_image_checked(image)  # before building: a bad path fails fast
         trainer = self.restore_for_use(best=bool(config.get("best")))
         iteration = int(trainer.iteration.numpy())
-        written = self.generate_image(image, source) if image else self.generate_grid()
+        which = " (best checkpoint by validation loss)" if config.get("best") else ""
+        print(f"{config['netname']} ({self.name}) at iteration {iteration}{which}", flush=True)
+        written = self.generate_image(image, source) if image else self.generate_grid(iteration)
         for path in written:
             print(f"wrote {path}")
-        which = " (best checkpoint by validation loss)" if config.get("best") else ""
-        print(f"{config['netname']} ({self.name}) at iteration {iteration}{which}")
         return 0
 
-    def generate_grid(self) -> list:
+    def generate_grid(self, iteration: int = 0) -> list:
         images, labels = self.data().take("test", GENERATE_IMAGES, seed=FIXED_SEED, with_labels=True)
         reconstructions = self.reconstruct(images, labels)
-        grid = figures.save_png(os.path.join(self.images_dir, "grid.png"), self.grid_canvas(images, reconstructions))
-        samples = figures.save_png(os.path.join(self.images_dir, "samples.png"), self.samples_canvas())
-        return [grid, samples]
+        grid_canvas = self.grid_canvas(images, reconstructions)
+        samples_canvas = self.samples_canvas()
+        when = f"iteration {iteration:,}"
+        return [figures.save_png(os.path.join(self.images_dir, "grid.png"), grid_canvas),
+                figures.save_png(os.path.join(self.images_dir, "samples.png"), samples_canvas),
+                figures.save_png(os.path.join(self.images_dir, "grid_labelled.png"), self.labelled_grid(grid_canvas, when)),
+                figures.save_png(os.path.join(self.images_dir, "samples_labelled.png"),
+                                 self.labelled_samples(samples_canvas, when))]
 
     def read_image_checked(self, path: str) -> np.ndarray:
         """Read an image file with OpenCV as RGB uint8 ``(H, W, 3)`` (grey files give 3 equal channels).
@@ -388,6 +417,11 @@ class CollectionTask(Task):
                 raise ConfigError(f"--label {label} is out of range: this CVAE has classes 0-{self.num_classes - 1}")
             labels = np.array([label], np.int64)
             print(f"conditioning on class {label}")
+        h, w, c = self.model.image_shape
+        grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        if (c == 1 and not grey) or rgb.shape[:2] != (h, w):
+            print(f"{os.path.basename(path)}: {rgb.shape[0]}x{rgb.shape[1]} {'grey' if grey else 'colour'} image -> "
+                  f"{h}x{w} {'grey' if c == 1 else 'colour'} (the model's input)")
         x = self.prepare_image(rgb)[None]
         reconstruction = self.reconstruct(x, labels)
         canvas = np.concatenate([figures.frame(self.to_display(x), FRAME_COLOR)[0],

@@ -122,3 +122,66 @@ def summary_image(name: str, canvas, step: int) -> None:
     import tensorflow as tf
 
     tf.summary.image(name, to_uint8(canvas)[None], step=step)
+
+
+# --------------------------------------------------------------------------------------------------
+# Labelled figures (matplotlib): the original canvases with titles, for TensorBoard and the README
+# --------------------------------------------------------------------------------------------------
+def render_labelled(panels, titles, suptitle: str, row_labels=None, panel_width_inches: float | None = None,
+                    dpi: int = 100) -> np.ndarray:
+    """Draw canvases side by side with a title over each and one title over all (matplotlib, Agg).
+
+    Args:
+        panels: list of ``(H, W, C)`` canvases in [0, 1] (C = 1 or 3), all of one height.
+        titles: one title per panel (e.g. ``"layer 0 (bottom)"``).
+        suptitle: the figure's title (what it shows, the run and iteration).
+        row_labels: optional ``[(fraction_from_top, text), ...]`` written left of the first panel.
+        panel_width_inches: width of each panel (default: the panel's own pixel width, at most 6 inches).
+    Returns:
+        ``(H', W', 3)`` float32 RGB canvas in [0, 1].
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    import textwrap
+
+    panels = [np.asarray(p, np.float32) for p in panels]
+    h, w = panels[0].shape[:2]
+    if panel_width_inches is None:
+        panel_width_inches = min(w / dpi, 6.0)
+    height = panel_width_inches * h / w
+    left = 1.4 if row_labels else 0.1
+    width = left + panel_width_inches * len(panels) + 0.1 * len(panels)
+    lines = textwrap.wrap(suptitle, width=max(30, int(width * 11)))
+    top = 0.35 + 0.2 * len(lines)
+    fig = plt.figure(figsize=(width, height + top + 0.1), dpi=dpi)
+    fig.text(0.5, 1 - 0.12 / (height + top + 0.1), "\n".join(lines), ha="center", va="top", fontsize=10)
+    width_total = fig.get_figwidth()
+    for i, (panel, title) in enumerate(zip(panels, titles)):
+        x0 = (left + i * (panel_width_inches + 0.1)) / width_total
+        ax = fig.add_axes((x0, 0.1 / (height + top + 0.1), panel_width_inches / width_total,
+                           height / (height + top + 0.1)))
+        image = panel[..., 0] if panel.shape[-1] == 1 else panel
+        ax.imshow(np.clip(image, 0, 1), cmap="gray" if panel.shape[-1] == 1 else None, vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i == 0 and row_labels:
+            for frac, text in row_labels:
+                ax.text(-0.03, 1 - frac, text, transform=ax.transAxes, ha="right", va="center", fontsize=8)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba(), np.float32)[..., :3] / 255.0
+    plt.close(fig)
+    return rgba
+
+
+def layer_titles(num_layers: int) -> list:
+    """``["layer 0 (bottom)", "layer 1", ..., "layer L-1 (top)"]``."""
+    titles = [f"layer {k}" for k in range(num_layers)]
+    titles[0] += " (bottom)"
+    if num_layers > 1:
+        titles[-1] += " (top)"
+    return titles

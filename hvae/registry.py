@@ -31,20 +31,23 @@ FAMILY_MODULES = (
 
 @dataclass(frozen=True)
 class Flag:
-    """One command-line flag: ``option`` (``--reg``), its ``dest`` and the ``argparse`` keywords."""
+    """One command-line flag: ``option`` (``--reg``), its ``dest``, the ``argparse`` keywords and the modes
+    it applies to (``generate.py --help`` lists only the flags of ``generate``)."""
 
     option: str
     dest: str
     kwargs: dict
+    modes: tuple = ("train", "generate", "evaluate")
 
     def add_to(self, group) -> None:
         """Add this flag to an ``argparse`` parser or argument group."""
         group.add_argument(self.option, dest=self.dest, **self.kwargs)
 
 
-def flag(option: str, dest: str | None = None, **kwargs) -> Flag:
-    """Declare a flag as ``argparse.add_argument`` would take it: ``flag("--lambda", dest="lambda_", type=float)``."""
-    return Flag(option, dest or option.lstrip("-").replace("-", "_"), kwargs)
+def flag(option: str, dest: str | None = None, modes: tuple = ("train", "generate", "evaluate"), **kwargs) -> Flag:
+    """Declare a flag as ``argparse.add_argument`` would take it: ``flag("--lambda", dest="lambda_", type=float)``;
+    ``modes``: the modes it applies to (default all three)."""
+    return Flag(option, dest or option.lstrip("-").replace("-", "_"), kwargs, tuple(modes))
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Family:
         run_control_keys: how one invocation runs (never taken from ``config.json``).
         netname_prefix: the default run name is ``<prefix>_<dataset>``; None: the model's name.
         model_help: one line per model for ``--help`` (model -> description).
+        generate_image: whether ``generate IMAGE`` means something for this family (it reconstructs the image).
     """
 
     name: str
@@ -77,6 +81,7 @@ class Family:
     run_control_keys: tuple = ()
     netname_prefix: str | None = None
     model_help: dict = field(default_factory=dict)
+    generate_image: bool = False
     module: str = ""
 
     @property

@@ -68,7 +68,9 @@ def setup(gpus: str | None = None, cpu_devices: int | None = None, seed: int | N
     ids = parse_gpus(gpus)
     if ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(ids)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .environment import apply
+
+    apply()
     with _quiet_stderr():
         import tensorflow as tf
 

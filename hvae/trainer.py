@@ -9,7 +9,8 @@ supplies the model, the optimizer, the loss and what happens at visualisation po
 Task protocol (attributes and methods the trainer uses):
     model, optimizer, dataset, batch_size, run_dir
     loss_terms(images, labels, iteration) -> dict of scalar tensors with key 'loss' (traced in tf.function)
-    after_step(trainer, index)            -> None; called after every step (index = 0-based step number)
+    after_step(trainer, index)            -> None; called after every step (index = 0-based step number, so the
+                                             iteration shown everywhere, steps completed, is index + 1)
     end_of_epoch(trainer, epoch)          -> (metrics dict, score or None); lower score = better
 """
 
@@ -220,14 +221,16 @@ class Trainer:
                     it += 1
                     values = {k: float(v) for k, v in terms.items()}
                     self._check_finite(values, it)
-                    if index % self.log_frequency == 0:
+                    # one numbering everywhere: iteration = training steps completed (console, TensorBoard,
+                    # checkpoints); a line after this invocation's first step and every log_frequency
+                    if index == first or it % self.log_frequency == 0:
                         now = time.time()
                         # the first step of a run includes tracing: no meaningful speed yet
                         rate = None if index == first else (it - last_it) * self.task.batch_size / max(now - last_time, 1e-9)
                         last_time, last_it = now, it
                         self.scalars(values if rate is None else {**values, "images_per_second": rate}, step=it)
                         if self.progress == "lines":
-                            self._print_line(index, rate, values)
+                            self._print_line(it, rate, values)
                     if bar is not None:
                         bar.update(it - epoch * spe, values=[("loss", values["loss"])])
                     self.task.after_step(self, index)
@@ -267,10 +270,10 @@ class Trainer:
         self.writer.flush()
         raise TrainingDiverged(f"{term} became {what} at iteration {it}; training stopped and {kept}")
 
-    def _print_line(self, index: int, rate: float | None, values: dict) -> None:
+    def _print_line(self, iteration: int, rate: float | None, values: dict) -> None:
         shown = " | ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "gradient_norm")
         speed = "      -" if rate is None else f"{rate:7.1f}"
-        print(f"iteration {index:>7d} | {speed} images/s | {shown}", flush=True)
+        print(f"iteration {iteration:>7d} | {speed} images/s | {shown}", flush=True)
 
     def _install_signal_handlers(self) -> None:
         self._stop_signal = None

@@ -28,6 +28,7 @@ from .registry import Family, flag
 from .runs import save_config_json
 from .task import Task
 
+TRAIN = ("train",)
 FAMILY = Family(
     name="vladder",
     title="VLadder: the Variational Ladder Autoencoder (Zhao, Song & Ermon, ICML 2017)",
@@ -38,13 +39,13 @@ FAMILY = Family(
     defaults=dict(batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False, vis_frequency=1000,
                   no_train=False, use_gui=False, top_heads="original"),
     flags=(
-        flag("--reg", choices=("kl", "mmd"), help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)"),
-        flag("--denoise_train", action="store_true", help="corrupt inputs (salt and pepper + Gaussian)"),
-        flag("--plot_reconstruction", action="store_true", help="also draw original | noisy | reconstruction"),
-        flag("--vis_frequency", type=int, help="iterations between validation-and-visualise steps (default 1000)"),
-        flag("--no_train", action="store_true", help="restore the newest checkpoint and only draw the figures"),
-        flag("--use_gui", action="store_true", help="also show the figures in matplotlib windows"),
-        flag("--top_heads", choices=("original", "fixed"),
+        flag("--reg", choices=("kl", "mmd"), modes=TRAIN, help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)"),
+        flag("--denoise_train", action="store_true", modes=TRAIN, help="corrupt inputs (salt and pepper + Gaussian)"),
+        flag("--plot_reconstruction", action="store_true", modes=("train", "generate"), help="also draw original | noisy | reconstruction"),
+        flag("--vis_frequency", type=int, modes=TRAIN, help="iterations between validation-and-visualise steps (default 1000)"),
+        flag("--no_train", action="store_true", modes=TRAIN, help="restore the newest checkpoint and only draw the figures"),
+        flag("--use_gui", action="store_true", modes=("train", "generate"), help="also show the figures in matplotlib windows"),
+        flag("--top_heads", choices=("original", "fixed"), modes=TRAIN,
              help="Large layers' top mean/scale heads: original ReLU (default) or linear/sigmoid"),
     ),
     identity_keys=("reg", "denoise_train", "top_heads"),
@@ -124,14 +125,15 @@ class VLadderTask(Task):
         return self.model.loss_terms(images, labels, iteration, training=True)
 
     def after_step(self, trainer, index: int) -> None:
-        if index % trainer.log_frequency == 0 and self.arch.layers == "small":
+        iteration = index + 1  # training steps completed: the number shown everywhere
+        if (index == 0 or iteration % trainer.log_frequency == 0) and self.arch.layers == "small":
             import tensorflow as tf
 
-            with trainer.writer.as_default(step=index + 1):
+            with trainer.writer.as_default(step=iteration):
                 for k in (0, 1):
                     tf.summary.histogram(f"generative{k}/gate", self.model.generatives[k].gate.gate)
-        if index % self.vis_frequency == 0:
-            self.test_and_visualize(trainer, index)
+        if iteration == 1 or iteration % self.vis_frequency == 0:
+            self.test_and_visualize(trainer, iteration)
 
     # ---- monitoring metric and figures -------------------------------------------------------------
     def monitor_split(self) -> str:
@@ -161,25 +163,38 @@ class VLadderTask(Task):
                 first = (clean.numpy(), noisy.numpy(), x_hat.numpy())
         return float(np.mean(errors)), first
 
-    def figures(self, with_reconstruction_batch=None) -> dict:
-        """The configuration's figures as ``{folder name: canvas}`` (canvases in [0, 1])."""
+    def figure_panels(self, with_reconstruction_batch=None) -> dict:
+        """The configuration's figures as ``{folder: (panels, titles, what)}``: the panels (canvases in
+        [0, 1]) the original joins side by side, one title per panel and what the figure shows."""
         out = {}
         dims = self.model.latent_dims
         kinds = self.arch.figures
+        titles = figures.layer_titles(len(dims))
         if "manifold" in kinds and all(d == 2 for d in dims):
             panels = [figures.tile(self.to_display(self.model.manifold_samples(k, MANIFOLD_ROWS)), MANIFOLD_ROWS)
                       for k in range(len(dims))]
-            out["manifold_samples"] = figures.join(panels)
+            out["manifold_samples"] = (panels, titles, "each panel sweeps one layer's 2 latent dims over [-2, 2] "
+                                                       "(dim 0 left to right, dim 1 top to bottom); the other "
+                                                       "layers are random in every cell")
         elif "manifold" in kinds or "conditional" in kinds:
             fixed = [c[0] for c in self.model.prior_codes(1)]
             panels = [figures.tile(self.to_display(self.model.conditional_samples(k, fixed, GRID_ROWS ** 2)), GRID_ROWS)
                       for k in range(len(dims))]
-            out["conditional_samples"] = figures.join(panels)
+            out["conditional_samples"] = (panels, titles, "each panel draws one layer from the prior in every "
+                                                          "cell; the other layers are fixed")
         if "samples" in kinds:
-            out["samples"] = figures.tile(self.to_display(self.model.prior_samples(GRID_ROWS ** 2)), GRID_ROWS)
+            panel = figures.tile(self.to_display(self.model.prior_samples(GRID_ROWS ** 2)), GRID_ROWS)
+            out["samples"] = ([panel], ["100 samples"], "every layer drawn from the prior")
         if with_reconstruction_batch is not None:
-            out["reconstruction"] = self.reconstruction_canvas(*with_reconstruction_batch)
+            out["reconstruction"] = ([self.reconstruction_canvas(*with_reconstruction_batch)],
+                                     ["original | input | reconstruction"],
+                                     "rows: an image, its (noisy) input, its reconstruction")
         return out
+
+    def figures(self, with_reconstruction_batch=None) -> dict:
+        """The configuration's figures as the original drew them: ``{folder name: canvas}`` (in [0, 1])."""
+        return {folder: figures.join(panels) if len(panels) > 1 else panels[0]
+                for folder, (panels, _, _) in self.figure_panels(with_reconstruction_batch).items()}
 
     def reconstruction_canvas(self, clean, noisy, x_hat, rows: int = 3):
         """Original ``plot_reconstruction``: ``rows`` rows of original | 10 px | noisy | 10 px | reconstruction."""
@@ -187,30 +202,42 @@ class VLadderTask(Task):
                               gap=10) for i in range(min(rows, len(clean)))]
         return np.concatenate(lines, axis=0)
 
-    def write_figures(self, canvases: dict, index: int | None, step: int) -> None:
-        """Save each canvas as ``<folder>/current.png`` and ``<folder>/epoch<index>.png`` (``index`` None:
-        ``current.png`` only) and to TensorBoard at ``step``."""
-        for folder, canvas in canvases.items():
-            figures.save_versions(os.path.join(self.run_dir, folder), canvas, index)
+    def write_figures(self, figure_sets: dict, names: list, iteration: int) -> list:
+        """Save each figure as the original's canvas under each of ``names`` in its folder
+        (``current.png``, ``epoch<k>.png``), a labelled version ``<folder>/current_labelled.png`` (a title per
+        panel, the iteration), and the labelled version to TensorBoard at ``iteration``. Returns the paths."""
+        written = []
+        labelled = {}
+        for folder, (panels, titles, what) in figure_sets.items():
+            canvas = figures.join(panels) if len(panels) > 1 else panels[0]
+            for name in names:
+                written.append(figures.save_png(os.path.join(self.run_dir, folder, name), canvas))
+            labelled[folder] = figures.render_labelled(
+                panels, titles, f"{self.config['netname']}, iteration {iteration:,}: {folder.replace('_', ' ')} "
+                                f"({what})")
+            written.append(figures.save_png(os.path.join(self.run_dir, folder, "current_labelled.png"),
+                                            labelled[folder]))
             if self.config.get("use_gui"):
                 _show(folder, canvas)
         if self._trainer is not None:
-            with self._trainer.writer.as_default(step=step):
-                for folder, canvas in canvases.items():
-                    figures.summary_image(folder, canvas, step)
+            with self._trainer.writer.as_default(step=iteration):
+                for folder, canvas in labelled.items():
+                    figures.summary_image(folder, canvas, iteration)
+        return written
 
-    def test_and_visualize(self, trainer, index: int, figure_index: int | None = None) -> None:
-        """Test metric and figures after step ``index`` (0-based); figures named ``epoch<figure_index>``
-        (default ``index // vis_frequency``, the original's numbering)."""
+    def test_and_visualize(self, trainer, iteration: int, final: bool = False) -> None:
+        """Validation metric and figures after ``iteration`` training steps. Figures at visualisation points
+        are named ``epoch<k>.png``, k = iteration // vis_frequency (the original's numbering); a run that ends
+        between points (``final``) writes ``iteration<N>.png`` instead."""
         split = self.monitor_split()
         error, first = self.test_error(split)
-        print(f"Reconstruction error @{index} per pixel ({split}): {error:.6g}", flush=True)
-        trainer.scalars({f"{split}/reconstruction_error": error}, step=index + 1)
+        print(f"Reconstruction error @{iteration} per pixel ({split}): {error:.6g}", flush=True)
+        trainer.scalars({f"{split}/reconstruction_error": error}, step=iteration)
         batch = first if self.config.get("plot_reconstruction") else None
-        canvases = self.figures(batch)
-        print(f"Visualizing {', '.join(sorted(canvases))} -> {self.run_dir}/", flush=True)
-        figure_index = index // self.vis_frequency if figure_index is None else figure_index
-        self.write_figures(canvases, figure_index, index + 1)
+        name = f"iteration{iteration}.png" if final else f"epoch{iteration // self.vis_frequency}.png"
+        written = self.write_figures(self.figure_panels(batch), ["current.png", name], iteration)
+        shown = ", ".join(os.path.relpath(p, self.run_dir) for p in written)
+        print(f"Visualizing {self.run_dir}/: {shown}", flush=True)
 
     # ---- modes -----------------------------------------------------------------------------------------
     def train(self, devices: str) -> int:
@@ -230,14 +257,14 @@ class VLadderTask(Task):
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
         print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
         status = trainer.fit(max_iterations=config.get("max_iterations"))
-        last = int(trainer.iteration.numpy()) - 1
-        if status == "done" and last >= 0 and last % self.vis_frequency != 0:
+        last = int(trainer.iteration.numpy())
+        if status == "done" and last > 1 and last % self.vis_frequency != 0:
             # a run that ends between visualisation points still leaves figures of its final state
-            self.test_and_visualize(trainer, last, figure_index=last // self.vis_frequency + 1)
-        if status == "done" and last >= 0 and self.monitor_split() != "test":
+            self.test_and_visualize(trainer, last, final=True)
+        if status == "done" and last >= 1 and self.monitor_split() != "test":
             error, _ = self.test_error("test")
             print(f"Reconstruction error @{last} per pixel (test): {error:.6g}", flush=True)
-            trainer.scalars({"test/reconstruction_error": error}, step=last + 1)
+            trainer.scalars({"test/reconstruction_error": error}, step=last)
         print(f"{status} at iteration {int(trainer.iteration.numpy())}; newest checkpoint {trainer.latest_checkpoint}")
         return 0
 
@@ -247,17 +274,16 @@ class VLadderTask(Task):
         config = self.config
         trainer = self.restore_for_use(best=bool(config.get("best")))
         iteration = int(trainer.iteration.numpy())
+        print(f"{config['netname']} at iteration {iteration} ({trainer.latest_checkpoint})", flush=True)
         batch = None
         if config.get("plot_reconstruction"):
             self.data()
             batch = self.test_error()[1]
-        canvases = self.figures(batch)
         # current.png only: an epoch<k>.png of this folder is the training's figure at iteration k * vis_frequency
-        self.write_figures(canvases, None, iteration)
+        written = self.write_figures(self.figure_panels(batch), ["current.png"], iteration)
         trainer.writer.flush()
-        for folder in sorted(canvases):
-            print(f"wrote {os.path.join(self.run_dir, folder, 'current.png')}")
-        print(f"{config['netname']} at iteration {iteration}")
+        for path in written:
+            print(f"wrote {path}")
         return 0
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+import hvae  # noqa: E402,F401  (TensorFlow's environment defaults, before any test imports TensorFlow)
 
 SHARED_DATA = Path(os.environ.get("HVAE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

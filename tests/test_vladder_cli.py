@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--dataset=digits", "--batch_size=16", "--log_frequency=5", "--seed=0"]
 
 
+def _steps(event_file, tag):
+    """The TensorBoard steps at which ``tag`` was written."""
+    import tensorflow as tf
+
+    return sorted(e.step for e in tf.compat.v1.train.summary_iterator(str(event_file))
+                  for v in e.summary.value if v.tag == tag)
+
+
 def run_cli(argv, capsys, script_mode=None):
     prog = "generate.py" if script_mode else "train.py"
     code = main(argv, script_mode=script_mode, prog=prog)
@@ -54,26 +62,37 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     config = json.loads((run / "config.json").read_text())
     assert config["architecture"] == "vladder_mnist" and config["dataset"] == "digits"
     assert config["batch_size"] == 16 and config["reg"] == "kl" and config["latent_dims"] == [2, 2, 2]
-    for line in ("iteration       0 |", "iteration       5 |", "iteration      10 |",
-                 "Reconstruction error @0 per pixel", "Reconstruction error @10 per pixel"):
+    # One numbering everywhere: iteration = training steps completed (console, figures, TensorBoard, checkpoints)
+    for line in ("iteration       1 |", "iteration       5 |", "iteration      10 |",
+                 "Reconstruction error @1 per pixel (validation)", "Reconstruction error @10 per pixel (validation)"):
         assert line in out
+    assert "iteration       0 |" not in out
     assert "images/s" in out and "kl/layer2" in out and "beta" in out
     ckpts = sorted(p.name for p in run.glob("ckpt-*.index"))
     assert ckpts == ["ckpt-10.index", "ckpt-12.index"]  # every 5 iterations, keeping the newest two, + the end
-    assert "Reconstruction error @11 per pixel" in out  # the run ends between visualisation points
+    assert "Reconstruction error @12 per pixel (validation)" in out  # the run ends between visualisation points
+    assert "Reconstruction error @12 per pixel (test)" in out  # the test split, once, at the end
+    # epoch<k>.png with k = iteration // vis_frequency; the end between points: iteration<N>.png
     for folder in ("manifold_samples", "reconstruction"):
-        for name in ("current.png", "epoch0.png", "epoch1.png", "epoch2.png"):
-            assert (run / folder / name).is_file()
+        names = sorted(p.name for p in (run / folder).glob("*.png"))
+        assert names == ["current.png", "current_labelled.png", "epoch0.png", "epoch1.png", "iteration12.png"], names
+    assert "Visualizing model/vladder_digits/: manifold_samples/current.png, manifold_samples/epoch1.png" in out
     assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
     assert read_png(str(run / "reconstruction" / "current.png")).shape == (84, 104, 1)
-    assert len(list(run.glob("events.out.tfevents.*"))) == 1
+    labelled = read_png(str(run / "manifold_samples" / "current_labelled.png"))
+    assert labelled.shape[2] == 3 and labelled.shape[1] > 3 * labelled.shape[0] // 2  # three titled panels
+    events = list(run.glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    assert _steps(events[0], "validation/reconstruction_error") == [1, 10, 12]
+    assert _steps(events[0], "test/reconstruction_error") == [12]
+    assert _steps(events[0], "loss") == [1, 5, 10]
 
     # Resume: the iteration count and the warm-up continue; TensorBoard history is kept.
     code, out, err = run_cli(FAST + ["--max_iterations=16"], capsys)
     assert code == 0, err
     assert "resumed from model/vladder_digits/ckpt-12 at iteration 12" in out
-    beta = 1 - np.exp(-16 / 2000)  # step index 15 is the 16th iteration
-    assert "iteration      15 |" in out and f"beta {beta:.4g}" in out
+    beta = 1 - np.exp(-15 / 2000)  # the warm-up's t is the iteration shown
+    assert "iteration      13 |" in out and "iteration      15 |" in out and f"beta {beta:.4g}" in out
     assert len(list(run.glob("events.out.tfevents.*"))) == 2
     code, out, err = run_cli(FAST + ["--max_iterations=16"], capsys)
     assert code == 0 and "nothing to do" in out
@@ -85,11 +104,21 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     code, out, err = run_cli(["--netname=vladder_digits"], capsys, script_mode="generate")
     assert code == 0, err
     assert "vladder_digits at iteration 16" in out
+    assert out.index("vladder_digits at iteration 16") < out.index("wrote ")  # the run's line first
+    assert "wrote model/vladder_digits/manifold_samples/current_labelled.png" in out
     assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
     assert {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("epoch*.png")} == trained
     for argv in (["vladder", "generate", "--netname=vladder_digits"], ["--dataset=digits", "--no_train"]):
         code, out, err = run_cli(argv, capsys)
         assert code == 0 and "at iteration 16" in out, err
+
+    # generate takes no image for VLadder, and --restart or a training flag make no sense outside training
+    code, out, err = run_cli(["vladder", "no/such.png", "--netname=vladder_digits"], capsys, script_mode="generate")
+    assert_one_line_error(code, err, "vladder's generate takes no image")
+    code, out, err = run_cli(["vladder", "generate", "--netname=vladder_digits", "--restart"], capsys)
+    assert_one_line_error(code, err, "--restart starts training from scratch; it does not apply to generate")
+    code, out, err = run_cli(["--netname=vladder_digits", "--reg=kl"], capsys, script_mode="generate")
+    assert_one_line_error(code, err, "--reg applies to 'train', not to 'generate'")
 
     # A config.json that disagrees with the flags, and a netname whose layers do not fit the data.
     code, out, err = run_cli(FAST + ["--reg=mmd"], capsys)
