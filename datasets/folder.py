@@ -2,11 +2,12 @@
 
 Reproduces ``utils/loader.py`` of that original (spec ``vae_collection_and_simple_lvae.md`` §A.3, §A.10,
 §A.11 items 14-16): ``db_path/train_data/<class>/<image>`` (and ``db_path/test_data/<class>/<image>``),
-label = the position of the class folder in the sorted list of class folders, each image read in colour,
-resized to 32x32 with bilinear interpolation (OpenCV ``INTER_LINEAR``, no antialiasing) and scaled to
-[0, 1] (x / 255). The original's MNIST is such a folder tree of PNGs (``data/MNIST.zip``).
+label = the position of the class folder in the sorted list of class folders, each image read in colour
+with OpenCV exactly as the original (``cv2.imdecode`` colour, BGR -> RGB, ``cv2.resize`` to 32x32 with
+``INTER_LINEAR``), scaled to [0, 1] (x / 255). The original's MNIST is such a folder tree of PNGs
+(``data/MNIST.zip``): its pixels come out identical.
 
-Fixed defects (``docs/fidelity_datasets.md``): classes are the non-hidden **sub-directories** only (the
+Fixed defects (``docs/fidelity.md``, section Datasets): classes are the non-hidden **sub-directories** only (the
 original counted every entry, ``.DS_Store`` included, which added a bogus class); image files are matched by
 extension case-insensitively (png/jpg/jpeg/bmp/webp; the original's ``*g`` glob missed ``.PNG`` and caught
 any name ending in g); hidden files are ignored.
@@ -28,10 +29,8 @@ from .base import (
     FileSource,
     ImageDataset,
     check_image_files,
-    decode_rgb_or_grey,
     list_images,
     require_dir,
-    resize_uint8,
     split_fixed,
 )
 
@@ -80,16 +79,39 @@ def scan_split(root: str, classes: list | None = None):
     return classes, paths, np.asarray(labels, np.int64)
 
 
-def make_decoder(image_size: int, channels: int):
-    """The per-image ``tf.data`` function: bytes -> uint8 ``(image_size, image_size, channels)``.
+def decode_with_opencv(contents: bytes, image_size: int, channels: int) -> np.ndarray:
+    """The original loader's decoding, with OpenCV: bytes -> uint8 ``(image_size, image_size, channels)``.
 
-    Colour (``channels=3``) as ``cv2.imread`` + BGR->RGB (grey images repeated, alpha dropped); grey
-    (``channels=1``) with ITU-R 601 weights; then a plain bilinear resize (half-pixel centres, no
-    antialiasing) as ``cv2.resize(INTER_LINEAR)``.
+    Colour (``channels=3``): ``cv2.imdecode(IMREAD_COLOR)`` (grey images repeated, alpha dropped), BGR -> RGB;
+    grey (``channels=1``): ``IMREAD_GRAYSCALE``; then ``cv2.resize(INTER_LINEAR)``, the original's call.
+
+    Raises:
+        ValueError: the bytes are not an image OpenCV can decode.
     """
+    import cv2
+
+    data = np.frombuffer(contents, np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ValueError("not an image OpenCV can decode")
+    if channels == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_LINEAR)
+    return img.reshape(image_size, image_size, channels)
+
+
+def make_decoder(image_size: int, channels: int):
+    """The per-image ``tf.data`` function: bytes -> uint8 ``(image_size, image_size, channels)``, decoded and
+    resized by OpenCV (:func:`decode_with_opencv`, inside ``tf.numpy_function``) so that the pixels are the
+    original loader's, bit for bit.
+    """
+    import tensorflow as tf
 
     def decode(contents):
-        return resize_uint8(decode_rgb_or_grey(contents, channels), image_size, antialias=False)
+        img = tf.numpy_function(lambda b: decode_with_opencv(b, image_size, channels), [contents], tf.uint8,
+                                stateful=False)
+        img.set_shape((image_size, image_size, channels))
+        return img
 
     return decode
 

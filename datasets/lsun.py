@@ -2,7 +2,7 @@
 
 Reproduces ``dataset/dataset_lsun.py`` of the VLadder original (spec ``vladder_original.md`` §2.4): not
 LMDB but a folder of pre-converted NumPy chunks, each ``(n, 64, 64, 3)`` with values in [0, 1], mapped
-to [-1, 1] as ``x * 2 - 1``. Differences (``docs/fidelity_datasets.md``): the chunks are sorted by name
+to [-1, 1] as ``x * 2 - 1``. Differences (``docs/fidelity.md``, section Datasets): the chunks are sorted by name
 (the original used ``os.listdir`` order), any ``n`` per chunk is allowed (the original assumed 10,000),
 and since the original had no test split (test = train) **the last 5% of the images, in sorted order,
 are held out as the test split**.

@@ -25,7 +25,8 @@ pixels, Bernoulli on the logits or, with ``likelihood='gaussian'``, Normal(sigmo
 - VAE, CVAE: ``R + KL(q(z|x) || N(0,I))`` (the negative ELBO; analytic KL).
 - InfoVAE: ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD(z, N(0,I) draws)``, alpha 0, lambda 1000.
 - MMDVAE: ``R + lambda MMD(z, N(0,I) draws)``, lambda 1000.
-- MMD: biased V-statistic with kernel ``exp(-|a - b|^2 / bandwidth)``, bandwidth = latent size by default.
+- MMD: biased V-statistic with kernel ``exp(-|a - b|^2 / bandwidth)``, bandwidth = latent size by default (the
+  WAE heuristic; the original and Zhao et al.'s code use D^2, see ``objectives.gaussian_kernel``).
   lambda = 1000 because the MMD term is at most about 2 while R is hundreds of nats: a weight near 1
   would leave the aggregate posterior unconstrained.
 - ``legacy=True`` reproduces the original (A.7): VAE/CVAE summed cross-entropy on the sigmoid output with
@@ -412,7 +413,9 @@ class InfoVAE(_ConvModel):
 
     Posterior N(mean, std^2) with ``std = max(sigmoid(Dense), 0.001)``. Objective
     ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD``; ``legacy=True``: the original's
-    ``mean (x_hat - x)^2 + 0.001 mean_(B,D) KL_d`` (no MMD, which amounts to alpha 0.999, lambda 0.001).
+    ``mean (x_hat - x)^2 + 0.001 mean_(B,D) KL_d`` (no MMD). Multiplied by H*W*C this is the summed squared
+    error + (0.001 H W C / D) x the summed KL: alpha = 1 - 0.001 H W C / D (about 0.985 at 32x32x3, D = 200) and
+    lambda = 1 - alpha, with a squared error in place of the negative log-likelihood.
     """
 
     uses = ("alpha", "lambda_", "mmd_bandwidth")
