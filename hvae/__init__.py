@@ -3,8 +3,17 @@
 The models live in ``models/`` and the data loaders in ``datasets/``; this package holds what
 every model family shares (one trainer, one checkpoint/TensorBoard layer, one figure module).
 Importing it gives TensorFlow's start-up settings their defaults (:mod:`hvae.environment`).
+
+``hvae.load_run(run_dir)`` opens a run of ``train.py`` from Python (:mod:`hvae.api`).
 """
 
 from .environment import apply as _apply_environment
 
 _apply_environment()
+
+
+def load_run(run_dir: str, best: bool = False):
+    """The model of a ``train.py`` run folder with its newest (or best) checkpoint: see :func:`hvae.api.load_run`."""
+    from .api import load_run as _load_run
+
+    return _load_run(run_dir, best=best)

@@ -35,7 +35,7 @@ COMMON_IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "bat
 # How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
 # there could otherwise never be turned off again).
 COMMON_RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency",
-                           "compile", "restart", "best", "split", "iw_samples", "num_images")
+                           "compile", "restart", "best", "split", "iw_samples", "num_images", "export")
 
 TRAIN = ("train",)
 DATA_FLAGS = (
@@ -76,6 +76,9 @@ EVALUATION_FLAGS = (
          help="evaluate: a fixed random subset of this many images of the split"),
     flag("--best", action="store_true", modes=("generate", "evaluate"),
          help="generate, evaluate: restore the best checkpoint by validation score (model/<netname>/best/)"),
+    flag("--export", metavar="PATH.keras", modes=("generate",),
+         help="generate: save the restored model as a Keras file (keras.models.load_model reads it) instead "
+              "of drawing"),
 )
 COMMON_FLAGS = DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS
 EXAMPLES = {
@@ -170,10 +173,13 @@ def full_help(prog: str) -> str:
 # Resolving the command line into a run configuration
 # --------------------------------------------------------------------------------------------------
 def _option_table() -> dict:
-    """Every option string -> whether it takes a value (to find positionals before parsing)."""
+    """Every option string -> whether it takes a value (to find positionals before parsing): False, True, or
+    ``"+"`` for a list of values (``nargs='+'``, e.g. the Ladder VAE's ``--zdims 32 32 32``)."""
     table = {}
     for f in COMMON_FLAGS + tuple(x for fam in registry.families() for x in fam.flags):
         takes = f.kwargs.get("action") not in ("store_true", "store_false")
+        if takes and f.kwargs.get("nargs") in ("+", "*"):
+            takes = "+"
         table[f.option] = takes
     return table
 
@@ -183,9 +189,12 @@ def _positionals(argv: list) -> list:
     table = _option_table()
     out, skip = [], False
     for token in argv:
-        if skip:
+        if skip == "+" and not (token.startswith("-") and len(token) > 1 and not _is_number(token)):
+            continue  # one more value of a list option
+        if skip is True:
             skip = False
             continue
+        skip = False
         if token == "--":
             continue
         if token.startswith("-") and len(token) > 1:
@@ -193,6 +202,14 @@ def _positionals(argv: list) -> list:
             continue
         out.append(token)
     return out
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def split_positionals(positional: list, script_mode: str | None):
@@ -354,7 +371,7 @@ def _flag(key: str) -> str:
 
 
 def _show(value) -> str:
-    return ",".join(value) if isinstance(value, list) else str(value)
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _validate(config: dict, explicit: dict, fam=None) -> None:

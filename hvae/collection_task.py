@@ -60,6 +60,7 @@ FAMILY = Family(
     title="The VAE collection (ALPHAYA-Japan/vae): VAE, CVAE, InfoVAE, MMD-VAE",
     models=("VAE", "CVAE", "InfoVAE", "MMDVAE"),
     task="CollectionTask",
+    model_module="models.vae_collection",
     default_dataset="mnist",
     defaults=dict(batch_size=64, epochs=30, latent_dim=200, label=None, legacy=False, alpha=None, lambda_=None,
                   mmd_bandwidth=None, likelihood="bernoulli"),

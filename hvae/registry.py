@@ -68,6 +68,8 @@ class Family:
         netname_prefix: the default run name is ``<prefix>_<dataset>``; None: the model's name.
         model_help: one line per model for ``--help`` (model -> description).
         generate_image: whether ``generate IMAGE`` means something for this family (it reconstructs the image).
+        model_module: the family's model module (``models.vladder``): it defines ``PRESETS`` (name -> a function
+            building that preset) and registers its classes with Keras.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Family:
     netname_prefix: str | None = None
     model_help: dict = field(default_factory=dict)
     generate_image: bool = False
+    model_module: str = ""
     module: str = ""
 
     @property

@@ -77,9 +77,30 @@ class Task:
         mode = self.config["mode"]
         if mode == "evaluate":
             return self.evaluate()
+        if mode == "generate" and self.config.get("export"):
+            return self.export(self.config["export"])
         if mode == "generate":
             return self.generate()
         return self.train(devices)
+
+    def export(self, path: str) -> int:
+        """``generate --export PATH.keras``: restore the newest (``--best``: best) checkpoint and save the model as
+        a Keras file (architecture, weights, batch-norm statistics, the objective's settings).
+
+        Raises:
+            ConfigError: the path does not end in ``.keras`` or its folder does not exist.
+        """
+        if not str(path).endswith(".keras"):
+            raise ConfigError(f"--export writes a Keras file: give a path ending in .keras, not {path!r}")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"--export: folder {folder} does not exist")
+        trainer = self.restore_for_use(best=bool(self.config.get("best")))
+        print(f"{self.config['netname']} ({self.config['model']}) at iteration {int(trainer.iteration.numpy())}",
+              flush=True)
+        self.model.save(path)
+        print(f"wrote {path} (keras.models.load_model({path!r}) after importing models)")
+        return 0
 
     def data(self):
         """The run's dataset (loaded once, with its validation split)."""

@@ -34,6 +34,7 @@ FAMILY = Family(
     title="VLadder: the Variational Ladder Autoencoder (Zhao, Song & Ermon, ICML 2017)",
     models=("vladder",),
     task="VLadderTask",
+    model_module="models.vladder",
     default_dataset="celebA",
     netname_prefix="vladder",
     defaults=dict(batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False, vis_frequency=1000,

@@ -49,7 +49,8 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .latent import LatentVariableModel, per_sample, tile_batch
+from .base import HVAEModel
+from .latent import per_sample, tile_batch
 
 LEAKY_SLOPE = 0.2           # TF1 tf.nn.leaky_relu default (Keras' default is 0.3)
 BIAS_INIT = 0.05            # the original's get_biases default, for every bias
@@ -120,7 +121,7 @@ class Latent(NamedTuple):
     spread: tf.Tensor | None
 
 
-class CollectionModel(LatentVariableModel, keras.Model):
+class CollectionModel(HVAEModel):
     """Shared part of the four models: value-range mapping, likelihood, sampling and the step's terms.
 
     Args:
@@ -186,11 +187,11 @@ class CollectionModel(LatentVariableModel, keras.Model):
         return tf.one_hot(tf.cast(labels, tf.int32), self.num_classes, dtype=tf.float32)
 
     # ---- the networks (subclasses) ----------------------------------------------------------------
-    def encode(self, x, y=None) -> Latent:
+    def infer(self, x, y=None) -> Latent:
         """``x (B, H, W, C)`` in [0, 1] (and one-hot ``y``) -> :class:`Latent` with one posterior sample."""
         raise NotImplementedError
 
-    def decode(self, z, y=None):
+    def decode_logits(self, z, y=None):
         """``z (B, D)`` (and one-hot ``y``) -> logits ``(B, H, W, C)``."""
         raise NotImplementedError
 
@@ -213,34 +214,85 @@ class CollectionModel(LatentVariableModel, keras.Model):
         """Reconstruct ``images`` through one posterior sample (MMD-VAE: its deterministic code).
         Returns the mean image ``sigmoid(logits)`` in ``value_range``."""
         y = self.condition(labels)
-        latent = self.encode(self.to_unit(images), y)
-        return self.from_unit(tf.sigmoid(self.decode(latent.z, y)))
+        latent = self.infer(self.to_unit(images), y)
+        return self.from_unit(tf.sigmoid(self.decode_logits(latent.z, y)))
 
     def sample(self, n: int, labels=None, seed=None):
         """``n`` mean images decoded from prior draws (``labels (n,)`` for CVAE), in ``value_range``."""
         z = self.prior().sample(n, seed=seed)
-        return self.from_unit(tf.sigmoid(self.decode(z, self.condition(labels))))
+        return self.from_unit(tf.sigmoid(self.decode_logits(z, self.condition(labels))))
+
+    def encode(self, images, labels=None) -> list:
+        """The posterior of the one latent layer, as a list: ``[q(z | x[, y])]``, a diagonal Gaussian with batch
+        shape ``(B,)`` and event shape ``(D,)``; MMD-VAE: ``[tfd.Deterministic(z)]`` (its encoder has no noise).
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; labels ``(B,)`` class indices (CVAE).
+        """
+        latent = self.infer(self.to_unit(images), self.condition(labels))
+        if latent.posterior is None:
+            return [objectives.tfd.Independent(objectives.tfd.Deterministic(latent.z), 1)]
+        return [latent.posterior]
+
+    def decode(self, codes, labels=None):
+        """The likelihood p(x | z[, y]) over images mapped to [0, 1] (Bernoulli on the logits, or Normal(sigmoid,
+        0.1)), event shape ``(H, W, C)``. ``codes``: ``(B, D)`` or a one-element list of it."""
+        z = codes[0] if isinstance(codes, (list, tuple)) else codes
+        return self.likelihood(self.decode_logits(z, self.condition(labels)))
+
+    def reconstruct(self, images, labels=None, sample: bool = False):
+        """``images (B, H, W, C)`` -> the likelihood's mean at the posterior mean (``sample=True``: at one posterior
+        sample), in ``value_range``."""
+        y = self.condition(labels)
+        latent = self.infer(self.to_unit(images), y)
+        z = latent.z if (sample or latent.mean is None) else latent.mean
+        return self.from_unit(tf.sigmoid(self.decode_logits(z, y)))
 
     def build_all(self):
         """Create every weight by running the model once (needed before a checkpoint restore)."""
-        x = tf.zeros((2,) + self.image_shape)
-        labels = tf.zeros((2,), tf.int64) if self.conditional else None
-        self.call(x, labels)
+        self.call(*self.example_inputs(2))
+        self.built = True
         return self
 
-    def loss_terms(self, images, labels=None, training=True):
+    def example_inputs(self, n: int = 2):
+        """``(n, H, W, C)`` images at the bottom of ``value_range``; CVAE: class-0 labels."""
+        images = tf.fill((n,) + self.image_shape, float(self.value_range[0]))
+        return images, (tf.zeros((n,), tf.int64) if self.conditional else None)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments: image shape, latent size, classes, value range and the objective's
+        settings (likelihood, legacy, alpha, lambda, bandwidth)."""
+        config = {"image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
+                  "value_range": list(self.value_range), "likelihood": self.likelihood_kind, "legacy": self.legacy,
+                  "name": self.name}
+        if self.conditional:
+            config["num_classes"] = self.num_classes
+        if not self.legacy:
+            config.update({k: getattr(self, k) for k in type(self).uses})
+        return config
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs):
+        """A preset of the collection (see :data:`PRESETS`), built. Raises ValueError for an unknown name."""
+        if name not in PRESET_SHAPES:
+            raise ValueError(f"unknown VAE-collection preset {name!r}; presets: {', '.join(PRESET_SHAPES)}")
+        model_name, shape, options = PRESET_SHAPES[name]
+        return MODELS[model_name](shape, 200, **{**options, **kwargs}).build_all()
+
+    def loss_terms(self, images, labels=None, iteration=None, training=True):
         """The objective and its parts for one batch (see the module docstring).
 
         Args:
             images: ``(B, H, W, C)`` in ``value_range``.
             labels: int class indices ``(B,)`` (used by CVAE only).
+            iteration: unused (no schedule).
         Returns:
             dict of scalar tensors with ``loss``.
         """
         x = self.to_unit(images)
         y = self.condition(labels)
-        latent = self.encode(x, y)
-        logits = self.decode(latent.z, y)
+        latent = self.infer(x, y)
+        logits = self.decode_logits(latent.z, y)
         return self.objective(x, latent, logits)
 
     def objective(self, x, latent: Latent, logits) -> dict:
@@ -284,9 +336,9 @@ class CollectionModel(LatentVariableModel, keras.Model):
         k = int(num_samples)
         x = self.to_unit(images)
         y = self.condition(labels)
-        posterior = self.encode(x, y).posterior
+        posterior = self.infer(x, y).posterior
         z = posterior.sample(k)  # (K, B, D)
-        logits = self.decode(tf.reshape(z, (-1, self.latent_dim)), None if y is None else tile_batch(y, k))
+        logits = self.decode_logits(tf.reshape(z, (-1, self.latent_dim)), None if y is None else tile_batch(y, k))
         log_likelihood = per_sample(self.likelihood(logits).log_prob(tile_batch(x, k)), k)
         kl = posterior.log_prob(z) - self.prior().log_prob(z)  # (K, B)
         layer_kl = tf.transpose(kl)[..., None]
@@ -297,7 +349,7 @@ class CollectionModel(LatentVariableModel, keras.Model):
         """``[E_q[z | x]]``: one ``(B, D)`` layer. Raises NotImplementedError for MMD-VAE."""
         if not self.has_posterior:
             raise NotImplementedError(f"{type(self).__name__} has a deterministic encoder: no posterior q(z|x)")
-        return [self.encode(self.to_unit(images), self.condition(labels)).posterior.mean()]
+        return [self.infer(self.to_unit(images), self.condition(labels)).posterior.mean()]
 
     def count_parameters(self) -> int:
         return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))
@@ -306,6 +358,7 @@ class CollectionModel(LatentVariableModel, keras.Model):
 # --------------------------------------------------------------------------------------------------
 # VAE and CVAE: the MLP pair
 # --------------------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="hvae")
 class VAE(CollectionModel):
     """Vanilla VAE (original ``src/VAE.py``): MLP encoder with a log-variance head, MLP decoder.
 
@@ -328,13 +381,13 @@ class VAE(CollectionModel):
     def encoder_input(self, x, y):
         return tf.reshape(x, (tf.shape(x)[0], self.pixels))
 
-    def encode(self, x, y=None) -> Latent:
+    def infer(self, x, y=None) -> Latent:
         h = self.encoder_hidden2(self.encoder_hidden1(self.encoder_input(x, y)))
         mean, log_var = self.mean_head(h), self.log_var_head(h)
         posterior = objectives.diagonal_normal(mean, tf.exp(0.5 * log_var))
         return Latent(posterior.sample(), posterior, mean, log_var)
 
-    def decode(self, z, y=None):
+    def decode_logits(self, z, y=None):
         h = z if y is None else tf.concat([z, y], axis=-1)
         if self.decoder_hidden is not None:
             h = self.decoder_hidden(h)
@@ -350,6 +403,7 @@ class VAE(CollectionModel):
                 "kl": kl, "elbo": elbo}
 
 
+@keras.saving.register_keras_serializable(package="hvae")
 class CVAE(VAE):
     """Conditional VAE (original ``src/CVAE.py``): the VAE with the one-hot label y tiled as K constant
     HxW planes concatenated to the image channels, and concatenated to z for the decoder. Prior N(0, I).
@@ -401,13 +455,14 @@ class _ConvModel(CollectionModel):
         h = tf.reshape(h, (tf.shape(x)[0], int(np.prod(h.shape[1:]))))
         return self.lrelu(self.encoder_dense(h))
 
-    def decode(self, z, y=None):
+    def decode_logits(self, z, y=None):
         h, w, _ = self.image_shape
         g = self.decoder_dense2(self.decoder_dense1(z))
         g = tf.reshape(g, (-1, h // 4, w // 4, CONV_FILTERS[1]))
         return self.deconv2(self.deconv1(g))
 
 
+@keras.saving.register_keras_serializable(package="hvae")
 class InfoVAE(_ConvModel):
     """InfoVAE (original ``src/infoVAE.py``, objective of Zhao et al. 2017 as the README states it).
 
@@ -425,7 +480,7 @@ class InfoVAE(_ConvModel):
         self.mean_head = _dense(self.latent_dim, name="mean")
         self.std_head = _dense(self.latent_dim, "sigmoid", name="std")
 
-    def encode(self, x, y=None) -> Latent:
+    def infer(self, x, y=None) -> Latent:
         f = self.features(x)
         mean, std = self.mean_head(f), tf.maximum(self.std_head(f), MIN_STD)
         posterior = objectives.diagonal_normal(mean, std)
@@ -444,6 +499,7 @@ class InfoVAE(_ConvModel):
         return {"loss": loss, "reconstruction": nll, "kl": kl, "mmd": mmd, "elbo": elbo}
 
 
+@keras.saving.register_keras_serializable(package="hvae")
 class MMDVAE(_ConvModel):
     """MMD-VAE (original ``src/MMDVAE.py``): a deterministic encoder ``z = Dense(D)`` (N(0, 0.02^2)) and
     the objective ``R + lambda MMD(z, N(0, I))``; ``legacy=True``: ``mean (x_hat - x)^2 + MMD`` with
@@ -456,7 +512,7 @@ class MMDVAE(_ConvModel):
         super().__init__(image_shape, latent_dim, **kwargs)
         self.code = _dense(self.latent_dim, None, normal, name="code")
 
-    def encode(self, x, y=None) -> Latent:
+    def infer(self, x, y=None) -> Latent:
         return Latent(self.code(self.features(x)), None, None, None)
 
     def objective(self, x, latent, logits):
@@ -470,6 +526,15 @@ class MMDVAE(_ConvModel):
 
 
 MODELS = {"VAE": VAE, "CVAE": CVAE, "InfoVAE": InfoVAE, "MMDVAE": MMDVAE}
+# name -> (model, image shape, options): the original's preset (32x32x3, latent 200, 10 classes for CVAE) under
+# each model's name, and the same models on 28x28x1 grey digits (mnist, binarized_mnist) as <name>_mnist.
+PRESET_SHAPES = {}
+for _name in MODELS:
+    _classes = {"num_classes": 10} if _name == "CVAE" else {}
+    PRESET_SHAPES[_name] = (_name, (32, 32, 3), dict(_classes))
+    PRESET_SHAPES[f"{_name}_mnist"] = (_name, (28, 28, 1), dict(_classes))
+# name -> a function building that preset (``models.from_preset`` looks here).
+PRESETS = {name: (lambda name=name, **kw: CollectionModel.from_preset(name, **kw)) for name in PRESET_SHAPES}
 
 
 def build(name: str, image_shape, latent_dim: int = 200, **kwargs) -> CollectionModel:

@@ -24,7 +24,7 @@ log-density of a factorised Laplace likelihood with scale ``1/loss_ratio`` minus
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -32,7 +32,8 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .latent import LatentVariableModel, per_sample, terms_from_layers, tile_batch
+from .base import HVAEModel, zeros_like_input
+from .latent import per_sample, terms_from_layers, tile_batch
 from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, moving_statistics_only, tracked_list
 
 SIGMA_OFFSET = 0.001  # sigma = head + 0.001, as the original
@@ -261,7 +262,8 @@ _BUILDERS = {"small": _small, "medium": _medium, "large": _large}
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
-class VLadder(LatentVariableModel, keras.Model):
+@keras.saving.register_keras_serializable(package="hvae")
+class VLadder(HVAEModel):
     """The Variational Ladder Autoencoder as a Keras subclassed model.
 
     Args:
@@ -303,14 +305,47 @@ class VLadder(LatentVariableModel, keras.Model):
         tracked_list(self, "generatives", generatives)
         self.likelihood_scale = 1.0 / config.loss_ratio
 
-    # ---- building ------------------------------------------------------------------------------
+    # ---- building and serialisation ---------------------------------------------------------------
     def build_all(self):
         """Create every weight by running both paths once on zeros (needed before a checkpoint restore)."""
         x = tf.zeros((2,) + tuple(self.config.shape))
         self.encode(x, training=False)
-        self.decode(self.prior_codes(2), training=False)
+        self.decode_mean(self.prior_codes(2), training=False)
         self.built = True
         return self
+
+    def example_inputs(self, n: int = 2):
+        """``(n, H, W, C)`` images at the bottom of ``value_range``, no labels."""
+        return zeros_like_input(self.config.shape, self.value_range, n), None
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (the :class:`VLadderConfig` as a dict)."""
+        cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()}
+        return {"config": cfg, "value_range": list(self.value_range), "reg": self.reg, "denoise": bool(self.denoise),
+                "top_heads": self.top_heads, "warmup_steps": self.warmup_steps, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        cfg = config.pop("config")
+        if isinstance(cfg, dict):
+            cfg = VLadderConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        return cls(cfg, **config)
+
+    @classmethod
+    def from_preset(cls, name: str, value_range=None, **kwargs):
+        """A built-in configuration (``vladder_mnist``, ``vladder_svhn``, ``vladder_celebA``, ``vladder_lsun``),
+        built. ``value_range`` defaults to the dataset's: [0, 1] for 28x28 and 32x32, [-1, 1] for 64x64.
+
+        Raises:
+            ValueError: unknown preset.
+        """
+        cfg = builtin_config(name)
+        if cfg is None:
+            raise ValueError(f"unknown VLadder preset {name!r}; presets: {', '.join(CONFIGS)}")
+        if value_range is None:
+            value_range = (-1.0, 1.0) if cfg.shape[0] == 64 else (0.0, 1.0)
+        return cls(cfg, value_range=value_range, **kwargs).build_all()
 
     # ---- inference and generation --------------------------------------------------------------
     def encode(self, x, training=False):
@@ -331,6 +366,11 @@ class VLadder(LatentVariableModel, keras.Model):
         return posteriors
 
     def decode(self, codes, training=False):
+        """Top-down generation: the likelihood p(x | z), a factorised ``tfd.Laplace(x_hat, 1/loss_ratio)``
+        with event shape ``(H, W, C)``, from one code per layer (list, bottom to top, of ``(B, d_k)``)."""
+        return self.likelihood(self.decode_mean(codes, training=training))
+
+    def decode_mean(self, codes, training=False):
         """Top-down generation: ``x_hat`` (the likelihood's location) from one code per layer.
 
         Args:
@@ -349,7 +389,7 @@ class VLadder(LatentVariableModel, keras.Model):
     def sample_images(self, codes):
         """``decode(codes, training=False)`` compiled with ``tf.function`` (the sampling path of the figures)."""
         if getattr(self, "_sample_fn", None) is None:
-            self._sample_fn = tf.function(lambda c: self.decode(c, training=False), autograph=False,
+            self._sample_fn = tf.function(lambda c: self.decode_mean(c, training=False), autograph=False,
                                           reduce_retracing=True)
         return self._sample_fn([tf.convert_to_tensor(c, tf.float32) for c in codes])
 
@@ -381,7 +421,7 @@ class VLadder(LatentVariableModel, keras.Model):
             posteriors = self.encode(images, training=False)
             codes = [q.sample(k) for q in posteriors]  # (K, B, d_l)
             flat = [tf.reshape(c, (-1, d)) for c, d in zip(codes, self.latent_dims)]
-            x_hat = self.decode(flat, training=False)
+            x_hat = self.decode_mean(flat, training=False)
         log_likelihood = per_sample(self.likelihood(x_hat).log_prob(tile_batch(images, k)), k)
         layer_kl = tf.stack([q.log_prob(c) - objectives.standard_normal(d).log_prob(c)
                              for q, c, d in zip(posteriors, codes, self.latent_dims)], axis=-1)  # (K, B, L)
@@ -395,7 +435,19 @@ class VLadder(LatentVariableModel, keras.Model):
     def call(self, x, training=False):
         """Reconstruct ``x`` through one posterior sample per layer: ``(B,H,W,C) -> (B,H,W,C)``."""
         codes = [q.sample() for q in self.encode(x, training=training)]
-        return self.decode(codes, training=training)
+        return self.decode_mean(codes, training=training)
+
+    def sample(self, n: int, seed=None):
+        """``n`` images from the prior (every layer N(0, I)), the likelihood's location: ``(n, H, W, C)`` in
+        ``value_range`` (the figures' sampling path)."""
+        return self.sample_images(self.prior_codes(n, seed=seed))
+
+    def reconstruct(self, images, labels=None, sample: bool = False):
+        """``images (B, H, W, C)`` -> their reconstructions in ``value_range``, decoded from the posterior means
+        (``sample=True``: one posterior sample per layer), inference mode."""
+        posteriors = self.encode(images, training=False)
+        codes = [q.sample() if sample else q.mean() for q in posteriors]
+        return self.decode_mean(codes, training=False)
 
     def prior_codes(self, n: int, seed=None):
         """``n`` codes per layer drawn from the prior N(0, I): list of ``(n, d_k)``."""
@@ -433,7 +485,7 @@ class VLadder(LatentVariableModel, keras.Model):
         noisy = self.corrupt(images)
         posteriors = self.encode(noisy, training=training)
         codes = [q.sample() for q in posteriors]
-        x_hat = self.decode(codes, training=training)
+        x_hat = self.decode_mean(codes, training=training)
         l1_scaled = objectives.scaled_l1_from_laplace(self.likelihood(x_hat), images)  # (B,) loss_ratio * sum|err|
         terms = {}
         if self.reg == "kl":
@@ -509,3 +561,7 @@ class VLadder(LatentVariableModel, keras.Model):
     def prior_samples(self, n: int = 100, seed=None):
         """``n`` images from the prior, every layer N(0, I) (original SampleVisualizer): ``(n, H, W, C)``."""
         return self.sample_images(self.prior_codes(n, seed=seed)).numpy()
+
+
+# name -> a function building that preset (``models.from_preset`` looks here): the four built-in configurations.
+PRESETS = {name: (lambda name=name, **kw: VLadder.from_preset(name, **kw)) for name in CONFIGS}

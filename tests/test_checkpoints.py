@@ -13,7 +13,7 @@ def _vladder(name):
     cfg = CONFIGS[name]
 
     def deterministic(model, x):  # posterior means through the generative path, moving BN statistics
-        return model.decode([q.mean() for q in model.encode(x, training=False)], training=False)
+        return model.decode_mean([q.mean() for q in model.encode(x, training=False)], training=False)
 
     return lambda: VLadder(cfg, value_range=(0, 1)).build_all(), cfg.shape, deterministic
 
@@ -23,8 +23,8 @@ def _collection(name):
 
     def deterministic(model, x):  # decoder logits at the posterior mean (the code itself for MMD-VAE)
         y = model.condition(tf.constant([1, 7])) if name == "CVAE" else None
-        latent = model.encode(x, y)
-        return model.decode(latent.z if latent.mean is None else latent.mean, y)
+        latent = model.infer(x, y)
+        return model.decode_logits(latent.z if latent.mean is None else latent.mean, y)
 
     return lambda: vc.MODELS[name]((28, 28, 1), 8, **kwargs).build_all(), (28, 28, 1), deterministic
 

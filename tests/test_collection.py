@@ -93,9 +93,9 @@ def test_preset_shapes_and_parameter_counts(name, legacy, expected):
     labels = tf.constant([0, 3, 9]) if name == "CVAE" else None
     x = tf.random.uniform((3, 32, 32, 3))
     y = model.condition(labels)
-    latent = model.encode(x, y)
+    latent = model.infer(x, y)
     assert latent.z.shape == (3, 200)
-    assert model.decode(latent.z, y).shape == (3, 32, 32, 3)
+    assert model.decode_logits(latent.z, y).shape == (3, 32, 32, 3)
     out = model(x, labels).numpy()
     assert out.shape == (3, 32, 32, 3) and out.min() >= 0.0 and out.max() <= 1.0
     assert model.sample(3, labels).shape == (3, 32, 32, 3)
@@ -114,13 +114,13 @@ def test_other_shapes_and_layer_details():
     np.testing.assert_allclose(info.lrelu(v).numpy(), tf.nn.leaky_relu(v, alpha=0.2).numpy())
     assert info.decoder_dense2.units == 7 * 7 * 128
     # the std head is a true std bounded below by 0.001
-    latent = info.encode(tf.random.uniform((4, 28, 28, 1)))
+    latent = info.infer(tf.random.uniform((4, 28, 28, 1)))
     assert float(tf.reduce_min(latent.spread)) >= 0.001 and float(tf.reduce_max(latent.spread)) < 1.0
     cvae = vc.CVAE((64, 64, 3), 8, num_classes=3).build_all()
     assert cvae(tf.zeros((2, 64, 64, 3)), tf.constant([0, 2])).shape == (2, 64, 64, 3)
     assert cvae.encoder_hidden1.kernel.shape == (64 * 64 * (3 + 3), 392)
     mmd = vc.MMDVAE((64, 64, 3), 8).build_all()
-    assert mmd.encode(tf.zeros((2, 64, 64, 3))).posterior is None
+    assert mmd.infer(tf.zeros((2, 64, 64, 3))).posterior is None
     with pytest.raises(ValueError, match="divisible by 4"):
         vc.InfoVAE((30, 30, 1), 4)
     with pytest.raises(ValueError, match="alpha"):
@@ -177,8 +177,8 @@ def _batch(shape, b=3, seed=1):
 
 def _terms(model, x, labels=None):
     y = model.condition(labels)
-    latent = model.encode(model.to_unit(x), y)
-    logits = model.decode(latent.z, y)
+    latent = model.infer(model.to_unit(x), y)
+    logits = model.decode_logits(latent.z, y)
     return latent, logits.numpy(), {k: float(v) for k, v in model.objective(model.to_unit(x), latent, logits).items()}
 
 

@@ -52,7 +52,7 @@ def test_shapes_through_every_path(models, name):
         assert out.shape == (3,) + cfg.shape
         lo, hi = model.value_range
         assert float(tf.reduce_min(out)) >= lo and float(tf.reduce_max(out)) <= hi
-    assert model.decode(model.prior_codes(5), training=False).shape == (5,) + cfg.shape
+    assert model.decode_mean(model.prior_codes(5), training=False).shape == (5,) + cfg.shape
     terms = model.loss_terms(x, None, iteration=1)
     assert {"loss", "reconstruction", "regularization", "beta"} <= set(terms)
     assert [k for k in terms if k.startswith("kl/")] == [f"kl/layer{k}" for k in range(len(cfg.latent_dims))]
