@@ -6,6 +6,18 @@ weights, optimizer state, iteration, best test score), resuming, TensorBoard sca
 Ctrl-C / SIGTERM handling and the NaN / Inf guard. A *task* (``hvae.task.Task`` subclasses, one per family)
 supplies the model, the optimizer, the loss and what happens at visualisation points and epoch ends.
 
+Why a trainer of our own and not ``model.fit`` with Keras callbacks. Every model is a Keras model that ``fit``
+trains (``models.base.HVAEModel.train_step``, the same ``loss_terms``), and the command line could have been
+``fit`` plus ``TensorBoard``, ``TerminateOnNaN``, ``BackupAndRestore`` and ``ModelCheckpoint``. It is not, for what
+those callbacks do not do: a checkpoint when SIGTERM or Ctrl-C arrives (a preempted or interrupted run loses no
+work; ``BackupAndRestore`` saves on a schedule only); a NaN guard that names the term that went bad and keeps the
+last good checkpoint the newest (``TerminateOnNaN`` stops, saying neither); figures and validation measurements at
+iteration counts, which the originals define (every ``vis_frequency`` steps, at iteration 1), with the run's
+step as TensorBoard's step; resuming in the middle of an epoch at the same data position (the shuffling is
+seeded per epoch and the skipped batches are never read); and one ``tf.train.CheckpointManager`` layout
+(``ckpt-<iteration>``, ``best/``) that ``generate``, ``evaluate`` and ``hvae.load_run`` read. What Keras does
+offer is used: its progress bar (``keras.utils.Progbar``), its optimizers, and ``tf.summary`` for TensorBoard.
+
 Task protocol (attributes and methods the trainer uses):
     model, optimizer, dataset, batch_size, run_dir
     loss_terms(images, labels, iteration) -> dict of scalar tensors with key 'loss' (traced in tf.function)
