@@ -329,7 +329,7 @@ class ImageDataset:
     # ---- pipelines ---------------------------------------------------------------------------------
     def batches(self, split: str = "train", batch_size: int = 100, *, shuffle: bool = False, seed: int | None = None,
                 drop_remainder: bool = False, skip_batches: int = 0, with_labels: bool = True,
-                prefetch: bool = True) -> tf.data.Dataset:
+                prefetch: bool = True, shard: tuple | None = None) -> tf.data.Dataset:
         """One pass over a split as float32 batches.
 
         Shuffling permutes indices before anything is read, so it costs nothing for large sets, and
@@ -342,6 +342,11 @@ class ImageDataset:
             drop_remainder: drop a last, smaller batch.
             skip_batches: number of leading batches to leave out.
             with_labels: yield ``(images, labels)``; otherwise ``images`` only.
+            shard: ``(first, count, total)``: split each batch of ``batch_size * total`` indices (after the
+                shuffle, and the skip of ``skip_batches`` such batches) into ``total`` slices of ``batch_size`` and
+                keep slices ``first .. first + count - 1``, one batch each, in order. A worker of a multi-worker job
+                reads only its replicas' images, and every global batch holds the same images as in a
+                one-process run with the same seed (``drop_remainder`` is implied).
 
         Returns:
             ``tf.data.Dataset`` of float32 ``(B, H, W, C)`` images in ``value_range`` (and int64 ``(B,)`` labels).
@@ -353,7 +358,16 @@ class ImageDataset:
         indices = tf.data.Dataset.range(source.size)
         if shuffle:
             indices = indices.shuffle(source.size, seed=seed, reshuffle_each_iteration=False)
-        if skip_batches:
+        if shard is not None:
+            first, count, total = (int(v) for v in shard)
+            if not (0 <= first and count >= 1 and first + count <= total):
+                raise DatasetError(f"shard {shard} is not (first, count, total) with first + count <= total")
+            if skip_batches:
+                indices = indices.skip(skip_batches * batch_size * total)
+            lo, hi = first * batch_size, (first + count) * batch_size
+            indices = indices.batch(batch_size * total, drop_remainder=True).map(lambda idx: idx[lo:hi]).unbatch()
+            drop_remainder = True
+        elif skip_batches:
             indices = indices.skip(skip_batches * batch_size)
         ds = source.load_batches(indices, batch_size, drop_remainder)
         lo, hi = self.value_range

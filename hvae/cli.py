@@ -28,14 +28,16 @@ from .runs import find_single_run, load_config_json, run_dir_of
 COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=False, max_iterations=None,
                        dataset_option=[], image_size=None, cpu_devices=None, checkpoint_frequency=2000,
                        log_frequency=20, compile="function", learning_rate=None, validation_size=None,
-                       split="test", iw_samples=1000, num_images=None, best=False)
+                       split="test", iw_samples=1000, num_images=None, best=False, precision="float32",
+                       sync_batch_norm=False)
 # Settings that define the model or its objective: a resumed run must not change them.
 COMMON_IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate",
                         "validation_size")
 # How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
 # there could otherwise never be turned off again).
 COMMON_RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency",
-                           "compile", "restart", "best", "split", "iw_samples", "num_images", "export")
+                           "compile", "restart", "best", "split", "iw_samples", "num_images", "export",
+                           "precision", "sync_batch_norm")
 
 TRAIN = ("train",)
 DATA_FLAGS = (
@@ -63,6 +65,12 @@ RUN_FLAGS = (
     flag("--checkpoint_frequency", type=int, modes=TRAIN, help="iterations between checkpoints (default 2000)"),
     flag("--log_frequency", type=int, modes=TRAIN,
          help="iterations between console lines and TensorBoard scalars (20)"),
+    flag("--precision", choices=("float32", "tf32", "mixed_float16", "mixed_bfloat16"), modes=TRAIN,
+         help="float32 (default, as the originals; TensorFloat-32 off), tf32, mixed_float16 (with a loss scale) "
+              "or mixed_bfloat16; the loss is computed in float32"),
+    flag("--sync_batch_norm", action="store_true", modes=TRAIN,
+         help="batch-norm statistics over every replica's batch (all workers and devices) instead of each "
+              "replica's own (the original's behaviour, the default); models with batch norm only"),
     flag("--compile", choices=("eager", "function", "xla"), modes=("train", "evaluate"),
          help="how the training step (and evaluate's importance sampling) runs: eager, tf.function (default) "
               "or XLA"),
@@ -412,9 +420,12 @@ def run(config: dict) -> int:
         print(f"--restart: removed {config['run_dir']}")
     if config.get("use_gui"):
         _check_display()
-    strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"))
+    strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"),
+                                      precision=config.get("precision"), batch_size=config.get("batch_size"))
     task = registry.family(config["family"]).task_class()(config, strategy)
-    return task.main(devices)
+    status = task.main(devices)
+    runtime.finish_cluster(strategy, status)
+    return status
 
 
 def _check_display() -> None:

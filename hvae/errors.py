@@ -29,3 +29,9 @@ class TrainingDiverged(HVAEError):
     """A loss term or the gradient became NaN or Inf; the last good checkpoint is kept."""
 
     exit_code = 3
+
+
+class WorkerLost(HVAEError):
+    """A worker of a multi-worker job died or became unreachable; restarting every worker resumes the run."""
+
+    exit_code = 4

@@ -86,9 +86,15 @@ def to_uint8(canvas) -> np.ndarray:
 def save_png(path: str, canvas) -> str:
     """Write a [0, 1] canvas ``(H, W, 1 or 3)`` (RGB) as a PNG, creating the folder. Returns ``path``.
 
+    On a non-chief worker of a multi-worker job nothing is written (the chief writes the run's figures).
+
     Raises:
         OSError: the file cannot be written.
     """
+    from .runtime import is_chief
+
+    if not is_chief():
+        return path
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     img = to_uint8(canvas)
     if img.ndim == 3 and img.shape[-1] == 3:

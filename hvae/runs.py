@@ -40,11 +40,16 @@ def load_config_json(run_dir: str) -> dict | None:
 def save_config_json(config: dict, extra: dict) -> str:
     """Write every setting of the run (and what was derived from them) to ``run_dir/config.json``.
 
-    Written to a temporary file and renamed, so a killed run never leaves half a file. Returns the path.
+    Written to a temporary file and renamed, so a killed run never leaves half a file; not written on a non-chief
+    worker of a multi-worker job. Returns the path.
     """
+    from .runtime import is_chief
+
     keep = {k: v for k, v in config.items() if k not in NOT_SAVED}
     keep.update(extra)
     path = os.path.join(config["run_dir"], "config.json")
+    if not is_chief():
+        return path
     os.makedirs(config["run_dir"], exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -120,8 +120,17 @@ class Task:
         self.build(shape, value_range, num_classes)
 
     def make_trainer(self, **kwargs):
-        """A :class:`hvae.trainer.Trainer` with the run's seed, compile mode and frequencies."""
+        """A :class:`hvae.trainer.Trainer` with the run's seed, compile mode and frequencies. Under the
+        ``mixed_float16`` policy the optimizer gets a dynamic loss scale (``keras.optimizers.LossScaleOptimizer``)."""
+        import keras
+
         from .trainer import Trainer
+
+        if keras.mixed_precision.global_policy().name == "mixed_float16" and \
+                not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            with self.strategy.scope():
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+                self.optimizer.build(self.model.trainable_variables)
 
         config = self.config
         options = dict(seed=config.get("seed") or 0, compile_mode=config.get("compile", "function"),

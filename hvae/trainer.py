@@ -28,18 +28,42 @@ Task protocol (attributes and methods the trainer uses):
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from .errors import CheckpointError, HVAEError, TrainingDiverged
+from . import runtime
+from .errors import CheckpointError, HVAEError, TrainingDiverged, WorkerLost
 
 CHECKPOINT_NAME = "ckpt"
+# What a worker sees when another worker of a multi-worker job died or became unreachable.
+_LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+                       tf.errors.AbortedError, tf.errors.InternalError)
+
+
+class _IterationCheckpointManager(tf.train.CheckpointManager):
+    """A ``CheckpointManager`` whose checkpoints are always named after the training iteration
+    (``ckpt-<iteration>``), whoever calls ``save`` (the trainer, or TensorFlow's PreemptionCheckpointHandler)."""
+
+    def __init__(self, checkpoint, directory, iteration, **kwargs):
+        super().__init__(checkpoint, directory, **kwargs)
+        self._iteration = iteration
+
+    def save(self, checkpoint_number=None, check_interval=True, options=None):
+        return super().save(checkpoint_number=int(self._iteration.numpy()), check_interval=check_interval,
+                            options=options)
+
+
+class _Preempted(Exception):
+    """Raised by the PreemptionCheckpointHandler's exit function once every worker has saved."""
 
 
 class Trainer:
@@ -68,25 +92,40 @@ class Trainer:
         self.log_frequency = int(log_frequency)
         self.progress = progress
         self.run_dir = task.run_dir
+        self.multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.is_chief = runtime.is_chief()
         with self.strategy.scope():
             self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
             self.best_score = tf.Variable(np.inf, dtype=tf.float64, trainable=False, name="best_score")
         self.checkpoint = tf.train.Checkpoint(model=task.model, optimizer=task.optimizer, iteration=self.iteration,
                                               best_score=self.best_score)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir, max_to_keep=keep_checkpoints,
-                                                  checkpoint_name=CHECKPOINT_NAME)
-        self.best_manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, "best"),
-                                                       max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
+        # Every worker of a cluster saves (saving may run collective ops), but only the chief into the run folder;
+        # the others into a temporary folder removed at exit. Every worker restores from the run folder (a
+        # folder the cluster shares: see the README's multi-worker section).
+        save_dir = self.run_dir if self.is_chief else tempfile.mkdtemp(prefix="hvae_worker_")
+        if not self.is_chief:
+            atexit.register(shutil.rmtree, save_dir, True)
+        self.manager = _IterationCheckpointManager(self.checkpoint, save_dir, self.iteration,
+                                                   max_to_keep=keep_checkpoints, checkpoint_name=CHECKPOINT_NAME)
+        self.best_manager = _IterationCheckpointManager(self.checkpoint, os.path.join(save_dir, "best"), self.iteration,
+                                                        max_to_keep=1, checkpoint_name=CHECKPOINT_NAME)
+        self.read_manager = self.manager if self.is_chief else tf.train.CheckpointManager(
+            self.checkpoint, self.run_dir, max_to_keep=None, checkpoint_name=CHECKPOINT_NAME)
+        self.read_best_manager = self.best_manager if self.is_chief else tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.run_dir, "best"), max_to_keep=None, checkpoint_name=CHECKPOINT_NAME)
         self._writer = None
         self._step_fn = None
         self._stop_signal = None
+        self._preemption = None
 
     # ---- TensorBoard ----------------------------------------------------------------------------
     @property
     def writer(self):
         """The run folder's TensorBoard writer (created on first use; earlier event files are kept)."""
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.run_dir)
+            # only the chief of a cluster writes TensorBoard files
+            self._writer = (tf.summary.create_file_writer(self.run_dir) if self.is_chief
+                            else tf.summary.create_noop_writer())
         return self._writer
 
     def scalars(self, values: dict, step: int | None = None) -> None:
@@ -99,7 +138,8 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
     @property
     def latest_checkpoint(self) -> str | None:
-        return self.manager.latest_checkpoint
+        """The newest checkpoint of the run folder (read from disk: on a non-chief worker the chief writes it)."""
+        return self.read_manager.latest_checkpoint if self.is_chief else tf.train.latest_checkpoint(self.run_dir)
 
     def restore(self, path: str | None = None, required: bool = False, best: bool = False) -> bool:
         """Restore the newest checkpoint of the run folder (``best``: the one in ``run_dir/best/``, kept by
@@ -113,7 +153,7 @@ class Trainer:
         Raises:
             CheckpointError: ``required`` and no checkpoint exists, or the checkpoint does not match the model.
         """
-        path = path or (self.best_manager if best else self.manager).latest_checkpoint
+        path = path or (self.read_best_manager if best else self.read_manager).latest_checkpoint
         if path is None:
             if required and best:
                 raise CheckpointError(f"no best checkpoint in {self.run_dir}/best/: it is written after the first "
@@ -136,14 +176,14 @@ class Trainer:
 
     def save(self) -> str:
         """Write a checkpoint now (weights, optimizer state, iteration, best score); returns its path."""
-        return self.manager.save(checkpoint_number=int(self.iteration.numpy()))
+        return self.manager.save()
 
     def save_best(self, score: float) -> bool:
         """Keep a copy of the current state in ``run_dir/best/`` if ``score`` beats the best so far."""
         if not math.isfinite(score) or score >= float(self.best_score.numpy()):
             return False
         self.best_score.assign(score)
-        self.best_manager.save(checkpoint_number=int(self.iteration.numpy()))
+        self.best_manager.save()
         return True
 
     # ---- the training step ------------------------------------------------------------------------
@@ -152,14 +192,23 @@ class Trainer:
         variables = task.model.trainable_variables
         replicas = self.replicas
 
+        import keras
+
+        loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
+
         def replica_step(images, labels, t):
             with tf.GradientTape() as tape:
                 terms = task.loss_terms(images, labels, t)
                 scaled = terms["loss"] / replicas
+                if loss_scaled:  # mixed_float16: the optimizer unscales (and skips steps with non-finite grads)
+                    scaled = task.optimizer.scale_loss(scaled)
             grads = tape.gradient(scaled, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-            terms = dict(terms)
-            terms["gradient_norm"] = tf.linalg.global_norm(grads) * replicas
+            terms = {k: tf.cast(v, tf.float32) for k, v in terms.items()}
+            norm = tf.linalg.global_norm(grads) * replicas
+            if loss_scaled:
+                norm = norm / tf.cast(task.optimizer.dynamic_scale, norm.dtype)
+            terms["gradient_norm"] = norm
             task.optimizer.apply_gradients(zip(grads, variables))
             return terms
 
@@ -180,13 +229,28 @@ class Trainer:
         return step if self.compile_mode == "eager" else tf.function(step, autograph=False)
 
     def train_batches(self, epoch: int, skip_batches: int = 0):
-        """The shuffled training batches of one epoch (drop_remainder), distributed over the replicas."""
-        ds = self.task.dataset.batches("train", self.task.batch_size, shuffle=True,
-                                       seed=self.seed * 100003 + epoch, drop_remainder=True,
-                                       skip_batches=skip_batches)
-        if self.replicas > 1:
-            ds = self.strategy.experimental_distribute_dataset(ds)
-        return ds
+        """The shuffled training batches of one epoch (drop_remainder), distributed over the replicas.
+
+        With several replicas each input pipeline (one per worker) reads only its own replicas' slices of every
+        global batch (``ImageDataset.batches(shard=...)``), so a global batch holds the same images whatever the
+        number of workers and devices, and no worker reads another's images.
+        """
+        seed = self.seed * 100003 + epoch
+        if self.replicas == 1:
+            return self.task.dataset.batches("train", self.task.batch_size, shuffle=True, seed=seed,
+                                             drop_remainder=True, skip_batches=skip_batches)
+        per_replica = self.task.batch_size // self.replicas
+        if per_replica * self.replicas != self.task.batch_size:
+            raise HVAEError(f"--batch_size {self.task.batch_size} does not split evenly over {self.replicas} replicas")
+        dataset = self.task.dataset
+
+        def dataset_fn(context):
+            local = self.replicas // context.num_input_pipelines
+            first = context.input_pipeline_id * local
+            return dataset.batches("train", per_replica, shuffle=True, seed=seed, skip_batches=skip_batches,
+                                   shard=(first, local, self.replicas))
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -216,6 +280,7 @@ class Trainer:
             print(f"already trained for {it} iterations (target {total}); nothing to do")
             return "done"
         self._install_signal_handlers()
+        self._preemption = self._preemption_handler() if self.multi_worker else None
         bar = None
         try:
             last_time, last_it, first = time.time(), it, it
@@ -228,7 +293,8 @@ class Trainer:
                     bar = Progbar(spe, unit_name="step", verbose=1 if sys.stdout.isatty() else 2)
                     print(f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
                 for images, labels in self.train_batches(epoch, offset):
-                    terms = self._step_fn(images, labels)
+                    terms = self._preemption.run(self._step_fn, images, labels) if self._preemption else \
+                        self._step_fn(images, labels)
                     index = it
                     it += 1
                     values = {k: float(v) for k, v in terms.items()}
@@ -264,10 +330,46 @@ class Trainer:
                         print(f"stopped by {self._stop_signal} at iteration {it}; checkpoint {path} written.")
                         return "stopped"
             self.save()
+            if self.multi_worker:
+                print(f"final weights checksum {self.weights_checksum()} (the same on every worker)", flush=True)
             return "done"
+        except _Preempted:
+            print(f"\nSIGTERM received by a worker of the cluster: every worker saved a checkpoint at iteration "
+                  f"{int(self.iteration.numpy())}; run the same command on every worker to resume.", flush=True)
+            return "stopped"
+        except _LOST_WORKER_ERRORS as err:
+            if not self.multi_worker:
+                raise
+            raise WorkerLost(f"lost a worker of the cluster after iteration {it} ({type(err).__name__} in a collective "
+                             f"operation: a worker stopped or cannot be reached); "
+                             f"restart every worker with the same command: training resumes from the newest "
+                             f"checkpoint in {self.run_dir}") from None
         finally:
             self._restore_signal_handlers()
             self.writer.flush()
+
+    def _preemption_handler(self):
+        """On a cluster, TensorFlow's ``PreemptionCheckpointHandler``: when any worker receives SIGTERM (a
+        preemption notice), every worker saves a checkpoint at the same step (the chief into the run folder, through
+        :attr:`manager`), then the run stops (:class:`_Preempted`). It replaces this trainer's own SIGTERM handler
+        there (one worker saving alone would leave the others waiting in a collective)."""
+
+        def stop():
+            raise _Preempted()
+
+        config = tf.distribute.experimental.TerminationConfig(exit_fn=stop)
+        return tf.distribute.experimental.PreemptionCheckpointHandler(self.strategy.cluster_resolver, self.manager,
+                                                                       termination_config=config)
+
+    def weights_checksum(self) -> str:
+        """A short SHA-1 of every model variable's bytes (trainable and batch-norm statistics), to check that the
+        workers of a cluster hold identical weights."""
+        import hashlib
+
+        digest = hashlib.sha1()
+        for v in self.task.model.variables:
+            digest.update(np.ascontiguousarray(v.numpy()).tobytes())
+        return digest.hexdigest()[:16]
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _check_finite(self, values: dict, it: int) -> None:
@@ -277,7 +379,7 @@ class Trainer:
         name = next((k for k in bad if k != "gradient_norm"), bad[0])
         what = "NaN" if math.isnan(values[name]) else "Inf"
         term = "the gradient" if name == "gradient_norm" else f"loss term '{name}'"
-        last = self.manager.latest_checkpoint
+        last = self.latest_checkpoint
         kept = (f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet")
         self.writer.flush()
         raise TrainingDiverged(f"{term} became {what} at iteration {it}; training stopped and {kept}")
@@ -299,7 +401,8 @@ class Trainer:
             print(f"\n{name} received: finishing this iteration, then saving a checkpoint "
                   f"(press Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # on a cluster SIGTERM belongs to the PreemptionCheckpointHandler (see _preemption_handler)
+        for sig in (signal.SIGINT,) if self.multi_worker else (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[sig] = signal.signal(sig, handler)
             except ValueError:  # not in the main thread

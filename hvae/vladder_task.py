@@ -104,11 +104,12 @@ class VLadderTask(Task):
         """Choose the configuration and build model + optimizer (in the strategy's scope)."""
         import keras
 
+        from models.layers import synchronized_batch_norm
         from models.vladder import VLadder
 
         self.arch = resolve_architecture(self.config["netname"], self.config["dataset"], shape)
         lr = self.config.get("learning_rate") or LEARNING_RATE
-        with self.strategy.scope():
+        with self.strategy.scope(), synchronized_batch_norm(bool(self.config.get("sync_batch_norm"))):
             self.model = VLadder(self.arch, value_range=value_range, reg=self.config["reg"],
                                  denoise=bool(self.config["denoise_train"]), top_heads=self.config["top_heads"],
                                  name=self.config["netname"]).build_all()

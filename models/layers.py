@@ -16,6 +16,19 @@ import keras
 from keras import layers
 
 _MOVING_STATISTICS_ONLY = contextvars.ContextVar("moving_statistics_only", default=False)
+_SYNCHRONIZED = contextvars.ContextVar("synchronized_batch_norm", default=False)
+
+
+@contextlib.contextmanager
+def synchronized_batch_norm(enabled: bool = True):
+    """Batch-norm layers created within this context compute their training statistics over every replica's
+    batch (``BatchNormalization(synchronized=True)``: an all-reduce per layer and step) instead of each replica's
+    own, the original's behaviour under ``--gpus`` (``--sync_batch_norm``)."""
+    token = _SYNCHRONIZED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SYNCHRONIZED.reset(token)
 
 
 @contextlib.contextmanager
@@ -40,9 +53,31 @@ def normal_init(stddev: float = 0.02):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-def batch_norm(name: str | None = None) -> layers.BatchNormalization:
-    """Batch norm as ``tf.contrib.layers.batch_norm`` with its defaults: beta only, no gamma."""
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, center=True, scale=False, name=name)
+@keras.saving.register_keras_serializable(package="hvae")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras batch norm whose moving statistics stay the same on every replica.
+
+    Keras 3 creates ``moving_mean`` / ``moving_variance`` without an aggregation, so under a ``tf.distribute``
+    strategy each replica (device or worker) updates only its own copy from its own batch, the copies drift
+    apart, and a checkpoint keeps the first replica's. Here they are created with ``aggregation="mean"`` (as
+    ``tf.keras`` did): each step's update is the mean of the replicas' updates, identical everywhere. The
+    normalisation itself still uses each replica's own batch statistics unless ``synchronized=True``
+    (``--sync_batch_norm``). One device: no difference at all.
+    """
+
+    def add_weight(self, *args, **kwargs):
+        if kwargs.get("name") in ("moving_mean", "moving_variance"):
+            kwargs.setdefault("aggregation", "mean")
+        return super().add_weight(*args, **kwargs)
+
+
+def batch_norm(name: str | None = None, momentum: float = BN_MOMENTUM, epsilon: float = BN_EPSILON,
+               scale: bool = False) -> layers.BatchNormalization:
+    """Batch norm as ``tf.contrib.layers.batch_norm`` with its defaults (momentum 0.999, epsilon 1e-3, beta only,
+    no gamma), replica-consistent moving statistics (:class:`BatchNormalization`) and synchronised batch
+    statistics inside :func:`synchronized_batch_norm`. Other families pass their own momentum / epsilon / scale."""
+    return BatchNormalization(momentum=momentum, epsilon=epsilon, center=True, scale=scale, name=name,
+                              synchronized=_SYNCHRONIZED.get())
 
 
 def activation(kind: str):
@@ -135,7 +170,7 @@ class Sequence(layers.Layer):
 
     def call(self, x, training=False):
         for block in self.blocks:
-            if isinstance(block, (NormedBlock, layers.BatchNormalization, Sequence)):
+            if isinstance(block, (NormedBlock, layers.BatchNormalization, Sequence)):  # our BatchNormalization too
                 x = block(x, training=training)
             else:
                 x = block(x)

@@ -67,6 +67,11 @@ LEGACY_INFO_KL_WEIGHT = 0.001
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
+def _f32(x):
+    """float32 whatever the layers compute in (mixed precision): distributions and the loss stay float32."""
+    return tf.cast(x, tf.float32)
+
+
 def glorot():
     return keras.initializers.GlorotUniform()
 
@@ -383,7 +388,7 @@ class VAE(CollectionModel):
 
     def infer(self, x, y=None) -> Latent:
         h = self.encoder_hidden2(self.encoder_hidden1(self.encoder_input(x, y)))
-        mean, log_var = self.mean_head(h), self.log_var_head(h)
+        mean, log_var = _f32(self.mean_head(h)), _f32(self.log_var_head(h))
         posterior = objectives.diagonal_normal(mean, tf.exp(0.5 * log_var))
         return Latent(posterior.sample(), posterior, mean, log_var)
 
@@ -391,7 +396,7 @@ class VAE(CollectionModel):
         h = z if y is None else tf.concat([z, y], axis=-1)
         if self.decoder_hidden is not None:
             h = self.decoder_hidden(h)
-        return tf.reshape(self.decoder_out(h), (-1,) + self.image_shape)
+        return tf.reshape(_f32(self.decoder_out(h)), (-1,) + self.image_shape)
 
     def objective(self, x, latent, logits):
         nll, kl, elbo = self._elbo_terms(x, latent, logits)
@@ -459,7 +464,7 @@ class _ConvModel(CollectionModel):
         h, w, _ = self.image_shape
         g = self.decoder_dense2(self.decoder_dense1(z))
         g = tf.reshape(g, (-1, h // 4, w // 4, CONV_FILTERS[1]))
-        return self.deconv2(self.deconv1(g))
+        return _f32(self.deconv2(self.deconv1(g)))
 
 
 @keras.saving.register_keras_serializable(package="hvae")
@@ -482,7 +487,7 @@ class InfoVAE(_ConvModel):
 
     def infer(self, x, y=None) -> Latent:
         f = self.features(x)
-        mean, std = self.mean_head(f), tf.maximum(self.std_head(f), MIN_STD)
+        mean, std = _f32(self.mean_head(f)), tf.maximum(_f32(self.std_head(f)), MIN_STD)
         posterior = objectives.diagonal_normal(mean, std)
         return Latent(posterior.sample(), posterior, mean, std)
 
@@ -513,7 +518,7 @@ class MMDVAE(_ConvModel):
         self.code = _dense(self.latent_dim, None, normal, name="code")
 
     def infer(self, x, y=None) -> Latent:
-        return Latent(self.code(self.features(x)), None, None, None)
+        return Latent(_f32(self.code(self.features(x))), None, None, None)
 
     def objective(self, x, latent, logits):
         if self.legacy:

@@ -112,7 +112,8 @@ class LadderHead(layers.Layer):
 
     def call(self, h, training=False):
         f = self.body(h, training=training)
-        return self.mean(f), self.scale(f) + SIGMA_OFFSET
+        # float32 whatever the layers compute in (mixed precision): the posterior and the loss stay float32
+        return tf.cast(self.mean(f), tf.float32), tf.cast(self.scale(f), tf.float32) + SIGMA_OFFSET
 
 
 class GatedAdd(layers.Layer):
@@ -145,7 +146,7 @@ class OutputLayer(layers.Layer):
         self.lo, self.hi = (float(v) for v in value_range)
 
     def call(self, x):
-        return self.lo + (self.hi - self.lo) * self.conv(x)
+        return self.lo + (self.hi - self.lo) * tf.cast(self.conv(x), tf.float32)
 
 
 class Generative(layers.Layer):

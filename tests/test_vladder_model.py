@@ -190,7 +190,8 @@ def test_figure_canvases_have_the_original_pixel_sizes(models, tmp_path):
     for name, kinds in (("vladder_mnist", {"manifold_samples": (840, 2560, 1)}),
                         ("vladder_svhn", {"conditional_samples": (320, 1340, 3)}),
                         ("vladder_celebA", {"conditional_samples": (640, 2620, 3), "samples": (640, 640, 3)})):
-        task = VLadderTask({"run_dir": str(tmp_path / name), "batch_size": 100, "vis_frequency": 1000}, None)
+        task = VLadderTask({"run_dir": str(tmp_path / name), "batch_size": 100, "vis_frequency": 1000,
+                            "netname": name}, None)
         task.model, task.arch, task.display_range = models[name], CONFIGS[name], models[name].value_range
         clean = np.zeros((3,) + CONFIGS[name].shape, np.float32)
         canvases = task.figures((clean, clean, clean))
@@ -198,7 +199,8 @@ def test_figure_canvases_have_the_original_pixel_sizes(models, tmp_path):
             assert canvases[folder].shape == shape
         h, w, c = CONFIGS[name].shape
         assert canvases["reconstruction"].shape == (3 * h, 3 * w + 20, c)
-        task.write_figures(canvases, index=2, step=1)
+        written = task.write_figures(task.figure_panels((clean, clean, clean)), ["current.png", "epoch2.png"], 1)
+        assert len(written) == 3 * len(canvases)  # current, epoch2 and the labelled version of each
         for folder in canvases:
             from hvae.figures import read_png
 
