@@ -121,19 +121,28 @@ class Evaluator:
         self.num_samples = int(num_samples)
         self.max_images_per_pass = int(max_images_per_pass)
 
-        def terms(images, labels, k):
-            return model.importance_terms(images, k, labels)
+        def terms(images, labels, k, proposal=None):
+            if proposal is None:
+                return model.importance_terms(images, k, labels)
+            return model.importance_terms(images, k, labels, proposal=proposal)
+
+        def propose(images, labels):
+            return model.importance_proposal(images, labels)
 
         def means(images, labels):
             return model.posterior_means(images, labels)
 
+        # optional (models.latent): a proposal computed once per batch and shared by its chunks of samples
+        has_proposal = callable(getattr(model, "importance_proposal", None))
         if compile_mode == "eager":
             self._terms, self._means = terms, means
+            self._propose = propose if has_proposal else None
         else:
             jit = compile_mode == "xla"
             # k is a Python int: one trace per chunk size (the full chunks and a last, smaller one)
             self._terms = tf.function(terms, jit_compile=jit, reduce_retracing=True, autograph=False)
             self._means = tf.function(means, reduce_retracing=True, autograph=False)
+            self._propose = tf.function(propose, reduce_retracing=True, autograph=False) if has_proposal else None
 
     def chunk_size(self, batch: int) -> int:
         """Samples drawn per pass for a batch of ``batch`` images."""
@@ -154,9 +163,10 @@ class Evaluator:
         total_ll = np.zeros(b)
         total_kl = None
         drawn = 0
+        proposal = self._propose(images, labels) if self._propose is not None else None
         while drawn < self.num_samples:
             k = min(chunk, self.num_samples - drawn)
-            out = self._terms(images, labels, k)
+            out = self._terms(images, labels, k, proposal)
             w = out["log_weights"].numpy().astype(np.float64)  # (B, k)
             new_max = np.maximum(running_max, w.max(axis=1))
             running_sum = running_sum * np.exp(running_max - new_max) + np.exp(w - new_max[:, None]).sum(axis=1)

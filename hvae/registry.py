@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 FAMILY_MODULES = (
     "hvae.vladder_task",
     "hvae.collection_task",
+    "hvae.lvae2_task",
+    "hvae.laplace_task",
 )
 
 

@@ -15,6 +15,11 @@ also implements :class:`LatentVariableModel`:
   All in nats per image, float32, with every layer in inference mode (batch-norm moving averages, no
   dropout). The density is the model's likelihood of its input values (``data_density`` says which).
 - ``log_importance_weights(images, num_samples, labels=None)`` -> ``(B, K)``: the ``log_weights`` above.
+- ``importance_proposal(images, labels=None)`` (optional) -> None, or a dict of tensors: what
+  ``importance_terms`` computes once per batch before drawing (an iteratively fitted posterior, a dynamically
+  binarised input). The evaluator then computes it once per batch and passes it back as
+  ``importance_terms(images, k, labels, proposal=...)`` for every chunk of samples, so that all K samples of
+  an image share one proposal and one input. The default (None) leaves ``importance_terms`` as it is.
 - ``posterior_means(images, labels=None)`` -> list (one per layer, bottom to top) of ``(B, units_l)``:
   E_q[z_l | x] (for top-down posteriors, given the posterior means of the layers above), for counting
   active units.
@@ -43,6 +48,10 @@ class LatentVariableModel:
     def importance_terms(self, images, num_samples: int, labels=None) -> dict:
         """See the module docstring. Raises NotImplementedError for a model without a posterior."""
         raise NotImplementedError(f"{type(self).__name__} has no posterior to importance-sample")
+
+    def importance_proposal(self, images, labels=None):
+        """Optional per-batch part of :meth:`importance_terms` (see the module docstring); None: none."""
+        return None
 
     def log_importance_weights(self, images, num_samples: int, labels=None):
         """log p(x, z_k) - log q(z_k | x) for K = ``num_samples`` posterior draws: ``(B, K)`` nats per image."""

@@ -1,0 +1,838 @@
+"""The Variational Laplace Autoencoder and its four baselines, from yookoon/VLAE (Park, Kim & Kim, "Variational
+Laplace Autoencoders", ICML 2019, PMLR 97:5032-5041), as Keras subclassed models (spec
+``lvae_and_vlae_laplace.md`` part 2).
+
+Every model shares the original's networks (``network.py``; spec 2.3): images flattened to D values,
+
+- encoder: Dense(D->H) ReLU, Dense(H->H) ReLU = h; mean = Dense(H->Z)(h), log-variance = Dense(H->Z)(h);
+- decoder: Dense(Z->H) ReLU, Dense(H->H) ReLU, Dense(H->D) = a (the pre-output activation); Gaussian output
+  N(a, exp(log_var)) with ONE learned scalar log-variance shared by every pixel (initialised from the data,
+  see :meth:`LaplaceModel.set_data_statistics`), or Bernoulli output with mean sigmoid(a) clamped to
+  [1e-5, 1 - 1e-5];
+- prior p(z) = N(0, I); H = ``hidden_dim`` (500), Z = ``z_dim`` (50);
+- initialisation (``experiment.py: initialize_params``): every linear weight Kaiming-uniform with a = 2^(1/3),
+  mode fan-out, i.e. U(+-sqrt(6 / ((1 + a^2) fan_out))) = ``VarianceScaling(2 / (1 + 2^(2/3)), 'fan_out',
+  'uniform')``; biases PyTorch's default U(+-1/sqrt(fan_in)).
+
+The models (``models.py``; spec 2.5) differ only in the posterior q(z|x):
+
+| model      | q(z | x)                                                                                   |
+|------------|--------------------------------------------------------------------------------------------|
+| VLAE_VAE   | the encoder's diagonal Gaussian (the paper's VAE baseline)                                 |
+| VLAE       | N(mu_T, Lambda^-1): T damped Newton steps from the encoder mean towards the mode of         |
+|            | log p(x, z) with the decoder linearised by its ReLU masks, Lambda = J^T diag(v) J + I at mu_T |
+| HF         | the encoder's Gaussian through K Householder reflections (volume-preserving)               |
+| IAF        | the encoder's Gaussian through K inverse autoregressive flow steps (one-hidden-layer MADE)  |
+| SAVAE      | the encoder's Gaussian refined by K stochastic gradient steps on the ELBO (Kim et al. 2018) |
+
+Objective of all (spec 2.4): the negative one-sample ELBO -[log p(x|z) + log p(z) - log q(z|x)], z ~ q, with a
+Monte-Carlo KL (never analytic), averaged over the batch; nats per image, in the model's data space (below).
+
+Data space (``datasets.py``; spec 2.7). Images arrive in the dataset's ``value_range`` and are mapped to [0, 1]
+pixels u, flattened, then
+
+- Gaussian output: x = u - m, m the per-pixel training mean (a non-trainable weight, so checkpoints keep it);
+- Gaussian output with ``logit_transform``: y = (255 u + U(0, 1)) / 256 with fresh noise at every call,
+  s = lambda + (1 - 2 lambda) y with lambda = 0.05, x = logit(s) - m (m the mean of one noisy pass);
+- Bernoulli output: x = u, or with ``binarize`` (grey data) x ~ Bernoulli(u) drawn afresh at every call
+  (dynamic binarisation); statically binarised data is used as it is.
+
+The numbers are densities of x (Gaussian) or probabilities of the binary x (Bernoulli), as the original's.
+
+Likelihood interface (:mod:`models.latent`): every model answers ``importance_terms`` with its FINAL posterior
+as proposal (VLAE the full-covariance Gaussian after T updates, SA-VAE the refined Gaussian, flows the
+transformed q with its log-determinant) and ``importance_proposal``, which computes that posterior (and the
+preprocessed, possibly binarised or dequantised, input) once per batch so that the evaluator's chunks of
+samples all share it, as the original's one-image-at-a-time evaluation did.
+
+Deviations from the original are listed in ``docs/fidelity.md`` (section: The Laplace family).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import layers
+
+from . import objectives
+from .base import HVAEModel, zeros_like_input
+from .latent import terms_from_layers, tile_batch
+
+tfd = tfp.distributions
+tfb = tfp.bijectors
+
+KAIMING_A = 2.0 ** (1.0 / 3.0)       # initialize_params: kaiming_uniform_(a=2^(1/3), mode='fan_out')
+LOGIT_LAMBDA = 0.05                   # datasets.py: lamb
+BERNOULLI_EPS = 1e-5                  # distribution.py: Bernoulli clamp; network.py: p(1-p) + 1e-5
+SVI_CLIP = 5.0                        # models.py: utils.clip_grad_norm(grad, 5)
+GEOMETRIC_DECAY = 0.9                 # the first code release's update rate 0.9^t
+OUTPUT_DISTS = ("gaussian", "bernoulli")
+UPDATE_SCHEDULES = ("harmonic", "geometric")
+
+
+# --------------------------------------------------------------------------------------------------
+# initialisers and layers
+# --------------------------------------------------------------------------------------------------
+def kaiming_fan_out() -> keras.initializers.Initializer:
+    """PyTorch ``kaiming_uniform_(w, a=2^(1/3), mode='fan_out')``: U(+-sqrt(6 / ((1 + a^2) fan_out)))."""
+    return keras.initializers.VarianceScaling(scale=2.0 / (1.0 + KAIMING_A ** 2), mode="fan_out",
+                                              distribution="uniform")
+
+
+def torch_bias(fan_in: int) -> keras.initializers.Initializer:
+    """PyTorch's default ``nn.Linear`` bias: U(+-1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
+def linear(units: int, fan_in: int, name: str) -> layers.Dense:
+    """The original's ``nn.Linear(fan_in, units)`` with its initialisation (Keras kernel ``(fan_in, units)``)."""
+    return layers.Dense(units, kernel_initializer=kaiming_fan_out(), bias_initializer=torch_bias(fan_in), name=name)
+
+
+class Encoder(layers.Layer):
+    """``network.BaseEncoder``: ``x (B, D) -> (mean (B, Z), log_var (B, Z), h (B, H))``."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, z_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden0 = linear(hidden_dim, input_dim, "hidden0")
+        self.hidden1 = linear(hidden_dim, hidden_dim, "hidden1")
+        self.mean = linear(z_dim, hidden_dim, "mean")
+        self.log_var = linear(z_dim, hidden_dim, "log_var")
+
+    def call(self, x):
+        h = tf.nn.relu(self.hidden0(x))
+        h = tf.nn.relu(self.hidden1(h))
+        return self.mean(h), self.log_var(h), h
+
+
+class Decoder(layers.Layer):
+    """``network.BaseDecoder``: ``z (B, Z) -> a (B, D)``, the pre-output activation (the Gaussian mean, or the
+    Bernoulli logits). A Gaussian decoder owns the scalar ``log_var`` (shape ``(1,)``, initialised to 0 as the
+    original's ``nn.Parameter(torch.Tensor([0.0]))`` until :meth:`LaplaceModel.set_data_statistics`)."""
+
+    def __init__(self, z_dim: int, hidden_dim: int, output_dim: int, gaussian: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden0 = linear(hidden_dim, z_dim, "hidden0")
+        self.hidden1 = linear(hidden_dim, hidden_dim, "hidden1")
+        self.out = linear(output_dim, hidden_dim, "out")
+        self.log_var = self.add_weight(shape=(1,), initializer="zeros", name="log_var") if gaussian else None
+
+    def call(self, z):
+        return self.out(tf.nn.relu(self.hidden1(tf.nn.relu(self.hidden0(z)))))
+
+    def call_with_jacobian(self, z):
+        """``a(z) (B, D)`` and the transposed Jacobian ``J^T = (da/dz)^T (B, Z, D)`` by propagating the ReLU masks
+        (``network.py: compute_jacobian``): J = W3 diag(m2) W2 diag(m1) W1 with m_k = 1[h_k > 0] at z. The masks
+        are constants for the gradient (piecewise-linear network). Cost B Z H (H + D) multiply-adds; about 13x
+        faster than ``tf.GradientTape.batch_jacobian`` here (see ``benchmarks/vlae_cost.py``)."""
+        h1 = tf.nn.relu(self.hidden0(z))
+        h2 = tf.nn.relu(self.hidden1(h1))
+        a = self.out(h2)
+        m1 = tf.cast(h1 > 0.0, z.dtype)
+        m2 = tf.cast(h2 > 0.0, z.dtype)
+        jt = self.hidden0.kernel[None] * m1[:, None, :]                # (B, Z, H)
+        jt = tf.matmul(jt, self.hidden1.kernel) * m2[:, None, :]        # (B, Z, H)
+        jt = tf.matmul(jt, self.out.kernel)                             # (B, Z, D)
+        return a, jt
+
+
+class HouseholderFlow(layers.Layer):
+    """``network.HouseHolderFlow``: v_1 = Dense(H->Z)(h), v_k = Dense(Z->Z)(v_{k-1}) (no nonlinearity);
+    H_k = I - 2 v_k v_k^T / |v_k|^2; z_K = H_K ... H_1 z_0 (Tomczak & Welling 2016). ``vectors(h)`` gives the
+    ``K`` vectors ``(K, B, Z)``; :func:`reflect` applies them."""
+
+    def __init__(self, hidden_dim: int, z_dim: int, n_flow: int, **kwargs):
+        super().__init__(**kwargs)
+        from .layers import tracked_list
+
+        tracked_list(self, "flows", [linear(z_dim, hidden_dim if i == 0 else z_dim, f"flow{i}")
+                                     for i in range(n_flow)])
+
+    def call(self, h):
+        vs = []
+        v = h
+        for flow in self.flows:
+            v = flow(v)
+            vs.append(v)
+        return tf.stack(vs)
+
+
+def reflect(z, vectors):
+    """Apply the Householder reflections ``vectors (K, ..., Z)`` in order to ``z (..., Z)`` (broadcasting):
+    z <- z - 2 v (v . z) / |v|^2. Volume-preserving (|det| = 1)."""
+    for k in range(vectors.shape[0]):
+        v = vectors[k]
+        z = z - 2.0 * v * tf.reduce_sum(v * z, -1, keepdims=True) / tf.reduce_sum(tf.square(v), -1, keepdims=True)
+    return z
+
+
+class MADE(layers.Layer):
+    """``network.MADE`` (Germain et al. 2015), the autoregressive network of one IAF step (Kingma et al. 2016):
+
+        u = PReLU(W_masked [z; h] + b),  m = V_m,masked u + c_m,  s = V_s,masked u + c_s
+
+    with W ``(Z + C, hidden)`` and V ``(hidden, Z)`` without biases (Kaiming fan-out), b, c_m ~ N(0, 1), c_s = 2,
+    one PReLU slope (0.25). Hidden degrees m(k) ~ U{1, ..., Z-1} (seeded by ``seed``; stored with the weights as
+    non-trainable masks); W keeps z-input d for hidden k iff m(k) >= d + 1, V keeps hidden k for output d iff
+    d + 1 > m(k), so m_d and s_d depend on z_<d only.
+
+    Context h (the encoder's last hidden layer, C units): fed to every hidden unit (Kingma et al.'s IAF); with
+    ``legacy=True`` the original's mask rule is applied to the context columns too, which masks them all out
+    (m(k) <= Z - 1 < index + 1), so the flow never sees h.
+
+    Raises:
+        ValueError: ``z_dim < 2`` (no autoregressive order).
+    """
+
+    def __init__(self, z_dim: int, context_dim: int, hidden_dim: int, legacy: bool = False, seed: int = 0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if z_dim < 2:
+            raise ValueError(f"IAF needs z_dim >= 2 (MADE degrees are drawn from 1..z_dim-1), got {z_dim}")
+        degrees = np.random.RandomState(seed).randint(1, z_dim, size=hidden_dim)
+        d = np.arange(z_dim)
+        z_mask = degrees[None, :] >= d[:, None] + 1                                 # (Z, hidden)
+        c = np.arange(z_dim, z_dim + context_dim)
+        context_mask = (degrees[None, :] >= c[:, None] + 1) if legacy else np.ones((context_dim, hidden_dim), bool)
+        w_mask = np.concatenate([z_mask, context_mask]).astype(np.float32)
+        v_mask = (d[None, :] + 1 > degrees[:, None]).astype(np.float32)             # (hidden, Z)
+        normal = keras.initializers.RandomNormal(stddev=1.0)
+        self.w = self.add_weight(shape=(z_dim + context_dim, hidden_dim), initializer=kaiming_fan_out(), name="W")
+        self.b = self.add_weight(shape=(hidden_dim,), initializer=normal, name="b")
+        self.v_m = self.add_weight(shape=(hidden_dim, z_dim), initializer=kaiming_fan_out(), name="V_m")
+        self.v_s = self.add_weight(shape=(hidden_dim, z_dim), initializer=kaiming_fan_out(), name="V_s")
+        self.c_m = self.add_weight(shape=(z_dim,), initializer=normal, name="c_m")
+        self.c_s = self.add_weight(shape=(z_dim,), initializer=keras.initializers.Constant(2.0), name="c_s")
+        self.slope = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.25), name="prelu_slope")
+        self.w_mask = self.add_weight(shape=w_mask.shape, initializer=keras.initializers.Constant(w_mask),
+                                      trainable=False, name="W_mask")
+        self.v_mask = self.add_weight(shape=v_mask.shape, initializer=keras.initializers.Constant(v_mask),
+                                      trainable=False, name="V_mask")
+
+    def call(self, z, h):
+        """``z (N, Z)``, ``h (N, C)`` -> ``(m, s)``, each ``(N, Z)``."""
+        u = tf.matmul(tf.concat([z, h], axis=-1), self.w * self.w_mask) + self.b
+        u = tf.maximum(u, 0.0) + self.slope * tf.minimum(u, 0.0)
+        return tf.matmul(u, self.v_m * self.v_mask) + self.c_m, tf.matmul(u, self.v_s * self.v_mask) + self.c_s
+
+
+class _FlowBijector(tfb.Bijector):
+    """A posterior flow as a ``tfp`` bijector, for :meth:`LaplaceModel.encode` (the public API): ``flow(z)`` ->
+    ``(z_K, log_det)``. Forward only (the IAF has no cheap inverse)."""
+
+    def __init__(self, flow, name="flow"):
+        self._flow = flow
+        super().__init__(forward_min_event_ndims=1, validate_args=False, name=name)
+
+    def _forward(self, x):
+        return self._flow(x)[0]
+
+    def _forward_log_det_jacobian(self, x):
+        return self._flow(x)[1]
+
+
+def _clip_per_example(g, threshold: float = SVI_CLIP):
+    """``utils.clip_grad_norm``: g / max(1, |g|^2 / threshold) per example (the SQUARED norm, as the original)."""
+    return g / tf.maximum(1.0, tf.reduce_sum(tf.square(g), -1, keepdims=True) / threshold)
+
+
+# --------------------------------------------------------------------------------------------------
+# the models
+# --------------------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="hvae")
+class LaplaceModel(HVAEModel):
+    """The plain VAE of yookoon/VLAE (``models.VAE``; here ``VLAE_VAE``) and the base of the other four
+    (a :class:`models.base.HVAEModel`: ``fit``/``evaluate`` on :meth:`loss_terms`, ``save``/``load_model``).
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images (flattened to D = H W C).
+        value_range: ``(lo, hi)`` of the images given to the model.
+        z_dim: Z, latent units (50).
+        hidden_dim: H, width of both hidden layers of encoder and decoder (500).
+        output_dist: ``'gaussian'`` or ``'bernoulli'``.
+        logit_transform: Gaussian output only: dequantise 8-bit pixels and model their logits (lambda 0.05).
+        binarize: Bernoulli output only: draw x ~ Bernoulli(pixel) at every call (grey data); False for data that
+            is already binary. None: True for Bernoulli output.
+
+    Raises:
+        ValueError: bad sizes, an unknown output distribution, ``logit_transform`` or ``binarize`` with the other
+            output distribution.
+    """
+
+    model_name = "VLAE_VAE"
+    options = ()    # the subclass's own constructor options, for get_config
+
+    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
+                 output_dist: str = "gaussian", logit_transform: bool = False, binarize: bool | None = None,
+                 **kwargs):
+        kwargs.setdefault("name", self.model_name)
+        super().__init__(**kwargs)
+        if output_dist not in OUTPUT_DISTS:
+            raise ValueError(f"output_dist must be one of {', '.join(OUTPUT_DISTS)}, not {output_dist!r}")
+        _check_count("z_dim", z_dim, 1)
+        _check_count("hidden_dim", hidden_dim, 1)
+        if logit_transform and output_dist != "gaussian":
+            raise ValueError("logit_transform applies to the Gaussian output only (Bernoulli data are binary)")
+        if binarize and output_dist != "bernoulli":
+            raise ValueError("binarize applies to the Bernoulli output only")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.value_range = tuple(float(v) for v in value_range)
+        self.z_dim = int(z_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.output_dist = output_dist
+        self.logit_transform = bool(logit_transform)
+        self.binarize = (output_dist == "bernoulli") if binarize is None else bool(binarize)
+        self.pixels = int(np.prod(self.image_shape))
+        gaussian = output_dist == "gaussian"
+        self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, name="encoder")
+        self.decoder = Decoder(self.z_dim, self.hidden_dim, self.pixels, gaussian, name="decoder")
+        self.pixel_mean = (self.add_weight(shape=(self.pixels,), initializer="zeros", trainable=False,
+                                           name="pixel_mean") if gaussian else None)
+
+    # ---- configuration ---------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor's arguments (JSON-able), for ``model.save`` / ``keras.models.load_model``."""
+        config = {"name": self.name, "image_shape": list(self.image_shape), "value_range": list(self.value_range),
+                  "z_dim": self.z_dim, "hidden_dim": self.hidden_dim, "output_dist": self.output_dist,
+                  "logit_transform": self.logit_transform, "binarize": self.binarize}
+        config.update({key: getattr(self, key) for key in self.options})
+        return config
+
+    def example_inputs(self, n: int = 2):
+        """``(n, H, W, C)`` images at the bottom of ``value_range``, and no labels."""
+        return zeros_like_input(self.image_shape, self.value_range, n), None
+
+    def build_all(self):
+        """Create every weight by running the objective once on two blank images (needed before a checkpoint
+        restore). Returns the model."""
+        self.loss_terms(self.example_inputs(2)[0])
+        self.built = True
+        return self
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs):
+        """A preset of the family (see :data:`PRESETS`), built. Raises ValueError for an unknown name."""
+        if name not in PRESET_OPTIONS:
+            raise ValueError(f"unknown Laplace-family preset {name!r}; presets: {', '.join(PRESET_OPTIONS)}")
+        model_name, options = PRESET_OPTIONS[name]
+        return MODELS[model_name]((28, 28, 1), **{**options, **kwargs}).build_all()
+
+    @property
+    def data_density(self) -> str:
+        """``'gaussian'`` (a density of the preprocessed values) or ``'bernoulli'``."""
+        return self.output_dist
+
+    # ---- data space ------------------------------------------------------------------------------------
+    def to_unit(self, images):
+        """Images in ``value_range`` ``(B, H, W, C)`` -> flattened pixels in [0, 1] ``(B, D)``."""
+        lo, hi = self.value_range
+        u = (tf.cast(images, tf.float32) - lo) / (hi - lo)
+        return tf.reshape(u, (-1, self.pixels))
+
+    def preprocess(self, images):
+        """Images in ``value_range`` -> the model's data x ``(B, D)`` (module docstring; fresh noise or
+        binarisation at every call)."""
+        u = self.to_unit(images)
+        if self.output_dist == "bernoulli":
+            if self.binarize:
+                u = tf.cast(tf.random.uniform(tf.shape(u)) < u, tf.float32)
+            return u
+        if self.logit_transform:
+            u = logit_squeeze(dequantize(u))
+        return u - self.pixel_mean
+
+    def to_images(self, values):
+        """Values in the model's data space ``(B, D)`` (data, or a decoder mean) -> images in ``value_range``
+        ``(B, H, W, C)``, clipped to the range (the original's ``unpreprocess`` + ``clamp(0, 1)``)."""
+        if self.output_dist == "bernoulli":
+            u = values
+        elif self.logit_transform:
+            u = (tf.sigmoid(values + self.pixel_mean) - LOGIT_LAMBDA) / (1.0 - 2.0 * LOGIT_LAMBDA)
+        else:
+            u = values + self.pixel_mean
+        lo, hi = self.value_range
+        u = tf.clip_by_value(u, 0.0, 1.0)
+        return tf.reshape(lo + (hi - lo) * u, (-1,) + self.image_shape)
+
+    def set_data_statistics(self, pixel_mean, log_variance: float) -> None:
+        """Gaussian output: the per-pixel training mean ``(D,)`` subtracted from the data, and the initial decoder
+        log-variance, log of the data's average per-pixel variance (``initialize_params``; spec 2.3: then
+        sum (x - a)^2 / sigma^2 starts near D, not near 1).
+
+        Raises:
+            ValueError: a Bernoulli model (no mean, no variance).
+        """
+        if self.output_dist != "gaussian":
+            raise ValueError("only a Gaussian-output model has a pixel mean and an output variance")
+        self.pixel_mean.assign(tf.reshape(tf.cast(pixel_mean, tf.float32), (self.pixels,)))
+        self.decoder.log_var.assign([float(log_variance)])
+
+    # ---- distributions ---------------------------------------------------------------------------------
+    def prior(self) -> tfd.Distribution:
+        """p(z) = N(0, I), event shape ``(Z,)``."""
+        return objectives.standard_normal(self.z_dim)
+
+    def likelihood(self, a, event_ndims: int = 1) -> tfd.Distribution:
+        """p(x | z) from the decoder's ``a``: ``Independent(Normal(a, exp(log_var / 2)))`` or
+        ``Independent(Bernoulli(clip(sigmoid(a), 1e-5, 1 - 1e-5)))`` (``distribution.py``) over the last
+        ``event_ndims`` axes (``a (..., D)``, event ``(D,)``; or ``a (B, H, W, C)`` with ``event_ndims=3``)."""
+        if self.output_dist == "gaussian":
+            scale = tf.exp(0.5 * self.decoder.log_var)
+            normal = tfd.Normal(loc=a, scale=scale * tf.ones_like(a))
+            return tfd.Independent(normal, reinterpreted_batch_ndims=event_ndims)
+        probs = tf.clip_by_value(tf.sigmoid(a), BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
+        return tfd.Independent(tfd.Bernoulli(probs=probs, dtype=a.dtype), reinterpreted_batch_ndims=event_ndims)
+
+    def decoder_mean(self, a):
+        """E[x | z] in the model's data space: ``a`` (Gaussian) or ``sigmoid(a)`` (Bernoulli)."""
+        return a if self.output_dist == "gaussian" else tf.sigmoid(a)
+
+    # ---- the posterior (subclasses override fit_posterior, sample_posterior, posterior_point) -------------
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+        """q(z | x)'s parameters for the data ``x (B, D)``, as a dict of tensors.
+
+        Args:
+            importance: for the importance-sampling evaluation (only SA-VAE's ``--legacy`` step differs).
+            trace: VLAE appends the decoder output ``a`` at every mode iterate here (figures, monitoring).
+        """
+        mean, log_var, _ = self.encoder(x)
+        return {"loc": mean, "log_var": log_var}
+
+    def base_posterior(self, state) -> tfd.Distribution:
+        """The encoder's diagonal Gaussian q_0 = N(loc, exp(log_var)), event shape ``(Z,)``."""
+        return objectives.diagonal_normal(state["loc"], tf.exp(0.5 * state["log_var"]))
+
+    def sample_posterior(self, state, num_samples: int):
+        """``num_samples`` K draws z ~ q(z | x) and their log q: ``(z (K, B, Z), log_q (K, B))``."""
+        return self.base_posterior(state).experimental_sample_and_log_prob(num_samples)
+
+    def posterior_point(self, state):
+        """E_q[z | x] ``(B, Z)`` (flows: the image of the encoder mean, see the subclasses)."""
+        return state["loc"]
+
+    def posterior_distribution(self, state) -> tfd.Distribution:
+        """q(z | x) as a ``tfp`` distribution (batch ``(B,)``, event ``(Z,)``)."""
+        return self.base_posterior(state)
+
+    # ---- the public API ----------------------------------------------------------------------------------
+    def encode(self, images, labels=None) -> list:
+        """Images ``(B, H, W, C)`` in ``value_range`` -> ``[q(z | x)]``, the final posterior of the one latent
+        layer as a ``tfp`` distribution (batch ``(B,)``, event ``(Z,)``; a fresh preprocessing of the images)."""
+        return [self.posterior_distribution(self.fit_posterior(self.preprocess(images)))]
+
+    def decode(self, codes, labels=None) -> tfd.Distribution:
+        """``z (B, Z)`` (or a one-element list of it) -> p(x | z), event shape ``(H, W, C)``, over the model's data
+        space (pixels in [0, 1] for the Bernoulli output; pixels minus the training mean, or their logits minus
+        the mean, for the Gaussian output: :meth:`to_images` maps a mean back to images)."""
+        z = codes[0] if isinstance(codes, (list, tuple)) else codes
+        return self.likelihood(tf.reshape(self.decoder(z), (-1,) + self.image_shape), event_ndims=3)
+
+    def sample(self, n: int, labels=None, seed=None):
+        """``n`` decoder means at prior draws z ~ N(0, I) (the original's 'generated'), as images in
+        ``value_range`` ``(n, H, W, C)``."""
+        z = self.prior().sample(n, seed=seed)
+        return self.to_images(self.decoder_mean(self.decoder(z)))
+
+    def reconstruct(self, images, labels=None, sample: bool = False):
+        """The decoder mean at the posterior mean (:meth:`posterior_point`), or with ``sample=True`` at one
+        posterior draw (the original's 'reconstruction_z'), as images in ``value_range``."""
+        x = self.preprocess(images)
+        state = self.fit_posterior(x)
+        z = self.sample_posterior(state, 1)[0][0] if sample else self.posterior_point(state)
+        return self.to_images(self.decoder_mean(self.decoder(z)))
+
+    def call(self, images, labels=None, training=False):
+        """:meth:`reconstruct`."""
+        return self.reconstruct(images)
+
+    def elbo_terms(self, x, state, num_samples: int = 1):
+        """``log p(x | z_k) (K, B)`` and ``log q(z_k | x) - log p(z_k) (K, B)`` for K posterior draws."""
+        k = int(num_samples)
+        z, log_q = self.sample_posterior(state, k)
+        a = self.decoder(tf.reshape(z, (-1, self.z_dim)))
+        log_likelihood = tf.reshape(self.likelihood(a).log_prob(tile_batch(x, k)), (k, -1))
+        return log_likelihood, log_q - self.prior().log_prob(z)
+
+    def loss_terms(self, images, labels=None, iteration=None, training=True) -> dict:
+        """The negative one-sample ELBO and its parts, batch means in nats per image.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; ``labels``, ``iteration``, ``training``: unused (no
+                layer behaves differently in training).
+        Returns:
+            ``loss`` = ``reconstruction`` (-log p(x|z)) + ``kl`` (log q(z|x) - log p(z), one sample).
+        """
+        x = self.preprocess(images)
+        log_likelihood, kl = self.elbo_terms(x, self.fit_posterior(x), 1)
+        reconstruction = -tf.reduce_mean(log_likelihood)
+        kl = tf.reduce_mean(kl)
+        return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+
+    def monitor_terms(self, images) -> dict:
+        """:meth:`loss_terms` and ``elbo`` (= -loss), for the per-epoch validation pass."""
+        terms = self.loss_terms(images, training=False)
+        return {**terms, "elbo": -terms["loss"]}
+
+    # ---- models.latent interface -----------------------------------------------------------------------
+    def importance_proposal(self, images, labels=None) -> dict:
+        """The preprocessed data ``x`` and the final posterior's parameters for a batch, computed once and shared
+        by every chunk of importance samples (see :mod:`models.latent`)."""
+        x = self.preprocess(images)
+        return {**self.fit_posterior(x, importance=True), "x": x}
+
+    def importance_terms(self, images, num_samples: int, labels=None, proposal: dict | None = None) -> dict:
+        """Log importance weights of K draws from the final posterior (:mod:`models.latent`): one latent layer.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``.
+            num_samples: K.
+            proposal: :meth:`importance_proposal` of these images (None: computed here).
+        Returns:
+            ``log_weights (B, K)``, ``log_likelihood (B, K)``, ``layer_kl (B, K, 1)``, nats per image.
+        """
+        state = proposal if proposal is not None else self.importance_proposal(images, labels)
+        log_likelihood, kl = self.elbo_terms(state["x"], state, int(num_samples))
+        return terms_from_layers(tf.transpose(log_likelihood), tf.transpose(kl)[..., None])
+
+    def posterior_means(self, images, labels=None) -> list:
+        """``[E_q[z | x] (B, Z)]`` of the final posterior (HF exact; IAF the flow image of the encoder mean)."""
+        return [self.posterior_point(self.fit_posterior(self.preprocess(images), importance=True))]
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class VLAE(LaplaceModel):
+    """The Variational Laplace Autoencoder (``models.VLAE``; Park et al. 2019, section 3; spec 2.5).
+
+    From mu_0 = the encoder mean (its log-variance head is unused), for t = 0 .. T-1, with the decoder linearised
+    at mu_t (a ~ J z + b through the ReLU masks):
+
+        v = exp(-log_var) (Gaussian; one scalar) or p(1-p) + 1e-5 with p = clip(sigmoid(a), 1e-5, 1-1e-5)
+        Lambda_t = J^T diag(v) J + I                        (the Fisher / Gauss-Newton precision)
+        g_t = J^T r - mu_t, r = v (x - a) (Gaussian) or x - sigmoid(a) (Bernoulli, unclamped)
+        mu* = mu_t + Lambda_t^-1 g_t                       (Newton step on log p(x, z) of the linear model)
+        mu_{t+1} = (1 - alpha_t) mu_t + alpha_t mu*,  alpha_t = update_lr / (t + 1)  (or 0.9^t, 'geometric')
+
+    For the Gaussian output mu* equals the original's Lambda^-1 J^T v (x - b), b = a - J mu_t (the same number,
+    written as a step). Then q(z | x) = N(mu_T, Lambda_T^-1) with Lambda_T at mu_T: ``tfd.MultivariateNormal
+    LinearOperator`` with scale (chol Lambda)^-T (a Cholesky factor and triangular solves, no inverse). Gradients
+    flow through the unrolled iteration and the Cholesky factors into encoder, decoder and log-variance; the
+    ReLU masks are constants. T = 0 (``n_update=0``) is the original's code path with no update: the Laplace
+    approximation at the encoder mean (not at the mode), q = N(mu_0, Lambda(mu_0)^-1).
+
+    Args:
+        n_update: T >= 0 (4).
+        update_lr: alpha_0 > 0 of the harmonic schedule (0.5).
+        update_schedule: ``'harmonic'`` (update_lr / (t+1), the current code) or ``'geometric'`` (0.9^t, the
+            first release's, used for the README figure; update_lr unused).
+    """
+
+    model_name = "VLAE"
+    options = ("n_update", "update_lr", "update_schedule")
+
+    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
+                 n_update: int = 4, update_lr: float = 0.5, update_schedule: str = "harmonic", **kwargs):
+        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
+        _check_count("n_update", n_update, 0)
+        if not update_lr > 0:
+            raise ValueError(f"update_lr must be positive, got {update_lr}")
+        if update_schedule not in UPDATE_SCHEDULES:
+            raise ValueError(f"update_schedule must be one of {', '.join(UPDATE_SCHEDULES)}, not {update_schedule!r}")
+        self.n_update = int(n_update)
+        self.update_lr = float(update_lr)
+        self.update_schedule = update_schedule
+
+    def update_rate(self, t: int) -> float:
+        """alpha_t: update_lr / (t + 1) (0.5, 0.25, 0.125, 0.083 by default) or 0.9^t."""
+        if self.update_schedule == "geometric":
+            return GEOMETRIC_DECAY ** t
+        return self.update_lr / (t + 1)
+
+    def newton_terms(self, x, mu, a, jt):
+        """``(Lambda (B, Z, Z), g (B, Z))`` at ``mu`` from the decoder's ``a (B, D)`` and ``J^T (B, Z, D)``."""
+        if self.output_dist == "gaussian":
+            v = tf.exp(-self.decoder.log_var)                             # (1,)
+            r = v * (x - a)
+        else:
+            p = tf.sigmoid(a)
+            pc = tf.clip_by_value(p, BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
+            v = (pc * (1.0 - pc) + BERNOULLI_EPS)[:, None, :]             # (B, 1, D)
+            r = x - p
+        precision = tf.matmul(jt * v, jt, transpose_b=True) + tf.eye(self.z_dim)
+        gradient = tf.linalg.matvec(jt, r) - mu
+        return precision, gradient
+
+    def precision_at(self, x, mu):
+        """Lambda = J^T diag(v) J + I at ``mu (B, Z)``: the negative Hessian of log p(x, z) in the current linear
+        region for the Gaussian output (its Fisher information for the Bernoulli output). ``(B, Z, Z)``."""
+        a, jt = self.decoder.call_with_jacobian(mu)
+        return self.newton_terms(x, mu, a, jt)[0]
+
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+        """``{"loc": mu_T (B, Z), "chol": chol(Lambda_T) (B, Z, Z)}`` (lower triangular)."""
+        mu, _, _ = self.encoder(x)
+        for t in range(self.n_update):
+            a, jt = self.decoder.call_with_jacobian(mu)
+            if trace is not None:
+                trace.append(a)
+            precision, gradient = self.newton_terms(x, mu, a, jt)
+            step = tf.linalg.cholesky_solve(tf.linalg.cholesky(precision), gradient[..., None])[..., 0]
+            mu = mu + self.update_rate(t) * step
+        a, jt = self.decoder.call_with_jacobian(mu)
+        if trace is not None:
+            trace.append(a)
+        precision, _ = self.newton_terms(x, mu, a, jt)
+        return {"loc": mu, "chol": tf.linalg.cholesky(precision)}
+
+    def posterior_distribution(self, state) -> tfd.Distribution:
+        """N(mu_T, Lambda^-1) with scale (chol Lambda)^-T: ``log_prob`` = -1/2 [Z log 2 pi - 2 sum log diag
+        chol(Lambda) + (z - mu)^T Lambda (z - mu)] (the original's ``distribution.Gaussian``)."""
+        scale = tf.linalg.LinearOperatorLowerTriangular(state["chol"]).adjoint().inverse()
+        return tfd.MultivariateNormalLinearOperator(loc=state["loc"], scale=scale)
+
+    def sample_posterior(self, state, num_samples: int):
+        return self.posterior_distribution(state).experimental_sample_and_log_prob(num_samples)
+
+    def monitor_terms(self, images) -> dict:
+        """:meth:`LaplaceModel.monitor_terms` and ``reconstruction_mu/t`` = -log p(x | z = mu_t) for t = 0 .. T
+        (the original's ``recon_error/t`` after each update; t = T the final mean)."""
+        x = self.preprocess(images)
+        trace = []
+        state = self.fit_posterior(x, trace=trace)
+        log_likelihood, kl = self.elbo_terms(x, state, 1)
+        reconstruction = -tf.reduce_mean(log_likelihood)
+        kl = tf.reduce_mean(kl)
+        terms = {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl,
+                 "elbo": -(reconstruction + kl)}
+        for t, a in enumerate(trace):
+            terms[f"reconstruction_mu/{t}"] = -tf.reduce_mean(self.likelihood(a).log_prob(x))
+        return terms
+
+    def update_means(self, images):
+        """The decoder means at mu_0 .. mu_T as images in ``value_range``: list of T + 1 ``(B, H, W, C)``
+        (the original's ``reconstruction_mu/t`` figures), and the data as the model saw it."""
+        x = self.preprocess(images)
+        trace = []
+        self.fit_posterior(x, trace=trace)
+        return self.to_images(x), [self.to_images(self.decoder_mean(a)) for a in trace]
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class HF(LaplaceModel):
+    """VAE with a Householder flow (``models.HF``; Tomczak & Welling 2016): z_K = H_K ... H_1 z_0, z_0 ~ q_0 the
+    encoder's Gaussian, the vectors computed from the encoder's hidden layer h (:class:`HouseholderFlow`).
+    Volume-preserving: log q(z_K) = log q_0(z_0).
+
+    Args:
+        n_flow: K >= 1 reflections (4).
+    """
+
+    model_name = "HF"
+    options = ("n_flow",)
+
+    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
+                 n_flow: int = 4, **kwargs):
+        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
+        _check_count("n_flow", n_flow, 1)
+        self.n_flow = int(n_flow)
+        self.householder = HouseholderFlow(self.hidden_dim, self.z_dim, self.n_flow, name="householder")
+
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+        """``{"loc", "log_var", "vectors" (K, B, Z)}``."""
+        mean, log_var, h = self.encoder(x)
+        return {"loc": mean, "log_var": log_var, "vectors": self.householder(h)}
+
+    def sample_posterior(self, state, num_samples: int):
+        z0, log_q = self.base_posterior(state).experimental_sample_and_log_prob(num_samples)
+        return reflect(z0, state["vectors"][:, None]), log_q
+
+    def posterior_point(self, state):
+        """E[z_K] = H E[z_0] (H is linear): exact."""
+        return reflect(state["loc"], state["vectors"])
+
+    def posterior_distribution(self, state) -> tfd.Distribution:
+        """q(z_K | x) = N(H mu, H diag(sigma^2) H^T), a full-covariance Gaussian with scale H diag(sigma)."""
+        vectors = state["vectors"]
+        eye = tf.eye(self.z_dim, batch_shape=[tf.shape(vectors)[1]])                 # (B, Z, Z)
+        columns = reflect(tf.transpose(eye, [1, 0, 2]), vectors[:, None])           # (Z, B, Z): row i = H e_i
+        h = tf.transpose(columns, [1, 2, 0])                                          # (B, Z, Z) = H
+        scale = h * tf.exp(0.5 * state["log_var"])[:, None, :]
+        return tfd.MultivariateNormalLinearOperator(loc=self.posterior_point(state),
+                                                    scale=tf.linalg.LinearOperatorFullMatrix(scale))
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class IAF(LaplaceModel):
+    """VAE with an inverse autoregressive flow (``models.IAF``; Kingma et al. 2016): z_0 ~ q_0, then for each of
+    K steps (the order of z reversed before every step but the first) (m, s) = MADE(z, h), sigma = sigmoid(s),
+    z <- sigma z + (1 - sigma) m, log q -= sum log sigma; the order restored at the end when K is even.
+
+    Args:
+        n_flow: K >= 1 steps (4).
+        iaf_dim: MADE hidden units (500).
+        legacy: the original's masks, which cut the encoder context h off the flow (see :class:`MADE`).
+    """
+
+    model_name = "IAF"
+    options = ("n_flow", "iaf_dim", "legacy")
+
+    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
+                 n_flow: int = 4, iaf_dim: int = 500, legacy: bool = False, **kwargs):
+        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
+        _check_count("n_flow", n_flow, 1)
+        _check_count("iaf_dim", iaf_dim, 1)
+        self.n_flow = int(n_flow)
+        self.iaf_dim = int(iaf_dim)
+        self.legacy = bool(legacy)
+        from .layers import tracked_list
+
+        tracked_list(self, "made", [MADE(self.z_dim, self.hidden_dim, self.iaf_dim, legacy=self.legacy, seed=i,
+                                         name=f"made{i}") for i in range(self.n_flow)])
+
+    def flow(self, z, h):
+        """``z_0 (N, Z)``, context ``h (N, C)`` -> ``(z_K (N, Z), log_det (N,))``, log_det = sum log sigma
+        (log q(z_K) = log q_0(z_0) - log_det)."""
+        log_det = tf.zeros(tf.shape(z)[:1])
+        for i, made in enumerate(self.made):
+            if i:
+                z = tf.reverse(z, axis=[-1])
+            m, s = made(z, h)
+            sigma = tf.sigmoid(s)
+            z = sigma * z + (1.0 - sigma) * m
+            log_det += tf.reduce_sum(tf.math.log_sigmoid(s), -1)
+        if self.n_flow % 2 == 0:
+            z = tf.reverse(z, axis=[-1])
+        return z, log_det
+
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+        """``{"loc", "log_var", "context" h (B, C)}``."""
+        mean, log_var, h = self.encoder(x)
+        return {"loc": mean, "log_var": log_var, "context": h}
+
+    def sample_posterior(self, state, num_samples: int):
+        k = int(num_samples)
+        z0, log_q = self.base_posterior(state).experimental_sample_and_log_prob(k)
+        z, log_det = self.flow(tf.reshape(z0, (-1, self.z_dim)), tile_batch(state["context"], k))
+        return tf.reshape(z, tf.shape(z0)), log_q - tf.reshape(log_det, tf.shape(log_q))
+
+    def posterior_point(self, state):
+        """The flow's image of the encoder mean (E_q[z_K] has no closed form; a Monte-Carlo mean would add noise
+        to the active-unit count)."""
+        return self.flow(state["loc"], state["context"])[0]
+
+    def posterior_distribution(self, state) -> tfd.Distribution:
+        """q(z_K | x) as a ``TransformedDistribution`` of q_0 (forward only: ``sample``,
+        ``experimental_sample_and_log_prob``; ``log_prob`` of an arbitrary z would need the flow's inverse)."""
+        context = state["context"]
+
+        def flow(z):
+            shape = tf.shape(z)
+            n = tf.reduce_prod(shape[:-1]) // tf.shape(context)[0]
+            out, log_det = self.flow(tf.reshape(z, (-1, self.z_dim)), tile_batch(context, n))
+            return tf.reshape(out, shape), tf.reshape(log_det, shape[:-1])
+
+        return tfd.TransformedDistribution(self.base_posterior(state), _FlowBijector(flow, name="iaf"))
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class SAVAE(LaplaceModel):
+    """Semi-amortised VAE (``models.SAVAE``; Kim et al., ICML 2018): the encoder's (mu, log_var) refined by K
+    stochastic gradient steps on the one-sample ELBO, differentiated through (second-order terms included):
+
+        z = mu + exp(log_var / 2) eps,  l = -[log p(x|z) + log p(z) - log q(z|x)]  (per example)
+        g = clip(dl/dmu), clip(dl/dlog_var) with the original's g / max(1, |g|^2 / 5) per example
+        mu <- mu - svi_lr g_mu,  log_var <- log_var - svi_lr g_log_var        (ascend the ELBO)
+
+    ``legacy=True`` keeps the original's two defects (spec 2.5): the step ADDS the gradient (descends the ELBO),
+    and l is the batch mean, so each example's gradient is scaled by 1/B in training and validation (B = 1 in the
+    original's one-image-at-a-time importance sampling, reproduced in ``importance_terms``).
+
+    Args:
+        n_svi_step: K >= 0 (4).
+        svi_lr: the inner step size > 0 (5e-4; the original's help suggests 0.1 for MNIST, 1e-3 for CIFAR-10).
+        legacy: the original's sign and 1/B scale.
+    """
+
+    model_name = "SAVAE"
+    options = ("n_svi_step", "svi_lr", "legacy")
+
+    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
+                 n_svi_step: int = 4, svi_lr: float = 5e-4, legacy: bool = False, **kwargs):
+        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
+        _check_count("n_svi_step", n_svi_step, 0)
+        if not svi_lr > 0:
+            raise ValueError(f"svi_lr must be positive, got {svi_lr}")
+        self.n_svi_step = int(n_svi_step)
+        self.svi_lr = float(svi_lr)
+        self.legacy = bool(legacy)
+
+    def negative_elbo(self, x, loc, log_var, eps):
+        """The one-sample negative ELBO per example ``(B,)`` at z = loc + exp(log_var / 2) eps."""
+        state = {"loc": loc, "log_var": log_var}
+        q = self.base_posterior(state)
+        z = loc + tf.exp(0.5 * log_var) * eps
+        log_likelihood = self.likelihood(self.decoder(z)).log_prob(x)
+        return -(log_likelihood + self.prior().log_prob(z) - q.log_prob(z))
+
+    def svi_step(self, x, loc, log_var, eps, batch_mean: bool = False):
+        """One refinement step with the noise ``eps (B, Z)``: returns the new ``(loc, log_var)``.
+
+        Args:
+            batch_mean: differentiate the batch mean (the original's, each gradient scaled by 1/B) instead of the
+                per-example sum; the step's sign follows ``legacy``.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch([loc, log_var])
+            losses = self.negative_elbo(x, loc, log_var, eps)
+            objective = tf.reduce_mean(losses) if batch_mean else tf.reduce_sum(losses)
+        g_loc, g_log_var = tape.gradient(objective, [loc, log_var])
+        sign = 1.0 if self.legacy else -1.0
+        return (loc + sign * self.svi_lr * _clip_per_example(g_loc),
+                log_var + sign * self.svi_lr * _clip_per_example(g_log_var))
+
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+        """``{"loc", "log_var"}`` after the K refinement steps (a fresh eps at each)."""
+        loc, log_var, _ = self.encoder(x)
+        batch_mean = self.legacy and not importance
+        for _ in range(self.n_svi_step):
+            eps = tf.random.normal(tf.shape(loc))
+            loc, log_var = self.svi_step(x, loc, log_var, eps, batch_mean=batch_mean)
+        return {"loc": loc, "log_var": log_var}
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+def dequantize(u):
+    """``(255 u + U(0, 1)) / 256``: 8-bit pixels u in [0, 1] spread uniformly over their bins (fresh noise)."""
+    return (u * 255.0 + tf.random.uniform(tf.shape(u))) / 256.0
+
+
+def logit_squeeze(y, lam: float = LOGIT_LAMBDA):
+    """``logit(lam + (1 - 2 lam) y)`` (``datasets.py``, lambda 0.05): [0, 1] -> [logit 0.05, logit 0.95]."""
+    s = lam + (1.0 - 2.0 * lam) * y
+    return tf.math.log(s) - tf.math.log(1.0 - s)
+
+
+def _check_count(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+MODELS = {"VLAE": VLAE, "VLAE_VAE": LaplaceModel, "HF": HF, "IAF": IAF, "SAVAE": SAVAE}
+# presets: the original's networks on 28x28x1 images: <MODEL>_mnist with its default Gaussian output (the pixel
+# mean and output variance then come from set_data_statistics or a checkpoint), <MODEL>_binarized_mnist with the
+# Bernoulli output on statically binarised pixels
+PRESET_OPTIONS = {f"{name}_{data}": (name, options) for name in MODELS
+                  for data, options in (("mnist", {"output_dist": "gaussian"}),
+                                        ("binarized_mnist", {"output_dist": "bernoulli", "binarize": False}))}
+PRESETS = {name: (lambda name=name, **kw: LaplaceModel.from_preset(name, **kw)) for name in PRESET_OPTIONS}
+
+
+def build(name: str, image_shape, **kwargs) -> LaplaceModel:
+    """Build one of :data:`MODELS` by its name and create its weights."""
+    return MODELS[name](image_shape, **kwargs).build_all()
