@@ -1,17 +1,32 @@
 #!/usr/bin/env python
-"""Training speed of each VLadder configuration on this machine, per way of running the step.
+"""Training speed of every model configuration on this machine, per way of running the step, measured so that
+the numbers can be trusted: variants interleaved, compilation excluded, the machine's load recorded.
 
-For vladder_mnist, vladder_svhn, vladder_celebA and vladder_lsun at batch 100, the trainer's own step
-(``hvae.trainer.Trainer``: forward, loss, gradients, Adam update) runs in eager mode, in
-``tf.function`` and in ``tf.function(jit_compile=True)`` (XLA) on a fixed batch in the configuration's
-shape. Reports iterations/s and images/s (median over timed steps, after warm-up steps that include
-tracing and compilation), the one-off start-up cost, and compares with the input pipelines measured by
-``benchmarks/input_pipeline.py`` (the pipeline must outrun training).
+For each case (every family's ``benchmark_cases()``: the four VLadder configurations, the VAE collection, the
+Ladder VAEs, the Laplace family), one long-lived worker process per *variant* builds the trainer's own step
+(``hvae.trainer.Trainer``: forward, loss, gradients, optimizer update, iteration += 1) on a fixed batch and warms it
+up (tracing and XLA compilation happen there, untimed). Then, in rounds, each variant in turn times ``--steps``
+consecutive steps while the other workers wait idle; the order is reversed every other round (A B C, C B A, ...)
+so that a slow drift of the machine hits every variant alike. Every worker uses the same thread counts.
 
-Writes ``benchmarks/results/train_speed.json`` and ``benchmarks/results/train_speed.png``.
+A variant is ``MODE[:onednn=0|1][:inter=N][:intra=N]`` with MODE ``eager``, ``function`` (``tf.function``) or
+``xla`` (``tf.function(jit_compile=True)``); ``onednn`` sets ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow starts
+(the project's default is 1: ``hvae/environment.py``).
 
-    python benchmarks/train_speed.py                  # all configurations, all modes (~15 min on 2 cores)
-    python benchmarks/train_speed.py --configs vladder_mnist --steps 20
+Reported per case and variant: median seconds per step over every accepted timed step, images/s, the
+interquartile range, the ratio to the case's first variant (the median over rounds of the per-round ratio), the
+peak resident memory of the worker (its ``VmHWM``: model, optimizer state, one batch and TensorFlow), and per turn
+the 1-minute load average and the share of the machine's CPU time that *other* processes took while the variant
+ran (``/proc/stat`` minus the worker's own ``/proc/<pid>/stat``). Before a turn the orchestrator waits (up to
+``--max-wait`` s) for that share to fall below ``--quiet-threshold``; a turn during which other processes took more
+than ``--max-other`` of the CPU is rejected and retried at the end of its round (up to ``--retries`` times), and
+every rejection is kept in the JSON with its share.
+
+Writes ``benchmarks/results/train_speed.json`` and ``train_speed.png``; ``--replot`` redraws the figure from the
+JSON.
+
+    python benchmarks/train_speed.py                                    # every case, function / xla x oneDNN on / off
+    python benchmarks/train_speed.py --cases vladder_mnist VAE_mnist --variants eager function xla --rounds 6
 """
 
 from __future__ import annotations
@@ -20,162 +35,333 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODES = ("eager", "function", "xla")
+DEFAULT_VARIANTS = ("function", "xla", "function:onednn=0", "xla:onednn=0")
+LARGE = ("vladder_celebA", "vladder_lsun")
+
+
+# --------------------------------------------------------------------------------------------------
+# The worker: one case, one variant, a line protocol on stdin / the original stdout
+# --------------------------------------------------------------------------------------------------
+def parse_variant(variant: str) -> dict:
+    """``"xla:onednn=0:inter=1"`` -> ``{"mode": "xla", "onednn": "0", "inter": 1, "intra": None}``."""
+    mode, *options = variant.split(":")
+    if mode not in ("eager", "function", "xla"):
+        raise SystemExit(f"unknown mode {mode!r} in variant {variant!r}")
+    out = {"mode": mode, "onednn": "1", "inter": None, "intra": None}
+    for item in options:
+        key, _, value = item.partition("=")
+        if key not in ("onednn", "inter", "intra"):
+            raise SystemExit(f"unknown option {key!r} in variant {variant!r}")
+        out[key] = value if key == "onednn" else int(value)
+    return out
+
+
+def find_case(name: str):
+    """The builder of case ``name`` from the family that declares it (``benchmark_cases()`` of its task module)."""
+    import importlib
+
+    from hvae import registry
+
+    for fam in registry.families():
+        module = importlib.import_module(fam.module)
+        cases = module.benchmark_cases() if hasattr(module, "benchmark_cases") else {}
+        if name in cases:
+            return cases[name]
+    raise SystemExit(f"unknown case {name!r}")
+
+
+def all_cases() -> list:
+    import importlib
+
+    from hvae import registry
+
+    names = []
+    for fam in registry.families():
+        module = importlib.import_module(fam.module)
+        if hasattr(module, "benchmark_cases"):
+            names += list(module.benchmark_cases())
+    return names
 
 
 class _BenchTask:
-    """The minimum the trainer's step needs: a model, an optimizer and the loss."""
+    """What the trainer's step needs of a task: model, optimizer, loss, run folder and batch size."""
 
-    def __init__(self, model, optimizer, run_dir):
-        self.model, self.optimizer, self.run_dir = model, optimizer, run_dir
-        self.batch_size = 100
+    def __init__(self, built: dict, run_dir: str, batch: int):
+        self.model, self.optimizer, self.run_dir, self.batch_size = built["model"], built["optimizer"], run_dir, batch
+        self._loss = built["loss_terms"]
 
     def loss_terms(self, images, labels, iteration):
-        return self.model.loss_terms(images, labels, iteration, training=True)
+        return self._loss(images, labels, iteration)
 
 
-def measure(config_name: str, mode: str, steps: int, warmup: int, batch: int) -> dict:
-    import keras
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
+    """Build the step, warm it up, then serve ``{"op": "run", "steps": N}`` requests (one JSON line each)."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # everything the libraries print goes to stderr; fd 1 carries the protocol only
+    sys.stdout = sys.stderr
+    v = parse_variant(variant)
+    import tempfile
+
+    import hvae  # noqa: F401  (environment defaults; TF_ENABLE_ONEDNN_OPTS comes from the orchestrator)
     import tensorflow as tf
 
+    from hvae.environment import onednn_enabled
     from hvae.trainer import Trainer
-    from models.vladder import CONFIGS, VLadder
 
-    cfg = CONFIGS[config_name]
-    value_range = (-1.0, 1.0) if cfg.shape[0] == 64 else (0.0, 1.0)
+    cores = os.cpu_count() or 1
+    tf.config.threading.set_intra_op_parallelism_threads(v["intra"] or cores)
+    tf.config.threading.set_inter_op_parallelism_threads(v["inter"] or cores)
     tf.random.set_seed(0)
-    model = VLadder(cfg, value_range=value_range).build_all()
-    optimizer = keras.optimizers.Adam(2e-4, epsilon=1e-8)
-    optimizer.build(model.trainable_variables)
+    built = find_case(case)(batch)
+    images, labels = built["images"], built["labels"]
+    b = int(images.shape[0])
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(_BenchTask(model, optimizer, run_dir), compile_mode=mode)
-        step = trainer._build_step()
-        images = tf.random.uniform((batch,) + tuple(cfg.shape), *value_range)
-        labels = tf.zeros((batch,), tf.int64)
-        start = time.perf_counter()
+        step_fn = Trainer(_BenchTask(built, run_dir, b), compile_mode=v["mode"])._build_step()
+
+        def step():
+            float(step_fn(images, labels)["loss"])  # blocks until the step is done
+
+        t0 = time.perf_counter()
         for _ in range(warmup):
-            float(step(images, labels)["loss"])
-        startup = time.perf_counter() - start
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            float(step(images, labels)["loss"])
-            times.append(time.perf_counter() - t0)
-    seconds = statistics.median(times)
-    return {"config": config_name, "mode": mode, "batch": batch, "seconds_per_iteration": seconds,
-            "iterations_per_second": 1.0 / seconds, "images_per_second": batch / seconds,
-            "warmup_seconds": startup, "steps": steps}
+            step()
+        info = {"ready": True, "case": case, "variant": variant, "batch": b, "warmup_seconds": time.perf_counter() - t0,
+                "onednn_enabled": onednn_enabled(), "tensorflow": tf.__version__,
+                "parameters": int(sum(int(tf.size(w)) for w in built["model"].trainable_variables)),
+                "intra_op_threads": v["intra"] or cores, "inter_op_threads": v["inter"] or cores}
+        out.write(json.dumps(info) + "\n")
+        for line in sys.stdin:
+            msg = json.loads(line)
+            if msg.get("op") == "quit":
+                break
+            times = []
+            for _ in range(int(msg["steps"])):
+                t = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t)
+            out.write(json.dumps({"times": times, "peak_rss_mb": peak_rss_mb()}) + "\n")
+    return 0
 
 
-def plot(results: list, pipelines: dict, path: str) -> None:
+# --------------------------------------------------------------------------------------------------
+# The orchestrator (no TensorFlow here)
+# --------------------------------------------------------------------------------------------------
+def _cpu_jiffies():
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    idle = parts[3] + parts[4]
+    return sum(parts), sum(parts) - idle
+
+
+def _proc_jiffies(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (threads included)
+
+
+def other_share(seconds: float = 1.0, exclude: int | None = None) -> float:
+    """Share of the machine's CPU time taken by other processes over ``seconds``."""
+    t0, b0 = _cpu_jiffies()
+    p0 = _proc_jiffies(exclude) if exclude else 0
+    time.sleep(seconds)
+    t1, b1 = _cpu_jiffies()
+    p1 = _proc_jiffies(exclude) if exclude else 0
+    return max(0.0, ((b1 - b0) - (p1 - p0)) / max(t1 - t0, 1))
+
+
+class Contestant:
+    def __init__(self, case, variant, batch, warmup):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS=parse_variant(variant)["onednn"])
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", case, variant, "--warmup", str(warmup)]
+        if batch:
+            cmd += ["--batch", str(batch)]
+        self.variant = variant
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, bufsize=1)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"worker {case} {variant} failed to start")
+        self.info = json.loads(line)
+
+    def run(self, steps: int) -> dict:
+        start_total, start_busy = _cpu_jiffies()
+        start_own = _proc_jiffies(self.proc.pid)
+        load = os.getloadavg()[0]
+        self.proc.stdin.write(json.dumps({"op": "run", "steps": steps}) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        total, busy = _cpu_jiffies()
+        own = _proc_jiffies(self.proc.pid)
+        reply["other_share"] = max(0.0, ((busy - start_busy) - (own - start_own)) / max(total - start_total, 1))
+        reply["load_average"] = load
+        return reply
+
+    def close(self):
+        try:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+def wait_quiet(threshold: float, max_wait: float) -> float:
+    """Wait until other processes take less than ``threshold`` of the CPU (at most ``max_wait`` s); returns the
+    last share measured."""
+    deadline = time.time() + max_wait
+    share = other_share(1.0)
+    while share > threshold and time.time() < deadline:
+        share = other_share(2.0)
+    return share
+
+
+def _quartiles(values):
+    q = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
+    return q[0], q[2]
+
+
+def measure_case(case, variants, rounds, steps, batch, warmup, args) -> dict:
+    contestants = []
+    try:
+        for v in variants:
+            contestants.append(Contestant(case, v, batch, warmup))
+            print(f"  {case} {v}: ready (warm-up {contestants[-1].info['warmup_seconds']:.1f} s)", flush=True)
+        turns = {c.variant: [] for c in contestants}
+        rejected = []
+        for r in range(rounds):
+            order = contestants if r % 2 == 0 else list(reversed(contestants))
+            pending = [(c, 0) for c in order]
+            while pending:
+                c, tries = pending.pop(0)
+                wait_quiet(args.quiet_threshold, args.max_wait)
+                reply = c.run(steps)
+                reply["round"] = r
+                if reply["other_share"] > args.max_other and tries < args.retries:
+                    rejected.append({"variant": c.variant, "round": r, "other_share": reply["other_share"],
+                                     "load_average": reply["load_average"]})
+                    pending.append((c, tries + 1))
+                    continue
+                reply["flagged"] = reply["other_share"] > args.max_other
+                turns[c.variant].append(reply)
+        out = {"case": case, "batch": contestants[0].info["batch"], "parameters": contestants[0].info["parameters"],
+               "rounds": rounds, "steps_per_turn": steps, "variants": [], "rejected_turns": rejected}
+        ref = variants[0]
+        for c in contestants:
+            times = [t for turn in turns[c.variant] for t in turn["times"]]
+            med = statistics.median(times)
+            q1, q3 = _quartiles(times)
+            ratios = [statistics.median(a["times"]) / statistics.median(b["times"])
+                      for a, b in zip(turns[c.variant], turns[ref])]
+            out["variants"].append({
+                "variant": c.variant, "seconds_per_step": med, "images_per_second": out["batch"] / med,
+                "iqr_seconds": [q1, q3], "time_vs_first_variant": statistics.median(ratios),
+                "peak_rss_mb": max(t["peak_rss_mb"] for t in turns[c.variant]),
+                "warmup_seconds": c.info["warmup_seconds"], "onednn_enabled": c.info["onednn_enabled"],
+                "threads": [c.info["intra_op_threads"], c.info["inter_op_threads"]],
+                "turns": [{k: t[k] for k in ("round", "other_share", "load_average", "flagged")} for t in turns[c.variant]],
+                "times": times})
+        return out
+    finally:
+        for c in contestants:
+            c.close()
+
+
+def plot(results: list, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    configs = list(dict.fromkeys(r["config"] for r in results))
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.8 / len(MODES)
-    for j, mode in enumerate(MODES):
-        vals = [next((r["images_per_second"] for r in results if r["config"] == c and r["mode"] == mode), 0)
-                for c in configs]
-        bars = ax.bar(np.arange(len(configs)) + (j - 1) * width, vals, width, label=mode)
-        for b, v in zip(bars, vals):
-            if v:
-                ax.text(b.get_x() + b.get_width() / 2, v * 1.05, f"{v:.0f}" if v >= 10 else f"{v:.1f}",
-                        ha="center", va="bottom", fontsize=7)
+    cases = [r["case"] for r in results]
+    variants = list(dict.fromkeys(v["variant"] for r in results for v in r["variants"]))
+    fig, ax = plt.subplots(figsize=(max(9, 0.9 * len(cases) + 3), 5))
+    width = 0.8 / len(variants)
+    for j, variant in enumerate(variants):
+        vals, lo, hi = [], [], []
+        for r in results:
+            row = next((v for v in r["variants"] if v["variant"] == variant), None)
+            if row is None:
+                vals.append(0), lo.append(0), hi.append(0)
+                continue
+            ips = row["images_per_second"]
+            vals.append(ips)
+            lo.append(ips - r["batch"] / row["iqr_seconds"][1])
+            hi.append(r["batch"] / row["iqr_seconds"][0] - ips)
+        x = np.arange(len(cases)) + (j - (len(variants) - 1) / 2) * width
+        ax.bar(x, vals, width, yerr=[lo, hi], capsize=2, label=variant)
     ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(configs)))
-    ax.set_xticklabels(configs)
-    ax.set_ylabel("training images / s (batch 100, log scale)")
-    ax.set_title("VLadder training step on this CPU: eager vs tf.function vs XLA")
-    if pipelines:
-        for i, c in enumerate(configs):
-            rate = pipelines.get(c)
-            if rate:
-                ax.plot([i - 0.45, i + 0.45], [rate, rate], "k--", lw=1)
-        ax.plot([], [], "k--", lw=1, label="input pipeline of that data")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_xticks(np.arange(len(cases)))
+    ax.set_xticklabels(cases, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("training images / s (log scale; bars: interquartile range)")
+    ax.set_title("Training step on this CPU, variants interleaved (benchmarks/train_speed.py)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-def pipeline_rates(results_dir: str) -> dict:
-    """Images/s of the input pipeline that feeds each configuration (from input_pipeline.json)."""
-    path = os.path.join(results_dir, "input_pipeline.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        data = json.load(f)
-    rows = data.get("results", data) if isinstance(data, dict) else data
-    by_name = {}
-    for row in rows:
-        name = str(row.get("name", "")).split(" ")[0].lower()  # "celebA 64x64 (jpg files)" -> "celeba"
-        rate = row.get("images_per_second")
-        if rate:
-            by_name[name] = rate
-    pick = lambda *names: next((by_name[n] for n in names if n in by_name), None)
-    return {"vladder_mnist": pick("binarized_mnist", "mnist"), "vladder_svhn": pick("svhn"),
-            "vladder_celebA": pick("celeba"), "vladder_lsun": pick("lsun")}
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["vladder_mnist", "vladder_svhn", "vladder_celebA",
-                                                          "vladder_lsun"])
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 10 small, 3 large)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
-    parser.add_argument("--replot", action="store_true",
-                        help="redraw the chart from train_speed.json and the current input_pipeline.json")
-    args = parser.parse_args(argv)
-
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--worker", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
+    p.add_argument("--cases", nargs="+", help="default: every family's benchmark cases")
+    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, help="timed steps per turn (default: 8, 2 for the 64x64 VLadder)")
+    p.add_argument("--batch", type=int, help="default: each case's own")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--quiet-threshold", type=float, default=0.1)
+    p.add_argument("--max-wait", type=float, default=120)
+    p.add_argument("--max-other", type=float, default=0.15)
+    p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--replot", action="store_true")
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args.worker[0], args.worker[1], args.batch, args.warmup)
     os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "train_speed.json")
     if args.replot:
-        with open(os.path.join(args.out, "train_speed.json")) as f:
-            info = json.load(f)
-        info["input_pipeline_images_per_second"] = pipeline_rates(args.out)
-        with open(os.path.join(args.out, "train_speed.json"), "w") as f:
-            json.dump(info, f, indent=2)
-        plot(info["results"], info["input_pipeline_images_per_second"], os.path.join(args.out, "train_speed.png"))
+        with open(path) as f:
+            plot(json.load(f)["results"], os.path.join(args.out, "train_speed.png"))
         return 0
-    results = []
-    for name in args.configs:
-        for mode in args.modes:
-            steps = args.steps or (3 if name in ("vladder_celebA", "vladder_lsun") else 10)
-            r = measure(name, mode, steps, args.warmup, args.batch)
-            results.append(r)
-            print(f"{name:15s} {mode:9s} {r['seconds_per_iteration']:7.3f} s/it  {r['iterations_per_second']:6.2f} it/s"
-                  f"  {r['images_per_second']:7.1f} img/s  (warm-up {r['warmup_seconds']:.1f} s)", flush=True)
-    pipelines = pipeline_rates(args.out)
-    import platform
-
-    import tensorflow as tf
-
-    info = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
-            "results": results, "input_pipeline_images_per_second": pipelines}
-    with open(os.path.join(args.out, "train_speed.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    plot(results, pipelines, os.path.join(args.out, "train_speed.png"))
-    print("\n| configuration | eager img/s | tf.function img/s | XLA img/s | fastest | input pipeline img/s |")
-    print("|---|---|---|---|---|---|")
-    for name in args.configs:
-        row = {r["mode"]: r["images_per_second"] for r in results if r["config"] == name}
-        best = max(row, key=row.get)
-        cells = " | ".join(f"{row[m]:.1f}" if m in row else "-" for m in MODES)
-        pipe = pipelines.get(name)
-        print(f"| {name} | {cells} | {best} | {pipe:.0f} |" if pipe else f"| {name} | {cells} | {best} | - |")
+    cases = args.cases or all_cases()
+    results, started = [], time.time()
+    for case in cases:
+        steps = args.steps or (2 if case in LARGE else 8)
+        print(f"{case}: {', '.join(args.variants)}; {args.rounds} rounds of {steps} steps", flush=True)
+        r = measure_case(case, args.variants, args.rounds, steps, args.batch, args.warmup, args)
+        results.append(r)
+        for v in r["variants"]:
+            flagged = sum(t["flagged"] for t in v["turns"])
+            print(f"  {v['variant']:22s} {v['seconds_per_step']:8.4f} s/step {v['images_per_second']:9.1f} img/s  "
+                  f"x{v['time_vs_first_variant']:.2f}  peak {v['peak_rss_mb']:.0f} MB"
+                  f"{f'  ({flagged} flagged turns)' if flagged else ''}", flush=True)
+        info = {"cpus": os.cpu_count(), "minutes": (time.time() - started) / 60, "settings": vars(args),
+                "results": results}
+        with open(path, "w") as f:
+            json.dump(info, f, indent=1)
+    plot(results, os.path.join(args.out, "train_speed.png"))
+    print("\n| case | batch | " + " | ".join(args.variants) + " | fastest | peak memory |")
+    print("|---|---|" + "---|" * len(args.variants) + "---|---|")
+    for r in results:
+        row = {v["variant"]: v for v in r["variants"]}
+        best = min(row.values(), key=lambda v: v["seconds_per_step"])
+        cells = " | ".join(f"{row[v]['images_per_second']:.1f}" for v in args.variants)
+        print(f"| {r['case']} | {r['batch']} | {cells} | {best['variant']} | {max(v['peak_rss_mb'] for v in row.values()):.0f} MB |")
     return 0
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 FAMILY_MODULES = (
     "hvae.vladder_task",
     "hvae.collection_task",
+    "hvae.lvae_task",
     "hvae.lvae2_task",
     "hvae.laplace_task",
 )
@@ -72,6 +73,8 @@ class Family:
         generate_image: whether ``generate IMAGE`` means something for this family (it reconstructs the image).
         model_module: the family's model module (``models.vladder``): it defines ``PRESETS`` (name -> a function
             building that preset) and registers its classes with Keras.
+        dataset_options: loader options this family's original used, per dataset (``{"celebA": {"crop": 148}}``),
+            applied unless the run's ``--dataset_option`` sets them (and recorded in ``config.json``).
     """
 
     name: str
@@ -87,6 +90,7 @@ class Family:
     model_help: dict = field(default_factory=dict)
     generate_image: bool = False
     model_module: str = ""
+    dataset_options: dict = field(default_factory=dict)
     module: str = ""
 
     @property

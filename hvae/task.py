@@ -44,6 +44,7 @@ class Task:
         self.model = None
         self.optimizer = None
         self._trainer = None
+        self.dataset_defaults = {}
 
     # ---- the trainer's hooks (defaults) ------------------------------------------------------------
     def loss_terms(self, images, labels, iteration):
@@ -103,8 +104,19 @@ class Task:
         return 0
 
     def data(self):
-        """The run's dataset (loaded once, with its validation split)."""
+        """The run's dataset (loaded once, with its validation split), with the loader options of the family's
+        original (``Family.dataset_options``) where the run's ``--dataset_option`` does not set them; those are
+        recorded in ``self.dataset_defaults`` and in the config (``dataset_option_defaults``)."""
         if self.dataset is None:
+            from . import registry
+
+            fam = registry.family(self.config["family"])
+            options = dict(self.config.get("dataset_options") or {})
+            added = {k: v for k, v in fam.dataset_options.get(self.config["dataset"], {}).items() if k not in options}
+            self.dataset_defaults = added
+            self.config["dataset_options"] = {**options, **added}
+            if added:
+                self.config["dataset_option_defaults"] = added
             self.dataset = load_dataset(self.config)
         return self.dataset
 

@@ -35,6 +35,9 @@ FAMILY = Family(
     models=("vladder",),
     task="VLadderTask",
     model_module="models.vladder",
+    # the original's CelebA crops went through scipy.misc.imresize as floats, which min-max stretches each crop
+    # (docs/fidelity.md, Datasets): the published CelebA models were trained on stretched crops
+    dataset_options={"celebA": {"minmax_stretch": True}},
     default_dataset="celebA",
     netname_prefix="vladder",
     defaults=dict(batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False, vis_frequency=1000,
@@ -300,3 +303,33 @@ def _show(name: str, canvas) -> None:
     ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray" if canvas.shape[-1] == 1 else None)
     ax.set_axis_off()
     plt.pause(0.001)
+
+
+def benchmark_cases() -> dict:
+    """``{configuration: builder}`` for ``benchmarks/train_speed.py``; ``builder(batch=None)`` returns
+    ``dict(model, optimizer, images, labels, loss_terms)``: the configuration's model and the run's Adam (2e-4,
+    epsilon 1e-8), a fixed batch (default 100) of uniform images in its value range, and the trainer's objective."""
+
+    def case(name):
+        def builder(batch=None):
+            import keras
+            import tensorflow as tf
+
+            from models.vladder import VLadder
+
+            model = VLadder.from_preset(name)
+            optimizer = keras.optimizers.Adam(LEARNING_RATE, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+            optimizer.build(model.trainable_variables)
+            b = int(batch or 100)
+            lo, hi = model.value_range
+            images = tf.random.stateless_uniform((b,) + tuple(model.config.shape), seed=(0, 1), minval=lo, maxval=hi)
+
+            def loss_terms(images, labels, iteration):
+                return model.loss_terms(images, labels, iteration, training=True)
+
+            return dict(model=model, optimizer=optimizer, images=images, labels=tf.zeros((b,), tf.int64),
+                        loss_terms=loss_terms)
+
+        return builder
+
+    return {name: case(name) for name in ("vladder_mnist", "vladder_svhn", "vladder_celebA", "vladder_lsun")}

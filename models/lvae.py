@@ -1,0 +1,1002 @@
+"""The deep convolutional Ladder VAE of addtt/ladder-vae-pytorch (after Sønderby, Raiko, Maaløe, Sønderby &
+Winther, "Ladder Variational Autoencoders", NIPS 2016), as a Keras 3 model (spec ``lvae_and_vlae_laplace.md``
+part 1, original ``models/lvae.py``, ``models/lvae_layers.py``, ``lib/nn.py``, ``lib/stochastic.py``).
+
+Architecture (NHWC; ``C`` = ``n_filters``; every layer count, kernel, stride and channel as the original):
+
+* input (in ``value_range``) mapped to [0, 1], zero-padded (split evenly, the extra pixel bottom/right) so
+  that H and W are multiples of the overall downscale factor ``F = 2^sum(downsample) x 2`` (x 1 with
+  ``initial_downscaling=False``): 28 -> 32 for MNIST with F = 16;
+* stem: conv 5x5 stride 2 (1 without initial downscaling) -> nonlinearity -> one residual block (never gated);
+* bottom-up layer i = 0..L-1: ``blocks_per_layer`` residual blocks, the first ``downsample[i]`` of them
+  preceded by a 3x3 stride-2 conv; its output d_i feeds layer i + 1 and the posterior of layer i;
+* top-down layer i = L-1..0: prior parameters (top: a (1, h, w, 2 z_L) tensor of zeros, trainable with
+  ``learn_top_prior``; else a 3x3 conv of the top-down state h_{i+1}); posterior parameters by a 3x3 conv of
+  d_{L-1} (top) or of Merge(d_i, h_{i+1}) -- a fresh diagonal Gaussian, NOT the precision-weighted
+  combination of the paper (faithful to the code); z_i drawn by reparameterisation; y = conv 3x3(z_i);
+  with ``skip``: y = SkipMerge(y, h_{i+1}); h_i = ``blocks_per_layer`` residual blocks, the first
+  ``downsample[i]`` preceded by a 3x3 stride-2 transposed conv;
+* final: bilinear x2 (half-pixel centres) -> ``blocks_per_layer`` residual blocks -> crop -> a 3x3 conv
+  giving the likelihood's parameters (Bernoulli logits; Gaussian mean / log-variance; discretized logistic
+  location / log-scale; PixelCNN++ mixture of 10 logistics, 100 channels).
+
+Residual block (``residual_type``): ``bacdbacd`` = [BN -> act -> conv 3x3 -> channel dropout] x 2 (default);
+``bacdbac`` (no second dropout); ``cabdcabd`` = [conv -> act -> BN -> dropout] x 2; with ``gated`` a gate
+(1x1 conv to 2C, ``act(a) * sigmoid(g)``) ends the branch; output = input + branch. Merge (``residual``):
+concat -> 1x1 conv -> a residual block that is always gated; ``linear``: concat -> 1x1 conv.
+
+Convolutions reproduce PyTorch's alignment exactly (explicit symmetric zero padding then 'valid'; the
+stride-2 transposed conv is Keras' 'valid' one with its first row and column cropped), so weights of the
+original can be transferred one-to-one (kernel ``(out, in, kh, kw)`` -> ``(kh, kw, in, out)``; transposed
+``(in, out, kh, kw)`` -> ``(kh, kw, out, in)``). Default initialisation is PyTorch's (uniform
+``+-1/sqrt(fan_in)`` weights and biases); batch norm momentum 0.9 (PyTorch 0.1), epsilon 1e-5.
+
+Objective (spec §1.5), per image: reconstruction R = -log p(x | z); per-layer KL = log q(z_l) - log p(z_l) at
+the sampled z_l (one Monte-Carlo sample; closed form with ``analytical_kl``); ELBO = -R - sum_l KL_l; free bits
+per layer and per image, ``KL_fb = sum_l mean_n max(KL_nl, lambda)`` in nats; loss = mean R + beta KL_fb
+(+ the L2 weight-decay term ``weight_decay/2 * |theta|^2``, which gives PyTorch Adamax's coupled decay),
+beta = min(1, (t - 1) / beta_anneal) at 1-based iteration t.
+
+Shapes: images ``(B, H, W, C)`` in ``value_range``; latents z_l ``(B, h_l, w_l, z_dims[l])`` (bottom to top).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import layers
+
+from . import objectives
+from .base import HVAEModel, zeros_like_input
+from .discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture
+from .latent import per_sample, terms_from_layers, tile_batch
+from .layers import tracked_list
+
+tfd = tfp.distributions
+
+NONLINEARITIES = ("relu", "leakyrelu", "elu", "selu")
+RESIDUAL_TYPES = ("bacdbacd", "bacdbac", "cabdcabd")
+MERGE_TYPES = ("residual", "linear")
+LIKELIHOODS = ("bernoulli", "gaussian", "discr_log", "discr_log_mix")
+DATA_DENSITY = {"bernoulli": "bernoulli", "gaussian": "gaussian", "discr_log": "discretized_logistic",
+                "discr_log_mix": "discretized_logistic_mixture"}
+MIXTURE_COMPONENTS = 10
+BN_MOMENTUM = 0.9        # PyTorch BatchNorm2d momentum 0.1
+BN_EPSILON = 1e-5
+LEAKY_SLOPE = 0.01       # PyTorch nn.LeakyReLU default
+DDI_SCALE = 0.1          # boilr data_dependent_init init_scale
+DDI_EPSILON = 1e-5
+FREE_BITS_EPSILON = 1e-6  # boilr free_bits_kl: below this, no free bits
+
+_DDI = contextvars.ContextVar("lvae_data_dependent_init", default=None)
+
+
+@contextlib.contextmanager
+def _data_dependent_init(scale: float):
+    token = _DDI.set(float(scale))
+    try:
+        yield
+    finally:
+        _DDI.reset(token)
+
+
+def _activation(name: str):
+    """The nonlinearity ``name`` as a function (PyTorch defaults: ELU alpha 1, LeakyReLU slope 0.01)."""
+    if name == "elu":
+        return keras.activations.elu
+    if name == "relu":
+        return keras.activations.relu
+    if name == "selu":
+        return keras.activations.selu
+    if name == "leakyrelu":
+        return lambda x: keras.activations.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+    raise ValueError(f"unknown nonlinearity {name!r}; choose one of {', '.join(NONLINEARITIES)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutions with PyTorch's geometry, PyTorch's default initialisation and data-dependent initialisation
+# --------------------------------------------------------------------------------------------------
+class _TorchConvMixin:
+    """PyTorch's default initialisation and boilr's data-dependent initialisation for a Keras conv.
+
+    Default: kernel and bias uniform in +-1/sqrt(fan_in) (``kaiming_uniform_(a=sqrt(5))`` and the bias rule
+    of ``_ConvNd.reset_parameters``). Inside :func:`_data_dependent_init` (boilr ``data_dependent_init``, spec
+    §1.4) every call first redraws the kernel Kaiming-normal (fan_in, gain sqrt 2, untruncated) with a zero
+    bias, then rescales kernel and bias so that this batch's output has, per channel, mean 0 and standard
+    deviation ``scale`` (unbiased variance + 1e-5), and returns the output normalised the same way.
+    """
+
+    _out_axis = -1  # output-channel axis of the kernel
+
+    def _fan_in(self, input_shape) -> int:
+        raise NotImplementedError
+
+    def _torch_initialisers(self, input_shape) -> None:
+        bound = 1.0 / math.sqrt(self._fan_in(input_shape))
+        self.kernel_initializer = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+        self.bias_initializer = keras.initializers.RandomUniform(-bound, bound)
+
+    def _ddi_reinitialise(self) -> None:
+        he = keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")
+        self.kernel.assign(he(self.kernel.shape, self.kernel.dtype))
+        self.bias.assign(tf.zeros_like(self.bias))
+
+    def _ddi_rescale(self, y, scale: float):
+        mean, var = tf.nn.moments(y, axes=[0, 1, 2])
+        n = tf.cast(tf.reduce_prod(tf.shape(y)[:3]), y.dtype)
+        var = var * n / tf.maximum(n - 1.0, 1.0)  # unbiased, as torch.var
+        s = tf.sqrt(var + DDI_EPSILON)
+        self.bias.assign(scale * (self.bias - mean) / s)
+        shape = [1] * len(self.kernel.shape)
+        shape[self._out_axis] = -1
+        self.kernel.assign(self.kernel * tf.reshape(scale / s, shape))
+        return (y - mean) * (scale / s)
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class Conv2d(_TorchConvMixin, layers.Conv2D):
+    """PyTorch ``nn.Conv2d``: symmetric zero padding ``pad`` then a 'valid' convolution, with bias.
+
+    ``(B, H, W, C_in) -> (B, (H + 2 pad - k) // stride + 1, ..., filters)``.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, pad: int = 0, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+        self.pad = int(pad)
+
+    def _fan_in(self, input_shape) -> int:
+        return int(input_shape[-1]) * int(np.prod(self.kernel_size))
+
+    def build(self, input_shape):
+        self._torch_initialisers(input_shape)
+        padded = list(input_shape)
+        for axis in (1, 2):
+            if padded[axis] is not None:
+                padded[axis] = padded[axis] + 2 * self.pad
+        super().build(tuple(padded))
+
+    def call(self, inputs):
+        if self.pad:
+            p = self.pad
+            inputs = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
+        scale = _DDI.get()
+        if scale is None:
+            return super().call(inputs)
+        self._ddi_reinitialise()
+        return self._ddi_rescale(super().call(inputs), scale)
+
+    def compute_output_shape(self, input_shape):
+        padded = list(input_shape)
+        for axis in (1, 2):
+            if padded[axis] is not None:
+                padded[axis] = padded[axis] + 2 * self.pad
+        return super().compute_output_shape(tuple(padded))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pad=self.pad)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class ConvTranspose2x(_TorchConvMixin, layers.Conv2DTranspose):
+    """PyTorch ``nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)``: doubles H and W.
+
+    Keras' 'valid' transposed conv gives ``2H + 1`` rows with output row ``o = 2 i + k``; PyTorch's is the
+    same sum at ``o = 2 i + k - 1``, i.e. the 'valid' output without its first row and column.
+    ``(B, H, W, C_in) -> (B, 2H, 2W, filters)``.
+    """
+
+    _out_axis = -2  # Keras transposed kernels are (kh, kw, out, in)
+
+    def __init__(self, filters: int, **kwargs):
+        for key in ("padding", "kernel_size", "strides"):
+            kwargs.pop(key, None)
+        super().__init__(filters, 3, strides=2, padding="valid", **kwargs)
+
+    def _fan_in(self, input_shape) -> int:
+        return self.filters * int(np.prod(self.kernel_size))  # PyTorch: weight.size(1) * k * k
+
+    def build(self, input_shape):
+        self._torch_initialisers(input_shape)
+        super().build(input_shape)
+
+    def call(self, inputs):
+        scale = _DDI.get()
+        if scale is not None:
+            self._ddi_reinitialise()
+        y = super().call(inputs)[:, 1:, 1:, :]
+        return y if scale is None else self._ddi_rescale(y, scale)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
+
+
+def _channels(c: int) -> tuple:
+    """A 4-D input shape with only the channels known: kernels and batch norms depend on nothing else."""
+    return (None, None, None, int(c))
+
+
+def _batch_norm():
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
+
+
+# --------------------------------------------------------------------------------------------------
+# Blocks
+# --------------------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="hvae")
+class ResidualBlock(layers.Layer):
+    """``out = x + branch(x)`` (original ``lib/nn.py: ResidualBlock``), channels unchanged.
+
+    Args:
+        channels: C (input = output channels).
+        nonlin: ``elu``, ``relu``, ``leakyrelu`` or ``selu``.
+        batch_norm: include the batch norms.
+        block_type: ``bacdbacd``, ``bacdbac`` or ``cabdcabd`` (b = batch norm, a = activation,
+            c = 3x3 conv, d = channel dropout).
+        dropout: channel-dropout rate, or None (no dropout layer at all).
+        gated: end the branch with the gate ``act(a) * sigmoid(g)``, (a, g) = 1x1 conv to 2C.
+
+    ``(B, H, W, C) -> (B, H, W, C)``.
+    """
+
+    def __init__(self, channels: int, nonlin: str = "elu", batch_norm: bool = True, block_type: str = "bacdbacd",
+                 dropout: float | None = None, gated: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if block_type not in RESIDUAL_TYPES:
+            raise ValueError(f"unknown residual block type {block_type!r}; choose one of {', '.join(RESIDUAL_TYPES)}")
+        self.channels, self.nonlin, self.batch_norm = int(channels), nonlin, bool(batch_norm)
+        self.block_type, self.dropout, self.gated = block_type, dropout, bool(gated)
+        self._act = _activation(nonlin)
+        plan, ops = [], []
+        for i in range(2):
+            unit = "cabd" if block_type == "cabdcabd" else "bacd"
+            for op in unit:
+                if op == "b" and not batch_norm:
+                    continue
+                if op == "d" and (dropout is None or (block_type == "bacdbac" and i == 1)):
+                    continue
+                plan.append(op)
+                if op == "b":
+                    ops.append(_batch_norm())
+                elif op == "c":
+                    ops.append(Conv2d(channels, 3, pad=1))
+                elif op == "d":
+                    ops.append(layers.SpatialDropout2D(dropout))
+        self._plan = "".join(plan)
+        tracked_list(self, "ops", ops)
+        self.gate = Conv2d(2 * channels, 1) if gated else None
+
+    def build(self, input_shape=None):
+        """Create the weights from the channel count alone (no forward pass)."""
+        for op in self.ops:
+            if not isinstance(op, layers.SpatialDropout2D):
+                op.build(_channels(self.channels))
+        if self.gate is not None:
+            self.gate.build(_channels(self.channels))
+        self.built = True
+
+    def call(self, x, training=False):
+        h, ops = x, iter(self.ops)
+        for op in self._plan:
+            if op == "a":
+                h = self._act(h)
+            elif op == "c":
+                h = next(ops)(h)
+            else:
+                h = next(ops)(h, training=training)
+        if self.gate is not None:
+            a, g = tf.split(self.gate(h), 2, axis=-1)
+            h = self._act(a) * tf.sigmoid(g)
+        return x + h
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, nonlin=self.nonlin, batch_norm=self.batch_norm,
+                      block_type=self.block_type, dropout=self.dropout, gated=self.gated)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class ResampleBlock(layers.Layer):
+    """Optional resampling conv, then a :class:`ResidualBlock` (original ``ResBlockWithResampling``).
+
+    ``mode='bottom-up'`` with ``resample``: 3x3 stride-2 conv (H/2); ``'top-down'``: 3x3 stride-2 transposed
+    conv (2H). The resampling conv is outside the residual. Other arguments: :class:`ResidualBlock`.
+    """
+
+    def __init__(self, mode: str, channels: int, resample: bool = False, nonlin: str = "elu",
+                 batch_norm: bool = True, block_type: str = "bacdbacd", dropout: float | None = None,
+                 gated: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("bottom-up", "top-down"):
+            raise ValueError(f"mode must be 'bottom-up' or 'top-down', not {mode!r}")
+        self.mode, self.channels, self.resample = mode, int(channels), bool(resample)
+        self._res_args = dict(nonlin=nonlin, batch_norm=batch_norm, block_type=block_type, dropout=dropout,
+                              gated=gated)
+        if not resample:
+            self.pre = None
+        elif mode == "bottom-up":
+            self.pre = Conv2d(channels, 3, strides=2, pad=1)
+        else:
+            self.pre = ConvTranspose2x(channels)
+        self.res = ResidualBlock(channels, **self._res_args)
+
+    def build(self, input_shape=None):
+        if self.pre is not None:
+            self.pre.build(_channels(self.channels))
+        self.res.build()
+        self.built = True
+
+    def call(self, x, training=False):
+        if self.pre is not None:
+            x = self.pre(x)
+        return self.res(x, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mode=self.mode, channels=self.channels, resample=self.resample, **self._res_args)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class Merge(layers.Layer):
+    """Merge two feature maps (original ``MergeLayer`` / ``SkipConnectionMerger``).
+
+    ``concat([a, b], channels) (2C) -> 1x1 conv to C``, then (``merge_type='residual'``) a residual block
+    that is always gated. ``(B, H, W, C), (B, H, W, C) -> (B, H, W, C)``.
+    """
+
+    def __init__(self, channels: int, merge_type: str = "residual", nonlin: str = "elu", batch_norm: bool = True,
+                 block_type: str = "bacdbacd", dropout: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if merge_type not in MERGE_TYPES:
+            raise ValueError(f"unknown merge type {merge_type!r}; choose one of {', '.join(MERGE_TYPES)}")
+        self.channels, self.merge_type = int(channels), merge_type
+        self._res_args = dict(nonlin=nonlin, batch_norm=batch_norm, block_type=block_type, dropout=dropout)
+        self.conv = Conv2d(channels, 1)
+        self.res = ResidualBlock(channels, gated=True, **self._res_args) if merge_type == "residual" else None
+
+    def build(self, input_shape=None):
+        self.conv.build(_channels(2 * self.channels))
+        if self.res is not None:
+            self.res.build()
+        self.built = True
+
+    def call(self, a, b, training=False):
+        h = self.conv(tf.concat([a, b], axis=-1))
+        return h if self.res is None else self.res(h, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(channels=self.channels, merge_type=self.merge_type, **self._res_args)
+        return config
+
+
+def _normal(params):
+    """Diagonal Gaussian over a spatial latent from ``(B, h, w, 2 z)`` parameters: first half mean, second
+    half log-variance; event shape ``(h, w, z)``."""
+    mean, log_var = tf.split(params, 2, axis=-1)
+    return tfd.Independent(tfd.Normal(loc=mean, scale=tf.exp(log_var / 2.0)), reinterpreted_batch_ndims=3)
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class TopDownLayer(layers.Layer):
+    """One stochastic layer of the top-down pass (original ``TopDownLayer`` + ``NormalStochasticBlock2d``).
+
+    See the module docstring. ``z_dim`` latent channels; ``downsample`` transposed convs among the
+    ``blocks`` residual blocks; ``top``: the layer's prior is the (possibly learned) parameter tensor of
+    shape ``top_prior_shape`` = ``(h, w, 2 z_dim)`` and its posterior reads d_{L-1} directly.
+    """
+
+    def __init__(self, z_dim: int, channels: int, blocks: int, downsample: int, top: bool = False,
+                 top_prior_shape=None, learn_top_prior: bool = False, skip: bool = False,
+                 merge_type: str = "residual", nonlin: str = "elu", batch_norm: bool = True,
+                 block_type: str = "bacdbacd", dropout: float | None = None, gated: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.z_dim, self.channels, self.blocks, self.downsample = int(z_dim), int(channels), int(blocks), int(downsample)
+        self.top, self.learn_top_prior, self.skip = bool(top), bool(learn_top_prior), bool(skip)
+        self.top_prior_shape = None if top_prior_shape is None else tuple(int(s) for s in top_prior_shape)
+        self.merge_type = merge_type
+        self._res_args = dict(nonlin=nonlin, batch_norm=batch_norm, block_type=block_type, dropout=dropout)
+        self.gated = bool(gated)
+        if self.top:
+            self.top_prior = self.add_weight(shape=(1,) + self.top_prior_shape, initializer="zeros",
+                                             trainable=self.learn_top_prior, name="top_prior_params")
+            self.conv_in_p = None
+            self.merge = None
+            self.skip_merge = None
+        else:
+            self.conv_in_p = Conv2d(2 * z_dim, 3, pad=1)
+            self.merge = Merge(channels, merge_type, **self._res_args)
+            self.skip_merge = Merge(channels, "residual", **self._res_args) if skip else None
+        self.conv_in_q = Conv2d(2 * z_dim, 3, pad=1)
+        self.conv_out = Conv2d(channels, 3, pad=1)
+        tracked_list(self, "deterministic", [
+            ResampleBlock("top-down", channels, resample=b < self.downsample, gated=gated, **self._res_args)
+            for b in range(self.blocks)])
+
+    def build(self, input_shape=None):
+        """Create the weights from the channel counts alone (no forward pass)."""
+        C = self.channels
+        for conv in (self.conv_in_p, self.conv_in_q):
+            if conv is not None:
+                conv.build(_channels(C))
+        self.conv_out.build(_channels(self.z_dim))
+        for merge in (self.merge, self.skip_merge):
+            if merge is not None:
+                merge.build()
+        for block in self.deterministic:
+            block.build()
+        self.built = True
+
+    def prior_params(self, h_above, n=None):
+        """Prior parameters ``(B or n, h, w, 2 z)``: the top tensor (``(1, h, w, 2 z)`` in inference, broadcast
+        to ``n`` images in generation), or conv(h_{i+1})."""
+        if self.top:
+            if n is None:
+                return tf.convert_to_tensor(self.top_prior)
+            return tf.broadcast_to(self.top_prior, tf.concat([[n], tf.shape(self.top_prior)[1:]], axis=0))
+        return self.conv_in_p(h_above)
+
+    def forward(self, h_above, bu_value=None, n=None, training=False, use_mean=False, constant_group=None,
+                forced_z=None, analytical_kl=False):
+        """One layer of the top-down pass.
+
+        Args:
+            h_above: h_{i+1} ``(B, h, w, C)`` (None for the top layer).
+            bu_value: d_i, the bottom-up feature (inference); None samples from the prior (generation).
+            n: batch size of a generation pass (the top prior is broadcast to it).
+            use_mean: take z = the mean of the distribution sampled from (q in inference, p in generation).
+            constant_group: copy the first draw of every group of this many images over the group (the
+                original's ``force_constant_output``, per row of a figure).
+            forced_z: use this z instead of drawing one.
+            analytical_kl: ``kl`` is the closed-form KL (else log q - log p at z).
+        Returns:
+            ``(h_i, info)``: h_i ``(B, h', w', C)``; info with ``z``, ``p`` (prior), ``q`` (posterior or
+            None), and in inference ``log_q``, ``log_p``, ``kl_mc``, ``kl`` (``(B,)`` nats).
+        """
+        p_params = self.prior_params(h_above, n)
+        p = _normal(p_params)
+        q = None
+        if bu_value is not None:
+            q_input = bu_value if self.top else self.merge(bu_value, h_above, training=training)
+            q = _normal(self.conv_in_q(q_input))
+        dist = q if q is not None else p
+        if forced_z is not None:
+            z = tf.convert_to_tensor(forced_z, p_params.dtype)
+        elif use_mean:
+            z = dist.mean()
+        else:
+            z = dist.sample()
+        if constant_group:
+            shape = tf.shape(z)
+            grouped = tf.reshape(z, tf.concat([[-1, constant_group], shape[1:]], axis=0))
+            z = tf.reshape(tf.repeat(grouped[:, :1], constant_group, axis=1), shape)
+        info = {"z": z, "p": p, "q": q}
+        if q is not None:
+            log_q, log_p = q.log_prob(z), p.log_prob(z)
+            info.update(log_q=log_q, log_p=log_p, kl_mc=log_q - log_p)
+            info["kl"] = tfd.kl_divergence(q, p) if analytical_kl else info["kl_mc"]
+        y = self.conv_out(z)
+        if self.skip_merge is not None:
+            y = self.skip_merge(y, h_above, training=training)
+        for block in self.deterministic:
+            y = block(y, training=training)
+        return y, info
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(z_dim=self.z_dim, channels=self.channels, blocks=self.blocks, downsample=self.downsample,
+                      top=self.top, top_prior_shape=self.top_prior_shape, learn_top_prior=self.learn_top_prior,
+                      skip=self.skip, merge_type=self.merge_type, gated=self.gated, **self._res_args)
+        return config
+
+
+# --------------------------------------------------------------------------------------------------
+# Geometry and checks
+# --------------------------------------------------------------------------------------------------
+def downscale_factor(downsample, initial_downscaling: bool = True) -> int:
+    """F = 2^sum(downsample), x 2 with the initial stride-2 stem."""
+    return 2 ** int(sum(downsample)) * (2 if initial_downscaling else 1)
+
+
+def padded_size(size: int, factor: int) -> int:
+    """The smallest multiple of ``factor`` that is >= ``size`` (original ``get_padded_size``)."""
+    return ((int(size) - 1) // factor + 1) * factor
+
+
+def check_architecture(image_shape, z_dims, downsample, blocks_per_layer: int, n_filters: int = 64,
+                       initial_downscaling: bool = True, free_bits: float = 0.0, dropout=None,
+                       likelihood: str = "bernoulli", nonlin: str = "elu", residual_type: str = "bacdbacd",
+                       merge_layers: str = "residual", beta_anneal: int = 0, weight_decay: float = 0.0) -> None:
+    """Check a configuration before building it.
+
+    Raises:
+        ValueError: one line naming the problem: ``z_dims`` and ``downsample`` of different lengths, an empty
+            or non-positive ``z_dims``, a negative downsample entry or one larger than ``blocks_per_layer``,
+            a downscale factor larger than the image (the top feature map would be smaller than one pixel of
+            the image), negative free bits, a dropout outside [0, 1), an unknown choice, or a likelihood that
+            does not fit the image's channels (the mixture of logistics is RGB only).
+    """
+    z_dims, downsample = list(z_dims), list(downsample)
+    if not z_dims:
+        raise ValueError("--zdims needs at least one entry (latent channels per stochastic layer, bottom to top)")
+    if len(z_dims) != len(downsample):
+        raise ValueError(f"--zdims has {len(z_dims)} entries but --downsample has {len(downsample)}: give one "
+                         f"downsampling count per stochastic layer")
+    if any(int(z) < 1 for z in z_dims):
+        raise ValueError(f"--zdims entries must be at least 1, got {' '.join(map(str, z_dims))}")
+    if int(blocks_per_layer) < 1:
+        raise ValueError(f"--blocks_per_layer must be at least 1, got {blocks_per_layer}")
+    if int(n_filters) < 1:
+        raise ValueError(f"--nfilters must be at least 1, got {n_filters}")
+    for i, d in enumerate(downsample):
+        if int(d) < 0:
+            raise ValueError(f"--downsample entries must be 0 or more, got {d} for layer {i}")
+        if int(d) > int(blocks_per_layer):
+            raise ValueError(f"--downsample {d} for layer {i} exceeds --blocks_per_layer {blocks_per_layer}: each "
+                             f"downsampling needs its own residual block")
+    h, w, c = (int(s) for s in image_shape)
+    factor = downscale_factor(downsample, initial_downscaling)
+    if factor > h or factor > w:
+        allowed = int(math.log2(min(h, w))) - (1 if initial_downscaling else 0)
+        raise ValueError(f"--downsample {' '.join(map(str, downsample))} (overall factor {factor}) leaves the top "
+                         f"feature map smaller than one pixel of the {h}x{w} image; the downsample entries may add up "
+                         f"to at most {max(allowed, 0)}")
+    if not free_bits >= 0:
+        raise ValueError(f"--freebits must be 0 or more (nats per layer and image), got {free_bits}")
+    if dropout is not None and not 0.0 <= dropout < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), got {dropout}")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+    if likelihood == "discr_log_mix" and c != 3:
+        raise ValueError(f"--likelihood discr_log_mix (PixelCNN++ mixture of logistics) models RGB images, but the "
+                         f"data has {c} channel(s); use bernoulli, gaussian or discr_log")
+    if nonlin not in NONLINEARITIES:
+        raise ValueError(f"unknown nonlinearity {nonlin!r}; choose one of {', '.join(NONLINEARITIES)}")
+    if residual_type not in RESIDUAL_TYPES:
+        raise ValueError(f"unknown residual block type {residual_type!r}; choose one of {', '.join(RESIDUAL_TYPES)}")
+    if merge_layers not in MERGE_TYPES:
+        raise ValueError(f"unknown merge type {merge_layers!r}; choose one of {', '.join(MERGE_TYPES)}")
+    if int(beta_anneal) < 0:
+        raise ValueError(f"--beta_anneal must be 0 (off) or more steps, got {beta_anneal}")
+    if not weight_decay >= 0:
+        raise ValueError(f"--weight_decay must be 0 or more, got {weight_decay}")
+
+
+# --------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="hvae")
+class LVAE(HVAEModel):
+    """The Ladder VAE of addtt/ladder-vae-pytorch (see the module docstring).
+
+    A Keras model (:class:`models.base.HVAEModel`): ``compile(optimizer=keras.optimizers.Adamax(3e-4))`` then
+    ``fit`` trains it on its own objective; ``LVAE.from_preset("LVAE_mnist_3")`` builds a README configuration.
+
+    Args:
+        image_shape: ``(H, W, C)``.
+        z_dims: latent channels per stochastic layer, bottom to top (its length is the number of layers L).
+        downsample: per layer, the x2 downsamplings of its bottom-up segment (each <= ``blocks_per_layer``).
+        blocks_per_layer: residual blocks per deterministic segment (original default 2, README runs 4).
+        n_filters: C, channels of every deterministic feature map (64).
+        batch_norm: batch norm in the residual blocks (``--no_bn`` turns it off).
+        skip: skip connections in the generative path (p(z_i | z_{>i}) then depends on every layer above).
+        gated: gated residual blocks (the stem's block never is; merge blocks always are).
+        learn_top_prior: make the top prior's per-position mean and log-variance trainable.
+        residual_type: ``bacdbacd``, ``bacdbac`` or ``cabdcabd``.
+        merge_layers: ``residual`` or ``linear``.
+        nonlin: ``elu``, ``relu``, ``leakyrelu`` or ``selu``.
+        dropout: channel-dropout rate in the residual blocks (None or < 1e-5: none).
+        free_bits: lambda in nats, per layer and per image (0: off).
+        analytical_kl: closed-form KL in the training objective (evaluation always uses Monte Carlo).
+        initial_downscaling: the stride-2 stem and the final bilinear x2 (``--no_initial_downscaling``: off).
+        likelihood: ``bernoulli``, ``gaussian``, ``discr_log`` or ``discr_log_mix``.
+        value_range: ``(lo, hi)`` of the images; they are mapped to [0, 1] before the network and the
+            likelihood (every likelihood is of the [0, 1] values, as the original's ``ToTensor`` data).
+        beta_anneal: steps of linear KL warm-up 0 -> 1 (0: off).
+        weight_decay: PyTorch's (coupled) L2 weight decay, added to the loss as ``weight_decay/2 |theta|^2``.
+
+    Raises:
+        ValueError: see :func:`check_architecture`.
+    """
+
+    def __init__(self, image_shape, z_dims=(32, 32, 32), downsample=(1, 1, 1), blocks_per_layer: int = 2,
+                 n_filters: int = 64, batch_norm: bool = True, skip: bool = False, gated: bool = False,
+                 learn_top_prior: bool = False, residual_type: str = "bacdbacd", merge_layers: str = "residual",
+                 nonlin: str = "elu", dropout: float | None = 0.2, free_bits: float = 0.0,
+                 analytical_kl: bool = False, initial_downscaling: bool = True, likelihood: str = "bernoulli",
+                 value_range=(0.0, 1.0), beta_anneal: int = 0, weight_decay: float = 0.0, **kwargs):
+        kwargs.setdefault("name", "LVAE")
+        super().__init__(**kwargs)
+        if dropout is not None and dropout < 1e-5:
+            dropout = None
+        check_architecture(image_shape, z_dims, downsample, blocks_per_layer, n_filters, initial_downscaling,
+                           free_bits, dropout, likelihood, nonlin, residual_type, merge_layers, beta_anneal,
+                           weight_decay)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.z_dims = tuple(int(z) for z in z_dims)
+        self.downsample = tuple(int(d) for d in downsample)
+        self.num_layers = len(self.z_dims)
+        self.blocks_per_layer, self.n_filters = int(blocks_per_layer), int(n_filters)
+        self.batch_norm, self.skip, self.gated = bool(batch_norm), bool(skip), bool(gated)
+        self.learn_top_prior = bool(learn_top_prior)
+        self.residual_type, self.merge_layers, self.nonlin = residual_type, merge_layers, nonlin
+        self.dropout = dropout
+        self.free_bits, self.analytical_kl = float(free_bits), bool(analytical_kl)
+        self.initial_downscaling = bool(initial_downscaling)
+        self.likelihood = likelihood
+        self.value_range = tuple(float(v) for v in value_range)
+        self.beta_anneal, self.weight_decay = int(beta_anneal), float(weight_decay)
+        self.data_density = DATA_DENSITY[likelihood]
+
+        h, w, c = self.image_shape
+        self.factor = downscale_factor(self.downsample, self.initial_downscaling)
+        self.padded_shape = (padded_size(h, self.factor), padded_size(w, self.factor))
+        self.top_shape = (self.padded_shape[0] // self.factor, self.padded_shape[1] // self.factor)
+        res = dict(nonlin=nonlin, batch_norm=self.batch_norm, block_type=residual_type, dropout=dropout)
+        C = self.n_filters
+        self._act = _activation(nonlin)
+        self.stem_conv = Conv2d(C, 5, strides=2 if self.initial_downscaling else 1, pad=2)
+        self.stem_block = ResampleBlock("bottom-up", C, gated=False, **res)
+        tracked_list(self, "bottom_up_layers", [
+            _Segment([ResampleBlock("bottom-up", C, resample=b < d, gated=self.gated, **res)
+                      for b in range(self.blocks_per_layer)], name=f"bottom_up_{i}")
+            for i, d in enumerate(self.downsample)])
+        tracked_list(self, "top_down_layers", [
+            TopDownLayer(z, C, self.blocks_per_layer, d, top=(i == self.num_layers - 1),
+                         top_prior_shape=self.top_shape + (2 * z,), learn_top_prior=self.learn_top_prior,
+                         skip=self.skip, merge_type=merge_layers, gated=self.gated, name=f"top_down_{i}", **res)
+            for i, (z, d) in enumerate(zip(self.z_dims, self.downsample))])
+        self.upsample = layers.UpSampling2D(2, interpolation="bilinear") if self.initial_downscaling else None
+        tracked_list(self, "final_blocks", [ResampleBlock("top-down", C, gated=self.gated, **res)
+                                            for _ in range(self.blocks_per_layer)])
+        out_channels = {"bernoulli": c, "gaussian": 2 * c, "discr_log": 2 * c,
+                        "discr_log_mix": 10 * MIXTURE_COMPONENTS}[likelihood]
+        self.likelihood_conv = Conv2d(out_channels, 3, pad=1)
+
+    # ---- serialisation ----------------------------------------------------------------------------
+    def get_config(self):
+        return dict(name=self.name, image_shape=list(self.image_shape), z_dims=list(self.z_dims),
+                    downsample=list(self.downsample), blocks_per_layer=self.blocks_per_layer,
+                    n_filters=self.n_filters, batch_norm=self.batch_norm, skip=self.skip, gated=self.gated,
+                    learn_top_prior=self.learn_top_prior, residual_type=self.residual_type,
+                    merge_layers=self.merge_layers, nonlin=self.nonlin, dropout=self.dropout,
+                    free_bits=self.free_bits, analytical_kl=self.analytical_kl,
+                    initial_downscaling=self.initial_downscaling, likelihood=self.likelihood,
+                    value_range=list(self.value_range), beta_anneal=self.beta_anneal,
+                    weight_decay=self.weight_decay)
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs):
+        """A README configuration (``LVAE_mnist_3`` ... ``LVAE_celeba_20``, ``LVAE_original_defaults``; the
+        ``LVAE_`` prefix may be left out) on its dataset's image shape and range, built; ``kwargs`` override
+        the preset's arguments.
+
+        Raises:
+            ValueError: unknown preset.
+        """
+        from hvae.lvae_task import FAMILY, PRESETS as ARCHITECTURES, model_kwargs, resolve_settings
+
+        key = name[len("LVAE_"):] if name.startswith("LVAE_") else name
+        if key not in ARCHITECTURES:
+            raise ValueError(f"unknown LVAE preset {name!r}; presets: {', '.join(PRESETS)}")
+        shape, value_range = PRESET_DATA[key.split("_")[0]]
+        settings = resolve_settings({**FAMILY.defaults, "preset": key}, shape)
+        return cls(**{**model_kwargs(settings, shape, value_range), **kwargs}).build_all()
+
+    def example_inputs(self, n: int = 2):
+        """``(n, H, W, C)`` images at the bottom of ``value_range``, no labels."""
+        return zeros_like_input(self.image_shape, self.value_range, n), None
+
+    def build(self, input_shape=None):
+        if not self.built:
+            self.build_all()
+
+    def build_all(self):
+        """Create every weight from the channel counts alone, without running the model (a few seconds even
+        for the 20-layer model); returns the model."""
+        C = self.n_filters
+        self.stem_conv.build(_channels(self.image_shape[-1]))
+        self.stem_block.build()
+        for segment in self.bottom_up_layers:
+            segment.build()
+        for layer in self.top_down_layers:
+            layer.build()
+        for block in self.final_blocks:
+            block.build()
+        self.likelihood_conv.build(_channels(C))
+        self.built = True
+        return self
+
+    def count_parameters(self) -> int:
+        """Trainable parameters (the top prior counts only with ``learn_top_prior``, as PyTorch's
+        ``requires_grad``)."""
+        return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))
+
+    # ---- pixels -----------------------------------------------------------------------------------
+    def to_unit(self, images):
+        """Images in ``value_range`` -> [0, 1] (the values every likelihood is of)."""
+        lo, hi = self.value_range
+        return (tf.convert_to_tensor(images, tf.float32) - lo) / (hi - lo)
+
+    def from_unit(self, x01):
+        """[0, 1] -> ``value_range``."""
+        lo, hi = self.value_range
+        return tf.convert_to_tensor(x01, tf.float32) * (hi - lo) + lo
+
+    def _pad(self, x):
+        h, w = self.image_shape[:2]
+        dr, dc = self.padded_shape[0] - h, self.padded_shape[1] - w
+        if not dr and not dc:
+            return x
+        return tf.pad(x, [[0, 0], [dr // 2, dr - dr // 2], [dc // 2, dc - dc // 2], [0, 0]])
+
+    def _crop(self, x):
+        h, w = self.image_shape[:2]
+        dr, dc = self.padded_shape[0] - h, self.padded_shape[1] - w
+        return x[:, dr // 2:dr // 2 + h, dc // 2:dc // 2 + w, :]
+
+    # ---- the two passes -------------------------------------------------------------------------------
+    def bottom_up(self, x01, training=False):
+        """Deterministic bottom-up pass on [0, 1] images: list of d_i (bottom to top), ``(B, h_i, w_i, C)``."""
+        h = self.stem_block(self._act(self.stem_conv(self._pad(x01))), training=training)
+        values = []
+        for segment in self.bottom_up_layers:
+            h = segment(h, training=training)
+            values.append(h)
+        return values
+
+    def top_down(self, bu_values=None, n=None, training=False, mean_layers=(), constant_layers=(),
+                 constant_group=None, forced_latents=None, analytical_kl=False):
+        """The top-down pass: inference (``bu_values`` given: z ~ q) or generation (``n`` images: z ~ p).
+
+        Args:
+            mean_layers: layers whose z is the mean of the distribution sampled from.
+            constant_layers / constant_group: layers whose draw is copied over each group of
+                ``constant_group`` images (the per-layer figures; generation only).
+            forced_latents: list (bottom to top) of z to use instead of draws (entries may be None).
+        Returns:
+            ``(features, infos)``: the final feature map before the likelihood head ``(B, H, W, C)`` (cropped)
+            and the per-layer infos of :meth:`TopDownLayer.forward`, bottom to top.
+        """
+        infos = [None] * self.num_layers
+        h = None
+        for i in reversed(range(self.num_layers)):
+            h, infos[i] = self.top_down_layers[i].forward(
+                h, bu_value=None if bu_values is None else bu_values[i], n=n, training=training,
+                use_mean=i in mean_layers, constant_group=constant_group if i in constant_layers else None,
+                forced_z=None if forced_latents is None else forced_latents[i], analytical_kl=analytical_kl)
+        if self.upsample is not None:
+            h = self.upsample(h)
+        for block in self.final_blocks:
+            h = block(h, training=training)
+        return self._crop(h), infos
+
+    def likelihood_distribution(self, features) -> tfd.Distribution:
+        """p(x | z) over [0, 1] pixel values from the final feature map: event shape ``(H, W, C)``.
+
+        Bernoulli (logits); Gaussian (mean, log-variance); discretized logistic (location = raw + 0.5,
+        log-scale = max(raw - 1, -7)); discretized mixture of 10 logistics (100 channels, RGB).
+        """
+        params = self.likelihood_conv(features)
+        if self.likelihood == "bernoulli":
+            return objectives.bernoulli_likelihood(logits=params)
+        if self.likelihood == "gaussian":
+            mean, log_var = tf.split(params, 2, axis=-1)
+            return tfd.Independent(tfd.Normal(mean, tf.exp(log_var / 2.0)), reinterpreted_batch_ndims=3)
+        if self.likelihood == "discr_log":
+            loc, log_scale = tf.split(params, 2, axis=-1)
+            return DiscretizedLogistic(loc + 0.5, tf.maximum(log_scale - 1.0, -7.0))
+        return DiscretizedLogisticMixture(params, MIXTURE_COMPONENTS)
+
+    def _inference(self, images, training=False, mean_layers=(), analytical_kl=False):
+        x01 = self.to_unit(images)
+        bu = self.bottom_up(x01, training=training)
+        features, infos = self.top_down(bu, training=training, mean_layers=mean_layers, analytical_kl=analytical_kl)
+        return x01, self.likelihood_distribution(features), infos
+
+    def generate_features(self, n: int, training=False, **kwargs):
+        """Top-down generation of ``n`` images: ``(features, infos)`` (see :meth:`top_down`)."""
+        return self.top_down(None, n=n, training=training, **kwargs)
+
+    # ---- public API ---------------------------------------------------------------------------------------
+    def encode(self, images, training=False) -> list:
+        """The posteriors of one joint top-down draw, bottom to top.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``.
+        Returns:
+            list of ``tfd.Distribution`` q(z_l | z_{>l}, x), batch shape ``(B,)``, event shape
+            ``(h_l, w_l, z_dims[l])`` (each conditioned on the draws of the layers above).
+        """
+        _, _, infos = self._inference(images, training=training)
+        return [info["q"] for info in infos]
+
+    def decode(self, latents, training=False) -> tfd.Distribution:
+        """p(x | z) for given latents: list (bottom to top) of ``(B, h_l, w_l, z_dims[l])``.
+
+        Returns the likelihood over [0, 1]-mapped pixel values (``to_unit``), event shape ``(H, W, C)``.
+        """
+        n = tf.shape(latents[-1])[0]
+        features, _ = self.top_down(None, n=n, training=training, forced_latents=list(latents))
+        return self.likelihood_distribution(features)
+
+    def _display_image(self, dist):
+        """A reconstruction to show: the likelihood's mean, or a sample for the mixture (whose mean the
+        original did not implement), in [0, 1]."""
+        if self.likelihood == "discr_log_mix":
+            return dist.sample()
+        if self.likelihood == "bernoulli":
+            return tf.sigmoid(dist.distribution.logits)
+        return tf.clip_by_value(dist.mean(), 0.0, 1.0) if self.likelihood == "discr_log" else dist.mean()
+
+    def sample(self, n: int, seed=None):
+        """``n`` images from the model: z ~ p top-down, then a draw of p(x | z); ``(n, H, W, C)`` in
+        ``value_range`` (binary images for Bernoulli, as the original's sample grids; Gaussian draws clipped)."""
+        features, _ = self.generate_features(int(n), training=False)
+        return self.from_unit(self._image_draw(self.likelihood_distribution(features), seed))
+
+    def _image_draw(self, dist, seed=None):
+        """A draw of p(x | z) in [0, 1] (Gaussian draws clipped to [0, 1] for display; the other likelihoods'
+        draws are there already)."""
+        x = dist.sample(seed=seed)
+        return tf.clip_by_value(x, 0.0, 1.0) if self.likelihood == "gaussian" else x
+
+    def reconstruct(self, images):
+        """One posterior draw of every layer, then the likelihood's mean (a sample for the mixture):
+        ``(B, H, W, C)`` in ``value_range``."""
+        _, dist, _ = self._inference(images, training=False)
+        return self.from_unit(self._display_image(dist))
+
+    def call(self, images, training=False):
+        """:meth:`reconstruct` (with ``training`` passed to batch norm and dropout)."""
+        _, dist, _ = self._inference(images, training=training)
+        return self.from_unit(self._display_image(dist))
+
+    def layer_samples(self, layer: int, rows: int = 12, cols: int = 12):
+        """The original's ``sample_mode_layer<layer>`` figure (spec §1.11): ``(rows * cols, H, W, C)`` in
+        ``value_range``, row-major.
+
+        Per row: every layer above ``layer`` drawn once from the prior and shared by the row; ``layer`` drawn
+        independently for each image from p(z_layer | z_above); every layer below at the mean of its prior;
+        the image a draw of p(x | z). With ``layer = L - 1`` all images are independent prior samples.
+        """
+        if not 0 <= layer < self.num_layers:
+            raise ValueError(f"layer must be in 0..{self.num_layers - 1}, got {layer}")
+        features, _ = self.generate_features(rows * cols, training=False, mean_layers=tuple(range(layer)),
+                                             constant_layers=tuple(range(layer + 1, self.num_layers)),
+                                             constant_group=cols)
+        return self.from_unit(self._image_draw(self.likelihood_distribution(features)))
+
+    # ---- objective ------------------------------------------------------------------------------------------
+    def beta(self, iteration):
+        """KL weight at 1-based ``iteration``: linear 0 -> 1 over ``beta_anneal`` steps (boilr ``linear_anneal``
+        of the 0-based global step), 1 when off."""
+        if not self.beta_anneal:
+            return tf.constant(1.0)
+        step = tf.cast(1 if iteration is None else iteration, tf.float32) - 1.0
+        return tf.clip_by_value(step / float(self.beta_anneal), 0.0, 1.0)
+
+    def free_bits_kl(self, layer_kl):
+        """boilr ``free_bits_kl`` (batch_average=False): ``sum_l mean_n max(KL_nl, lambda)``; ``layer_kl (B, L)``."""
+        if self.free_bits < FREE_BITS_EPSILON:
+            return tf.reduce_sum(tf.reduce_mean(layer_kl, axis=0))
+        return tf.reduce_sum(tf.reduce_mean(tf.maximum(layer_kl, self.free_bits), axis=0))
+
+    def loss_terms(self, images, labels=None, iteration=1, training=True) -> dict:
+        """The training objective and its parts for one batch (spec §1.5), scalars in nats per image.
+
+        Returns:
+            ``loss`` (mean R + beta KL_fb [+ weight decay]), ``elbo`` (-R - sum KL, batch mean),
+            ``reconstruction`` (mean R), ``kl`` (mean sum_l KL), ``kl/layer<i>`` (mean per layer),
+            ``kl_free_bits`` (KL_fb), ``beta``; ``weight_decay`` (the L2 term) when it is on. KL is Monte
+            Carlo (log q - log p at the draw) or closed form with ``analytical_kl``.
+        """
+        x01, dist, infos = self._inference(images, training=training, analytical_kl=self.analytical_kl)
+        reconstruction = -dist.log_prob(x01)                                  # (B,)
+        layer_kl = tf.stack([info["kl"] for info in infos], axis=1)           # (B, L)
+        kl = tf.reduce_sum(layer_kl, axis=1)
+        kl_fb = self.free_bits_kl(layer_kl)
+        beta = self.beta(iteration)
+        loss = tf.reduce_mean(reconstruction) + beta * kl_fb
+        terms = {}
+        if self.weight_decay:
+            l2 = 0.5 * self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.trainable_variables])
+            loss = loss + l2
+            terms["weight_decay"] = l2
+        terms.update(loss=loss, elbo=-tf.reduce_mean(reconstruction + kl), reconstruction=tf.reduce_mean(reconstruction),
+                     kl=tf.reduce_mean(kl), kl_free_bits=kl_fb, beta=beta)
+        means = tf.reduce_mean(layer_kl, axis=0)
+        for i in range(self.num_layers):
+            terms[f"kl/layer{i}"] = means[i]
+        return terms
+
+    # ---- likelihood (models.latent interface) ---------------------------------------------------------------
+    def importance_terms(self, images, num_samples: int, labels=None) -> dict:
+        """K joint top-down posterior draws per image (see :mod:`models.latent`).
+
+        The batch is tiled K times and run through one inference pass in inference mode (batch-norm moving
+        averages, no dropout): each copy draws z_{L-1} ~ q(. | x), then every z_l ~ q(. | z_{>l}, x) top-down.
+        ``layer_kl`` is the Monte-Carlo log q(z_l | .) - log p(z_l | z_{>l}) at those draws (never the analytic
+        KL, whatever ``analytical_kl`` says), ``log_likelihood`` is log p(x | z) of the [0, 1]-mapped pixels.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; labels ignored.
+            num_samples: K.
+        Returns:
+            ``log_weights (B, K)``, ``log_likelihood (B, K)``, ``layer_kl (B, K, L)``, nats per image.
+        """
+        k = int(num_samples)
+        x01, dist, infos = self._inference(tile_batch(tf.convert_to_tensor(images, tf.float32), k), training=False)
+        log_likelihood = per_sample(dist.log_prob(x01), k)
+        layer_kl = per_sample(tf.stack([info["kl_mc"] for info in infos], axis=1), k)
+        return terms_from_layers(log_likelihood, layer_kl)
+
+    def posterior_means(self, images, labels=None) -> list:
+        """E_q[z_l | x] per layer, bottom to top, each layer's mean computed given the posterior means of the
+        layers above: list of ``(B, z_l * h_l * w_l)`` (flattened channels-first, channel x row x column)."""
+        _, _, infos = self._inference(images, training=False, mean_layers=tuple(range(self.num_layers)))
+        out = []
+        for info in infos:
+            m = tf.transpose(info["q"].mean(), (0, 3, 1, 2))
+            out.append(tf.reshape(m, (tf.shape(m)[0], -1)))
+        return out
+
+    # ---- data-dependent initialisation ----------------------------------------------------------------------
+    def data_dependent_init(self, images, scale: float = DDI_SCALE) -> None:
+        """boilr's ``data_dependent_init`` (spec §1.4): one eager training-mode forward pass on ``images``
+        (the first training batch) during which every convolution (stochastic, merge, gate, likelihood and
+        transposed convs included) is redrawn Kaiming-normal with zero bias and rescaled so that its output
+        on this batch has per-channel mean 0 and standard deviation ``scale``; later layers see the corrected
+        activations. Batch norms keep weight 1 and bias 0 (their moving averages take one update, as the
+        original's train-mode pass); the top prior stays zeros.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``.
+        """
+        if not self.built:
+            self.build_all()
+        with _data_dependent_init(scale):
+            x01, dist, _ = self._inference(images, training=True)
+            dist.log_prob(x01)
+
+
+@keras.saving.register_keras_serializable(package="hvae")
+class _Segment(layers.Layer):
+    """A sequence of :class:`ResampleBlock` (a bottom-up layer of the original)."""
+
+    def __init__(self, blocks, **kwargs):
+        super().__init__(**kwargs)
+        tracked_list(self, "blocks", blocks)
+
+    def build(self, input_shape=None):
+        for block in self.blocks:
+            block.build()
+        self.built = True
+
+    def call(self, x, training=False):
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+
+# The README configurations for models.from_preset: dataset -> (image shape, value range of this project's loader).
+PRESET_DATA = {"mnist": ((28, 28, 1), (0.0, 1.0)), "cifar10": ((32, 32, 3), (0.0, 1.0)),
+               "svhn": ((32, 32, 3), (0.0, 1.0)), "celeba": ((64, 64, 3), (-1.0, 1.0)),
+               "original": ((28, 28, 1), (0.0, 1.0))}
+PRESETS = {f"LVAE_{key}": (lambda key=key, **kw: LVAE.from_preset(key, **kw))
+           for key in ("mnist_3", "mnist_6", "mnist_12", "cifar10_3", "cifar10_6", "cifar10_15", "svhn_15",
+                       "celeba_20", "original_defaults")}
+
+__all__ = ["LVAE", "PRESETS", "check_architecture", "downscale_factor", "padded_size", "Conv2d", "ConvTranspose2x",
+           "ResidualBlock", "ResampleBlock", "Merge", "TopDownLayer", "LIKELIHOODS"]

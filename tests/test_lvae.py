@@ -1,0 +1,529 @@
+"""The deep Ladder VAE of addtt/ladder-vae-pytorch (models/lvae.py, hvae/lvae_task.py): parameter counts of every
+preset against the original's, shapes through every path and likelihood, the discretized logistic mixture
+against a hand computation, free bits, importance weights vs the ELBO, data-dependent initialisation, the loss
+falling on real binarized MNIST, the command line (train -> resume -> evaluate -> generate) and bad inputs.
+
+Tiny configurations (a few filters, one block per layer) keep each test to seconds; presets are only
+constructed (weights declared without being created, ``keras.StatelessScope``), never run.
+"""
+
+import contextlib
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hvae.cli import main
+from hvae.figures import read_png
+from hvae.lvae_task import PRESETS, model_kwargs, resolve_settings
+from models.discretized_logistic import (DiscretizedLogistic, DiscretizedLogisticMixture,
+                                         discretized_logistic_log_prob_per_subpixel, mixture_log_prob_per_pixel,
+                                         sample_mixture)
+from models.lvae import LVAE
+
+from conftest import shared_subdir
+
+TINY = dict(z_dims=(3, 4), downsample=(1, 1), blocks_per_layer=1, n_filters=8, skip=True, gated=True,
+            learn_top_prior=True)
+
+# Trainable parameters of the ORIGINAL models. Computed by instantiating addtt/ladder-vae-pytorch at a27d45c
+# (models/lvae.py: LadderVAE) with boilr at 91ddb91 in a separate PyTorch 2.13 venv, outside this repository,
+# and summing p.numel() over the parameters with requires_grad (the learned top prior counts, BN running
+# statistics do not), with each preset's flags (README: --blocks-per-layer 4 --nfilters 64 --skip --gated
+# --learn-top-prior --dropout 0.2 --residual-type bacdbacd --merge-layers residual --nonlin elu; MNIST 1x28x28
+# Bernoulli, CIFAR/SVHN 3x32x32 and CelebA 3x64x64 with the 10-component logistic mixture).
+ORIGINAL_PARAMETERS = {
+    "mnist_3": 3_209_153,
+    "mnist_6": 6_008_705,
+    "mnist_12": 11_607_809,
+    "cifar10_3": 3_269_476,
+    "cifar10_6": 6_069_028,
+    "cifar10_15": 14_467_684,
+    "svhn_15": 14_467_684,
+    "celeba_20": 19_207_460,
+    "original_defaults": 1_756_993,   # argparse defaults: 2 blocks, no skip/gate, top prior fixed
+}
+PRESET_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3), "svhn": (32, 32, 3), "celeba": (64, 64, 3),
+                 "original": (28, 28, 1)}
+# Other options, same source: (overrides of the mnist_3 model on 28x28x1, original count).
+ORIGINAL_VARIANTS = [
+    (dict(merge_layers="linear", batch_norm=False, skip=False), 2_855_489),
+    (dict(likelihood="gaussian"), 3_209_730),
+    (dict(initial_downscaling=False, downsample=(1, 1, 2)), 3_283_009),
+    (dict(z_dims=(8, 16, 4), n_filters=32), 785_353),
+]
+
+
+def tiny(**overrides) -> LVAE:
+    return LVAE(**{"image_shape": (28, 28, 1), **TINY, **overrides}).build_all()
+
+
+def binary_images(n=4, shape=(28, 28, 1), seed=0):
+    return tf.constant((np.random.RandomState(seed).uniform(size=(n,) + shape) < 0.3).astype(np.float32))
+
+
+# --------------------------------------------------------------------------------------------------
+# Parameter counts
+# --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def weights_declared_only():
+    """Build models whose weights are declared with their shapes but never created or initialised
+    (``keras.StatelessScope(initialize_variables=False)``); the deferred variables are dropped afterwards so that
+    no later scope initialises them."""
+    from keras.src.backend.common import global_state
+
+    before = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", before)
+
+
+def preset_model_kwargs(name):
+    shape = PRESET_SHAPES[name.split("_")[0]]
+    settings = resolve_settings({"preset": name, "dataset": "", "no_bn": False, "residual_type": "bacdbacd",
+                                 "merge_layers": "residual", "beta_anneal": 0, "weight_decay": 0.0, "nonlin": "elu",
+                                 "dropout": 0.2, "analytical_kl": False, "no_initial_downscaling": False}, shape)
+    return model_kwargs(settings, shape, (0.0, 1.0))
+
+
+def test_every_preset_has_the_original_parameter_count():
+    assert set(ORIGINAL_PARAMETERS) == set(PRESETS)
+    assert PRESETS["svhn_15"] == PRESETS["cifar10_15"]  # the same recipe on the same image size
+    counted = {}
+    # no forward pass and no weight created; channel dropout (no parameters) left out to build faster
+    with weights_declared_only():
+        for name in PRESETS:
+            if name == "svhn_15":
+                continue
+            counted[name] = LVAE(**{**preset_model_kwargs(name), "dropout": None}).build_all().count_parameters()
+        base = {**preset_model_kwargs("mnist_3"), "dropout": None}
+        variants = [LVAE(**{**base, **o}).build_all().count_parameters() for o, _ in ORIGINAL_VARIANTS]
+    counted["svhn_15"] = counted["cifar10_15"]
+    assert counted == ORIGINAL_PARAMETERS
+    assert variants == [n for _, n in ORIGINAL_VARIANTS]
+
+
+def test_presets_match_the_readme_recipe():
+    for name, p in PRESETS.items():
+        assert len(p["zdims"]) == len(p["downsample"])
+        if name == "original_defaults":
+            continue
+        assert len(p["zdims"]) == int(name.split("_")[-1])
+        size = PRESET_SHAPES[name.split("_")[0]][0]
+        padded = 32 if size == 28 else size
+        assert padded // (2 * 2 ** sum(p["downsample"])) == 2, name      # top feature map 2x2
+        assert p["freebits"] == (1.0 if len(p["zdims"]) > 6 else 0.5), name
+        assert p["blocks_per_layer"] == 4 and p["skip"] and p["gated"] and p["learn_top_prior"] and p["data_dep_init"]
+    assert PRESETS["mnist_12"]["downsample"] == [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0]
+    assert PRESETS["mnist_3"]["downsample"] == [1, 1, 1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Shapes through every path and likelihood
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("likelihood,shape,extra", [
+    ("bernoulli", (28, 28, 1), {}),
+    ("gaussian", (28, 28, 1), dict(merge_layers="linear", residual_type="cabdcabd", nonlin="relu")),
+    ("discr_log", (28, 28, 1), dict(initial_downscaling=False, downsample=(1, 2), blocks_per_layer=2,
+                                    residual_type="bacdbac", skip=False, analytical_kl=True)),
+    ("discr_log_mix", (32, 32, 3), dict(value_range=(-1.0, 1.0), batch_norm=False, gated=False, nonlin="selu")),
+])
+def test_shapes_of_every_path(likelihood, shape, extra):
+    model = tiny(image_shape=shape, likelihood=likelihood, **extra)
+    lo, hi = model.value_range
+    rng = np.random.RandomState(1)
+    x = tf.constant(lo + (hi - lo) * rng.randint(0, 256, size=(3,) + shape).astype(np.float32) / 255.0)
+    if likelihood == "bernoulli":
+        x = binary_images(3, shape)
+    h0 = shape[0] // (1 if extra.get("initial_downscaling") is False else 2)
+    layer_shapes = []
+    h = h0 if shape[0] != 28 else (32 if extra.get("initial_downscaling") is False else 16)
+    for z, d in zip(model.z_dims, model.downsample):
+        h //= 2 ** d
+        layer_shapes.append((h, h, z))
+
+    terms = model.loss_terms(x, iteration=1)
+    assert {"loss", "elbo", "reconstruction", "kl", "kl_free_bits", "beta", "kl/layer0", "kl/layer1"} <= set(terms)
+    assert all(np.isfinite(float(v)) for v in terms.values())
+    posteriors = model.encode(x)
+    assert [tuple(q.event_shape) for q in posteriors] == layer_shapes
+    iw = model.importance_terms(x, 5)
+    assert iw["log_weights"].shape == (3, 5) and iw["log_likelihood"].shape == (3, 5)
+    assert iw["layer_kl"].shape == (3, 5, 2)
+    means = model.posterior_means(x)
+    assert [tuple(m.shape) for m in means] == [(3, int(np.prod(s))) for s in layer_shapes]
+    samples = model.sample(4).numpy()
+    assert samples.shape == (4,) + shape and samples.min() >= lo and samples.max() <= hi
+    assert model.reconstruct(x).shape == (3,) + shape
+    assert model.layer_samples(1, rows=2, cols=3).shape == (6,) + shape
+    dist = model.decode([q.sample() for q in posteriors])
+    assert tuple(dist.event_shape) == shape and dist.log_prob(model.to_unit(x)).shape == (3,)
+
+
+def test_per_layer_figure_shares_the_layers_above_and_takes_means_below():
+    model = tiny(z_dims=(2, 3, 2), downsample=(1, 0, 1))
+    _, infos = model.generate_features(12, mean_layers=(0,), constant_layers=(2,), constant_group=4)
+    top = infos[2]["z"].numpy().reshape(3, 4, -1)
+    assert np.all(top == top[:, :1])                      # shared within each row of 4
+    assert not np.allclose(top[0, 0], top[1, 0])          # independent across rows
+    middle = infos[1]["z"].numpy().reshape(3, 4, -1)
+    assert not np.allclose(middle[:, 0], middle[:, 1])    # the layer shown is drawn per image
+    np.testing.assert_allclose(infos[0]["z"].numpy(), infos[0]["p"].mean().numpy())  # below: prior mean
+
+
+# --------------------------------------------------------------------------------------------------
+# Likelihoods against hand computations
+# --------------------------------------------------------------------------------------------------
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _log_sigmoid(v):
+    return -np.logaddexp(0.0, -v)
+
+
+def hand_mixture_log_prob(pixel, params, k):
+    """PixelCNN++ (Salimans et al. 2017, eq. 2 and the colour model of section 2.2), one pixel, numpy float64."""
+    logits = params[:k]
+    colours = params[k:].reshape(3, 3 * k)
+    x = 2.0 * np.asarray(pixel, np.float64) - 1.0
+    total = []
+    for j in range(k):
+        lp = math.log(np.exp(logits[j] - logits.max()) / np.exp(logits - logits.max()).sum())
+        for c in range(3):
+            mean = colours[c, j]
+            if c == 1:
+                mean += np.tanh(colours[0, 2 * k + j]) * x[0]
+            if c == 2:
+                mean += np.tanh(colours[1, 2 * k + j]) * x[0] + np.tanh(colours[2, 2 * k + j]) * x[1]
+            log_s = max(colours[c, k + j], -7.0)
+            up, down = (x[c] + 1 / 255 - mean) / np.exp(log_s), (x[c] - 1 / 255 - mean) / np.exp(log_s)
+            if x[c] < -0.999:                               # first bin: CDF of its upper edge
+                lp += _log_sigmoid(up)
+            elif x[c] > 0.999:                              # last bin: 1 - CDF of its lower edge
+                lp += _log_sigmoid(-down)
+            elif _sigmoid(up) - _sigmoid(down) > 1e-5:
+                lp += math.log(_sigmoid(up) - _sigmoid(down))
+            else:                                           # mass too small: density at the centre x bin width
+                mid = (x[c] - mean) / np.exp(log_s)
+                lp += mid - log_s - 2 * np.logaddexp(0.0, mid) - math.log(127.5)
+        total.append(lp)
+    return float(np.logaddexp.reduce(total))
+
+
+def test_mixture_of_logistics_against_a_hand_computation():
+    k = 3
+    rng = np.random.RandomState(0)
+    params = rng.normal(0.0, 0.7, size=(5, 10 * k))
+    params[:, k + k:k + 2 * k] = -2.0                      # colour 0 log-scales: wide enough mass
+    params[4, k:k + k] = 0.9                                # pixel 4: red means far from its red value ...
+    params[4, k + k:k + 2 * k] = -6.5                       # ... with tiny scales: the mid-bin branch
+    pixels = np.array([[0, 128, 255], [255, 0, 7], [31, 255, 0], [100, 101, 102], [0, 50, 200]]) / 255.0
+    ours = mixture_log_prob_per_pixel(tf.constant(pixels[:, None, None], tf.float32),
+                                      tf.constant(params[:, None, None], tf.float32), k).numpy()[:, 0, 0]
+    hand = [hand_mixture_log_prob(p, q, k) for p, q in zip(pixels, params)]
+    np.testing.assert_allclose(ours, hand, rtol=2e-5, atol=2e-4)
+    dist = DiscretizedLogisticMixture(tf.constant(params[None, :, None], tf.float32), k)  # one 5x1 image
+    assert dist.event_shape == (5, 1, 3) and dist.batch_shape == (1,)
+    np.testing.assert_allclose(dist.log_prob(tf.constant(pixels[None, :, None], tf.float32)).numpy(),
+                               [sum(hand)], rtol=1e-5)
+
+
+def test_mixture_sampler_follows_the_colour_model():
+    # a single component with tiny scales: G = mean_G + c_RG * R (colour conditioning of the sampler)
+    p = np.zeros(10, np.float32)
+    p[1], p[4], p[7] = 0.2, -0.3, 0.1              # means R, G, B in [-1, 1] units
+    p[2], p[5], p[8] = -7.0, -7.0, -7.0            # log-scales
+    p[3], p[6], p[9] = 0.5, -0.4, 0.3              # raw coefficients: slot 0 c_RG, slot 1 c_RB, slot 2 c_GB
+    s = 2.0 * sample_mixture(tf.constant(np.broadcast_to(p, (200, 1, 1, 10))), 1, seed=(1, 2)).numpy()[:, 0, 0] - 1.0
+    r = 0.2
+    g = -0.3 + np.tanh(0.5) * r
+    b = 0.1 + np.tanh(-0.4) * r + np.tanh(0.3) * g
+    np.testing.assert_allclose(s.mean(axis=0), [r, g, b], atol=0.01)
+
+
+def test_blue_given_red_and_green_is_normalised():
+    k = 2
+    params = np.random.RandomState(5).normal(0.0, 0.5, size=(10 * k,)).astype(np.float32)
+    for logits in ([30.0, -30.0], [-30.0, 30.0]):   # (almost) one component at a time
+        params[:k] = logits
+        for r, g in ((0.0, 1.0), (0.4, 0.6)):
+            px = np.stack([np.full(256, r), np.full(256, g), np.arange(256) / 255.0], -1)[:, None, None]
+            joint = mixture_log_prob_per_pixel(tf.constant(px, tf.float32), np.broadcast_to(params, (256, 1, 1, 10 * k)),
+                                               k).numpy()[:, 0, 0]
+            # p(r, g) from the red and green factors alone = the sum of the joint over the 256 blues
+            comp = int(np.argmax(logits))
+            colours = params[k:].reshape(3, 3 * k)
+            rg = 0.0
+            for c, v in ((0, r), (1, g)):
+                mean = colours[c, comp] + (np.tanh(colours[0, 2 * k + comp]) * (2 * r - 1) if c == 1 else 0.0)
+                ls = max(colours[c, k + comp], -7.0)
+                x = 2 * v - 1
+                up, down = (x + 1 / 255 - mean) / np.exp(ls), (x - 1 / 255 - mean) / np.exp(ls)
+                rg += _log_sigmoid(up) if x < -0.999 else _log_sigmoid(-down) if x > 0.999 else math.log(
+                    _sigmoid(up) - _sigmoid(down))
+            np.testing.assert_allclose(np.logaddexp.reduce(joint.astype(np.float64)), rg, atol=1e-3)
+
+
+def test_single_discretized_logistic_edges_and_normalisation():
+    values = np.arange(256, dtype=np.float32) / 255.0
+    loc, log_scale = 0.3, -2.5
+    lp = discretized_logistic_log_prob_per_subpixel(values, loc, log_scale).numpy()
+    s = math.exp(log_scale)
+    edges = np.arange(257) / 256.0
+    cdf = _sigmoid((edges - loc) / s)
+    cdf[0], cdf[-1] = 0.0, 1.0                                  # open-ended first and last bins
+    # float32 differences of sigmoids near 1 (as the original computes them): compare the masses
+    np.testing.assert_allclose(np.exp(lp), np.diff(cdf) + 1e-7, rtol=1e-4, atol=2e-7)
+    assert lp[0] == pytest.approx(math.log(_sigmoid((1 / 256 - loc) / s) + 1e-7), rel=1e-5)      # first bin
+    assert abs(np.exp(lp).sum() - 1.0) < 256 * 1e-7 + 1e-5
+    dist = DiscretizedLogistic(tf.fill((2, 4, 4, 1), 0.5), tf.fill((2, 4, 4, 1), -3.0))
+    assert dist.log_prob(tf.fill((2, 4, 4, 1), 0.5)).shape == (2,) and dist.sample().shape == (2, 4, 4, 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Objective, importance weights, initialisation
+# --------------------------------------------------------------------------------------------------
+def test_free_bits_and_warm_up_follow_the_formulas():
+    kl = np.array([[0.1, 2.0, -0.3], [1.5, 0.2, 0.7], [0.0, 3.0, 0.4], [2.2, 0.1, 0.6]], np.float32)
+    model = tiny(free_bits=0.5, beta_anneal=10)
+    expected = np.maximum(kl, 0.5).mean(axis=0).sum()   # per layer and per image, then batch mean, summed over layers
+    np.testing.assert_allclose(float(model.free_bits_kl(tf.constant(kl))), expected, rtol=1e-6)
+    assert float(model.free_bits_kl(tf.constant(kl))) != pytest.approx(max(kl.mean(axis=0).sum(), 0.5 * 3))
+    no_fb = tiny(free_bits=0.0)
+    np.testing.assert_allclose(float(no_fb.free_bits_kl(tf.constant(kl))), kl.mean(axis=0).sum(), rtol=1e-6)
+    assert [float(model.beta(t)) for t in (1, 6, 11, 50)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    terms = model.loss_terms(binary_images(4), iteration=6)
+    assert float(terms["loss"]) == pytest.approx(float(terms["reconstruction"]) + 0.5 * float(terms["kl_free_bits"]),
+                                                 rel=1e-5)
+    assert float(terms["elbo"]) == pytest.approx(-float(terms["reconstruction"]) - float(terms["kl"]), rel=1e-5)
+    assert float(terms["kl"]) == pytest.approx(sum(float(terms[f"kl/layer{i}"]) for i in range(2)), rel=1e-5, abs=1e-4)
+    decayed = tiny(weight_decay=1e-3).loss_terms(binary_images(4))
+    assert float(decayed["weight_decay"]) > 0
+
+
+def test_importance_weights_with_one_sample_are_the_elbo():
+    model = tiny(free_bits=0.0)
+    x = binary_images(6)
+    tf.random.set_seed(7)
+    iw = model.importance_terms(x, 1)
+    tf.random.set_seed(7)
+    terms = model.loss_terms(x, training=False)            # the same draws, inference mode, Monte-Carlo KL
+    np.testing.assert_allclose(iw["log_weights"].numpy(),
+                               (iw["log_likelihood"] - tf.reduce_sum(iw["layer_kl"], -1)).numpy(), rtol=1e-6)
+    assert float(tf.reduce_mean(iw["log_weights"])) == pytest.approx(float(terms["elbo"]), rel=1e-5)
+    assert float(tf.reduce_mean(iw["layer_kl"][:, 0, 1])) == pytest.approx(float(terms["kl/layer1"]), rel=1e-4, abs=1e-4)
+    many = model.importance_terms(x, 64)["log_weights"].numpy().astype(np.float64)
+    iw_bound = np.logaddexp.reduce(many, axis=1) - math.log(64)
+    assert np.all(iw_bound >= many.mean(axis=1) - 1e-3)   # log-mean-exp >= mean (Jensen)
+
+
+def test_data_dependent_init_normalises_every_conv_output():
+    model = tiny(dropout=0.0)
+    x = binary_images(16, seed=2)
+    moving = model.stem_block.res.ops[0].moving_mean.numpy().copy()
+    model.data_dependent_init(x)
+    stem = model.stem_conv(model._pad(model.to_unit(x))).numpy()
+    np.testing.assert_allclose(stem.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(stem.reshape(-1, stem.shape[-1]).std(axis=0, ddof=1), 0.1, rtol=1e-3)
+    bu = model.bottom_up(model.to_unit(x), training=True)     # deterministic without dropout
+    q = model.top_down_layers[-1].conv_in_q(bu[-1]).numpy()
+    np.testing.assert_allclose(q.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(q.reshape(-1, q.shape[-1]).std(axis=0, ddof=1), 0.1, rtol=1e-3)
+    assert not np.allclose(model.stem_block.res.ops[0].moving_mean.numpy(), moving)  # one moving-average update
+    assert np.all(model.top_down_layers[-1].top_prior.numpy() == 0)
+
+
+def test_loss_falls_on_binarized_mnist(shared_data):
+    import datasets
+
+    data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
+    model = tiny(n_filters=16, z_dims=(4, 4), free_bits=0.0)
+    optimizer = keras.optimizers.Adamax(2e-3, epsilon=1e-8)
+    optimizer.build(model.trainable_variables)
+    batches = iter(data.batches("train", 32, shuffle=True, seed=0, drop_remainder=True, with_labels=False))
+    model.data_dependent_init(next(batches))
+
+    @tf.function(autograph=False)
+    def step(x, t):
+        with tf.GradientTape() as tape:
+            terms = model.loss_terms(x, iteration=t)
+        grads = tape.gradient(terms["loss"], model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return terms["loss"]
+
+    losses = [float(step(next(batches), tf.constant(t))) for t in range(1, 21)]
+    assert losses[0] > 450                                  # ~543 nats: every pixel at p = 0.5 after the init
+    assert np.mean(losses[-5:]) < 0.65 * np.mean(losses[:5]), losses   # ~440 -> ~230 nats on this CPU
+
+
+def test_keras_fit_serialisation_round_trip(tmp_path):
+    model = tiny(likelihood="gaussian")
+    model.compile(optimizer=keras.optimizers.Adamax(3e-4), run_eagerly=True)  # a tiny model: no tracing
+    history = model.fit(tf.data.Dataset.from_tensor_slices(binary_images(8)).batch(4), epochs=1, verbose=0,
+                        shuffle=False)
+    assert {"loss", "elbo", "kl/layer1", "kl_free_bits"} <= set(history.history)
+    clone = LVAE.from_config(model.get_config()).build_all()
+    assert clone.count_parameters() == model.count_parameters()
+    assert json.loads(json.dumps(model.get_config()))["z_dims"] == [3, 4]
+    path = str(tmp_path / "lvae.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = binary_images(2)
+    for a, b in zip(model.posterior_means(x), loaded.posterior_means(x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_bad_architectures_raise_one_line():
+    with pytest.raises(ValueError, match="--zdims has 2 entries but --downsample has 3"):
+        LVAE((28, 28, 1), z_dims=(4, 4), downsample=(1, 1, 1))
+    with pytest.raises(ValueError, match="smaller than one pixel"):
+        LVAE((28, 28, 1), z_dims=(4, 4), downsample=(2, 2), blocks_per_layer=2)
+    with pytest.raises(ValueError, match="RGB images"):
+        LVAE((28, 28, 1), likelihood="discr_log_mix")
+    with pytest.raises(ValueError, match="exceeds --blocks_per_layer"):
+        LVAE((28, 28, 1), downsample=(2, 0, 0), blocks_per_layer=1)
+    with pytest.raises(ValueError, match="--freebits must be 0 or more"):
+        LVAE((28, 28, 1), free_bits=-0.5)
+
+
+def test_benchmark_cases():
+    from hvae.lvae_task import benchmark_cases
+
+    import models
+    from models import lvae
+
+    assert set(lvae.PRESETS) == {f"LVAE_{name}" for name in PRESETS} and "LVAE_celeba_20" in models.preset_names()
+    cases = benchmark_cases()
+    assert set(cases) == {"lvae_mnist_3", "lvae_mnist_12"}
+    case = cases["lvae_mnist_3"](batch=2)
+    assert case["model"].count_parameters() == ORIGINAL_PARAMETERS["mnist_3"]
+    assert case["images"].shape == (2, 28, 28, 1)
+    assert np.isfinite(float(case["loss_terms"](case["images"], case["labels"], tf.constant(1))["loss"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+CLI_TINY = ["--dataset=digits", "--zdims", "3", "4", "--downsample", "1", "1", "--blocks_per_layer=1",
+            "--nfilters=8", "--batch_size=16", "--test_batch_size=200", "--log_frequency=2", "--seed=0",
+            "--compile=eager"]  # a tiny model: tracing would cost more than these few steps (evaluate traces)
+
+
+def run_cli(argv, capsys):
+    code = main(argv, prog="train.py")
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
+    code, out, err = run_cli(["LVAE", "train"] + CLI_TINY + ["--max_iterations=3", "--vis_frequency=2",
+                                                              "--ll_every=3", "--ll_samples=2"], capsys)
+    assert code == 0, err
+    assert "warning: --likelihood bernoulli on the grey levels of digits" in err
+    run = in_tmp / "model" / "LVAE_digits"
+    config = json.loads((run / "config.json").read_text())
+    assert config["zdims"] == [3, 4] and config["preset"] == "mnist_3" and config["freebits"] == 0.5
+    assert config["likelihood"] == "bernoulli" and config["latent_shapes"] == [[8, 8, 3], [4, 4, 4]]
+    assert "data-dependent initialisation on the first 16 training images" in out
+    assert "iteration 2: validation ELBO" in out and "iteration 3: validation ELBO" in out and "(K = 2)" in out
+    for it in (2, 3):
+        for name in ("samples", "reconstruction", "sample_mode_layer0", "sample_mode_layer1"):
+            assert (run / "images" / f"iteration{it}" / f"{name}.png").is_file()
+    assert read_png(str(run / "images" / "iteration2" / "sample_mode_layer1.png")).shape == (12 * 30 + 2, 12 * 30 + 2, 1)
+    assert read_png(str(run / "images" / "iteration2" / "samples.png")).shape == (8 * 30 + 2, 8 * 30 + 2, 1)
+    assert (run / "best" / "checkpoint").is_file() and "end of training (iteration 3): test ELBO" in out
+
+    code, out, err = run_cli(["LVAE", "train"] + CLI_TINY + ["--max_iterations=4", "--vis_frequency=100"], capsys)
+    assert code == 0, err
+    assert "resumed from model/LVAE_digits/ckpt-3 at iteration 3" in out
+    assert "data-dependent initialisation" not in out and "iteration 4: validation ELBO" in out
+
+    code, out, err = run_cli(["LVAE", "train", "--dataset=digits", "--zdims", "8", "8", "--max_iterations=7"], capsys)
+    assert_one_line_error(code, err, "config.json has --zdims=3,4 but this run asks for --zdims=8,8")
+
+    code, out, err = run_cli(["LVAE", "evaluate", "--vis_frequency=5"], capsys)
+    assert_one_line_error(code, err, "--vis_frequency applies to 'train', not to 'evaluate'")
+
+    code, out, err = run_cli(["LVAE", "evaluate", "--iw_samples=3", "--num_images=20"], capsys)
+    assert code == 0, err
+    result = json.loads((run / "evaluation" / "test_k3_n20.json").read_text())
+    assert result["iteration"] == 4 and len(result["kl_per_layer"]) == 2
+    assert result["active_units"]["units"] == [8 * 8 * 3, 4 * 4 * 4]
+    assert result["iw_bound"]["mean"] >= result["elbo"]["mean"] - 1.0
+
+    code, out, err = run_cli(["LVAE", "generate"], capsys)
+    assert code == 0, err
+    for name in ("samples", "reconstructions", "sample_mode_layer0", "sample_mode_layer1"):
+        assert (run / "generate" / f"{name}.png").is_file(), out
+
+
+@pytest.mark.parametrize("flags,fragments", [
+    (["--zdims", "4", "4", "--downsample", "1"], ["--zdims has 2 entries but --downsample has 1"]),
+    (["--zdims", "4", "4"], ["--zdims has 2 entries but preset mnist_3's downsample list has 3"]),
+    (["--downsample", "2", "0", "0", "--blocks_per_layer=1"], ["--downsample 2 for layer 0 exceeds --blocks_per_layer 1"]),
+    (["--freebits=-1"], ["--freebits must be 0 or more"]),
+    (["--dropout=1.5"], ["--dropout must be in [0, 1)"]),
+    (["--downsample", "2", "2", "1", "--blocks_per_layer=2"], ["smaller than one pixel of the 28x28 image"]),
+    (["--likelihood=discr_log_mix"], ["discr_log_mix", "RGB images", "1 channel"]),
+    (["--preset=nope"], ["invalid choice: 'nope'"]),
+])
+def test_bad_input_is_one_line(in_tmp, capsys, flags, fragments):
+    code, out, err = run_cli(["LVAE", "train", "--dataset=digits", "--max_iterations=1"] + flags, capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+
+# --------------------------------------------------------------------------------------------------
+# CelebA with the Ladder VAE original's crop
+# --------------------------------------------------------------------------------------------------
+def test_celeba_centre_crop_148(shared_data):
+    import datasets
+    from PIL import Image
+
+    from hvae.cli import resolve
+    from hvae.errors import DatasetError
+    from hvae.lvae_task import LVAETask
+
+    folder = shared_subdir(shared_data, "celeba") / "img_align_celeba_89x109"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    data = datasets.load("celebA", str(folder), crop=148)
+    first = data.take("train", 1, seed=None)[0]                          # 000001.jpg
+    img = Image.open(sorted(folder.iterdir())[0]).convert("RGB")         # 89 x 109
+    assert img.size == (89, 109)
+    # torchvision CenterCrop(148) on the 178x218 originals = 74 px here: left round(7.5) = 8, top round(17.5) = 18
+    expected = np.asarray(img.crop((8, 18, 82, 92)).resize((64, 64), Image.BILINEAR), np.float32)
+    ours = (first + 1.0) * 127.5
+    assert np.abs(ours - expected).mean() < 2.0 and np.abs(ours - expected).max() < 40
+    vladder = datasets.load("celebA", str(folder)).take("train", 1, seed=None)[0]
+    assert np.abs(vladder - first).mean() > 0.05                        # the default (108) crop is unchanged
+    with pytest.raises(DatasetError, match="crop must be an integer from 1 to 178"):
+        datasets.load("celebA", str(folder), crop=300)
+    config = resolve(["LVAE", "train", "--dataset=celebA", f"--db_path={folder}", "--netname=t"])
+    task = LVAETask(config, None)
+    assert any("centre crop of side round(148/178" in n for n in task.data().notes)
+    assert task.dataset_defaults == {"crop": 148}
+    config = resolve(["LVAE", "train", "--dataset=celebA", f"--db_path={folder}", "--netname=t",
+                      "--dataset_option", "crop=108"])
+    task = LVAETask(config, None)
+    assert any("round(108/178" in n for n in task.data().notes) and task.dataset_defaults == {}
