@@ -9,9 +9,10 @@ up (tracing and XLA compilation happen there, untimed). Then, in rounds, each va
 consecutive steps while the other workers wait idle; the order is reversed every other round (A B C, C B A, ...)
 so that a slow drift of the machine hits every variant alike. Every worker uses the same thread counts.
 
-A variant is ``MODE[:onednn=0|1][:inter=N][:intra=N]`` with MODE ``eager``, ``function`` (``tf.function``) or
-``xla`` (``tf.function(jit_compile=True)``); ``onednn`` sets ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow starts
-(the project's default is 1: ``hvae/environment.py``).
+A variant is ``MODE[:onednn=0|1][:inter=N][:intra=N][:adam=fused]`` with MODE ``eager``, ``function``
+(``tf.function``) or ``xla`` (``tf.function(jit_compile=True)``); ``onednn`` sets ``TF_ENABLE_ONEDNN_OPTS`` before
+TensorFlow starts (the project's default is 1: ``hvae/environment.py``); ``adam=fused`` replaces a case's Keras
+``Adam`` by ``hvae.optimizers.FusedAdam`` (the same update in TensorFlow's fused kernel).
 
 Reported per case and variant: median seconds per step over every accepted timed step, images/s, the
 interquartile range, the ratio to the case's first variant (the median over rounds of the per-round ratio), the
@@ -42,7 +43,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-DEFAULT_VARIANTS = ("function", "xla", "function:onednn=0", "xla:onednn=0")
+DEFAULT_VARIANTS = ("function", "xla", "function:onednn=0", "xla:onednn=0", "function:adam=fused", "xla:adam=fused")
 LARGE = ("vladder_celebA", "vladder_lsun")
 
 
@@ -54,12 +55,12 @@ def parse_variant(variant: str) -> dict:
     mode, *options = variant.split(":")
     if mode not in ("eager", "function", "xla"):
         raise SystemExit(f"unknown mode {mode!r} in variant {variant!r}")
-    out = {"mode": mode, "onednn": "1", "inter": None, "intra": None}
+    out = {"mode": mode, "onednn": "1", "inter": None, "intra": None, "adam": None}
     for item in options:
         key, _, value = item.partition("=")
-        if key not in ("onednn", "inter", "intra"):
+        if key not in ("onednn", "inter", "intra", "adam"):
             raise SystemExit(f"unknown option {key!r} in variant {variant!r}")
-        out[key] = value if key == "onednn" else int(value)
+        out[key] = value if key in ("onednn", "adam") else int(value)
     return out
 
 
@@ -128,6 +129,14 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(v["inter"] or cores)
     tf.random.set_seed(0)
     built = find_case(case)(batch)
+    if v["adam"] == "fused":
+        import keras
+
+        from hvae.optimizers import FusedAdam
+
+        if type(built["optimizer"]) is keras.optimizers.Adam:
+            built["optimizer"] = FusedAdam.from_config(built["optimizer"].get_config())
+            built["optimizer"].build(built["model"].trainable_variables)
     images, labels = built["images"], built["labels"]
     b = int(images.shape[0])
     with tempfile.TemporaryDirectory() as run_dir:

@@ -27,7 +27,7 @@ from .runs import find_single_run, load_config_json, run_dir_of
 # Settings every family has, and their defaults (a family's ``defaults`` may override them).
 COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=False, max_iterations=None,
                        dataset_option=[], image_size=None, cpu_devices=None, checkpoint_frequency=2000,
-                       log_frequency=20, compile="function", learning_rate=None, validation_size=None,
+                       log_frequency=20, compile="auto", learning_rate=None, validation_size=None,
                        split="test", iw_samples=1000, num_images=None, best=False, precision="float32",
                        sync_batch_norm=False)
 # Settings that define the model or its objective: a resumed run must not change them.
@@ -71,9 +71,9 @@ RUN_FLAGS = (
     flag("--sync_batch_norm", action="store_true", modes=TRAIN,
          help="batch-norm statistics over every replica's batch (all workers and devices) instead of each "
               "replica's own (the original's behaviour, the default); models with batch norm only"),
-    flag("--compile", choices=("eager", "function", "xla"), modes=("train", "evaluate"),
-         help="how the training step (and evaluate's importance sampling) runs: eager, tf.function (default) "
-              "or XLA"),
+    flag("--compile", choices=("auto", "eager", "function", "xla"), modes=("train", "evaluate"),
+         help="how the training step (and evaluate's importance sampling) runs: auto (default: the fastest for "
+              "the configuration, measured by benchmarks/train_speed.py), eager, tf.function or XLA"),
 )
 EVALUATION_FLAGS = (
     flag("--split", choices=("test", "validation", "train"), modes=("evaluate",),

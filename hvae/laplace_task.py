@@ -425,7 +425,7 @@ class LaplaceTask(Task):
                   f" -> initial output log-variance {self._statistics['log_variance']:.4f}")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
-        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
+        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         start = int(trainer.iteration.numpy())
         status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config["epochs"])
         it, spe = int(trainer.iteration.numpy()), trainer.steps_per_epoch

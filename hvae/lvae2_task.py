@@ -406,7 +406,7 @@ class LVAE2Task(Task):
         print(f"data: {data.describe()}")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
-        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
+        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config["epochs"])
         it, spe = int(trainer.iteration.numpy()), trainer.steps_per_epoch
         if status == "done" and it > start and it % spe:

@@ -409,7 +409,7 @@ class LVAETask(Task):
             h, w, _ = self.model.image_shape
             per_pass = max(int(self.settings["test_batch_size"]), DEFAULT_IMAGES_PER_PASS * 28 * 28 // (h * w))
             self._evaluators[k] = Evaluator(self.model, k, max_images_per_pass=per_pass,
-                                            compile_mode=self.config.get("compile", "function"))
+                                            compile_mode=self.compile_mode())
         return self._evaluators[k]
 
     def measure(self, split: str, k: int, active_units: bool = True) -> dict:
@@ -515,7 +515,7 @@ class LVAETask(Task):
                   "checkpoint is kept")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
-        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
+        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         start = int(trainer.iteration.numpy())
         status = trainer.fit(max_iterations=config.get("max_iterations"))
         last = int(trainer.iteration.numpy())

@@ -67,6 +67,16 @@ class Task:
     def generate(self) -> int:
         raise NotImplementedError
 
+    def default_compile_mode(self) -> str:
+        """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
+        by ``benchmarks/train_speed.py`` (README, Speed). Families override it per configuration."""
+        return "function"
+
+    def compile_mode(self) -> str:
+        """``--compile``, with ``auto`` (the default) resolved by :meth:`default_compile_mode`."""
+        mode = self.config.get("compile") or "auto"
+        return self.default_compile_mode() if mode == "auto" else mode
+
     def data_levels(self) -> int | None:
         """Distinct pixel values of the data the model is evaluated on (2 binary, 256 8-bit, None
         continuous); a family that binarises on the fly returns 2."""
@@ -131,6 +141,12 @@ class Task:
             shape, value_range, num_classes = data.shape, data.value_range, data.num_classes
         self.build(shape, value_range, num_classes)
 
+    def tensorboard_hint(self) -> str:
+        """How to look at this run in TensorBoard: its own folder, or ``model/`` for every run side by side (each
+        named by its netname; TensorBoard's run filter picks a family, e.g. ``vladder``)."""
+        parent = os.path.dirname(self.run_dir) or "."
+        return f"tensorboard --logdir={self.run_dir}, or --logdir={parent} to compare every run"
+
     def make_trainer(self, **kwargs):
         """A :class:`hvae.trainer.Trainer` with the run's seed, compile mode and frequencies. Under the
         ``mixed_float16`` policy the optimizer gets a dynamic loss scale (``keras.optimizers.LossScaleOptimizer``)."""
@@ -145,7 +161,7 @@ class Task:
                 self.optimizer.build(self.model.trainable_variables)
 
         config = self.config
-        options = dict(seed=config.get("seed") or 0, compile_mode=config.get("compile", "function"),
+        options = dict(seed=config.get("seed") or 0, compile_mode=self.compile_mode(),
                        checkpoint_frequency=config.get("checkpoint_frequency", 2000),
                        log_frequency=config.get("log_frequency", 20))
         options.update(kwargs)
@@ -199,7 +215,7 @@ class Task:
         n = data.sources[split].size
         print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
               f"{n:,} images, K = {k:,} importance samples", flush=True)
-        evaluator = Evaluator(self.model, k, compile_mode=config.get("compile", "function"))
+        evaluator = Evaluator(self.model, k, compile_mode=self.compile_mode())
         batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
         result = evaluator.evaluate(batches, n, levels=self.data_levels(), image_shape=data.shape,
                                     what=f"{split}, K={k}")

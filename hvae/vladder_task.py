@@ -260,7 +260,7 @@ class VLadderTask(Task):
         print(f"data: {data.describe()}")
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {int(trainer.iteration.numpy())}")
-        print(f"writing to {self.run_dir}/ (tensorboard --logdir={self.run_dir})", flush=True)
+        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         status = trainer.fit(max_iterations=config.get("max_iterations"))
         last = int(trainer.iteration.numpy())
         if status == "done" and last > 1 and last % self.vis_frequency != 0:

@@ -410,6 +410,11 @@ def test_cli_end_to_end(trained_run):
     assert evaluation["density"]["kind"] == "cross-entropy"  # Bernoulli on grey digits: not a likelihood
     assert evaluation["elbo"]["mean"] <= evaluation["iw_bound"]["mean"] < 0 and evaluation["bits_per_dim"] is None
     assert "cross-entropy" in out["evaluate"][0][0] and "importance samples/s" in out["evaluate"][0][0]
+    # a colour image given to a grey model: said in one line, before the file is written
+    assert "colour.jpg: 50x40 colour image -> 28x28 grey (the model's input)" in out["colour"][0][0]
+    # the run's line comes first, then the files
+    grid_out = out["grid"][0][0]
+    assert grid_out.index("VAE_digits (VAE) at iteration") < grid_out.index("wrote images/VAE/grid.png")
     line = _one_error_line(out["missing"][1], out["missing"][0][1])
     assert "missing.png" in line and "does not exist" in line
 
@@ -472,6 +477,13 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     # --best restores model/<netname>/best/ (epoch 1 of the trained run)
     status, out, err = _main(["VAE", "generate", "--best", "--netname=VAE_digits"], capsys)
     assert status == 0 and "VAE_digits (VAE) at iteration 20 (best checkpoint by validation loss)" in out, err
+
+    # another --netname of the same model keeps its figures in images/<netname>/, not images/VAE/
+    before = {p.name: p.stat().st_mtime for p in (cwd / "images/VAE").glob("*.png")}
+    status, out, err = _main(["VAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=2",
+                              "--netname=VAE_other"], capsys)
+    assert status == 0 and (cwd / "images/VAE_other/grid_1.png").is_file(), err
+    assert {p.name: p.stat().st_mtime for p in (cwd / "images/VAE").glob("*.png")} == before
 
     # CVAE: a short run stopped mid-epoch still gets its grid; generate with and without a label
     status, out, err = _main(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)

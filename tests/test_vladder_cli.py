@@ -133,6 +133,21 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     assert json.loads((run / "config.json").read_text())["reg"] == "mmd"
 
 
+def test_help_fits_each_script(capsys):
+    code, out, _ = run_cli(["--help"], capsys, script_mode="generate")
+    assert code == 0 and "usage: generate.py" in out and "MODEL IMAGE" in out
+    assert "examples:" in out and out.count("python generate.py") >= 3
+    for training_only in ("--restart", "--epochs", "--max_iterations", "--learning_rate", "--reg"):
+        assert training_only not in out, training_only
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0 and "MODEL MODE IMAGE" in out and out.count("python train.py") >= 3
+    assert "--lambda LAMBDA " in out and "LAMBDA_" not in out
+    for family in ("VLadder", "VAE collection", "Ladder VAE", "Laplace"):
+        assert family in out, family
+    code, out, _ = run_cli(["LVAE", "--help"], capsys)  # one family: its own flags only
+    assert code == 0 and "--zdims" in out and "--reg" not in out
+
+
 @pytest.mark.parametrize("argv, fragments", [
     (["--dataset=imagenet"], ["unknown dataset 'imagenet'", "valid names: mnist, binarized_mnist"]),
     (["--dataset=svhn"], ["svhn needs --db_path"]),

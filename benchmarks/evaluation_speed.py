@@ -1,0 +1,119 @@
+#!/usr/bin/env python
+"""Throughput of the shared likelihood evaluation (importance samples per second) for every family's models.
+
+For each case of the families' ``benchmark_cases()`` (the model as it trains), ``hvae.evaluation.Evaluator``
+importance-samples a fixed batch of 100 images with K samples per image (in chunks of at most 4,096 decoded images
+per pass, as ``python train.py MODEL evaluate``), in ``tf.function`` and with XLA, after one warm-up batch
+(tracing and compilation excluded). Reported: importance samples per second (K x images / seconds, median of
+``--repeats`` batches), the 1-minute load average and the share of the CPU other processes took meanwhile.
+
+Writes ``benchmarks/results/evaluation_speed.json`` and ``evaluation_speed.png``.
+
+    python benchmarks/evaluation_speed.py                      # every case, K = 100, function and XLA
+    python benchmarks/evaluation_speed.py --cases VAE_mnist vladder_mnist --k 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.train_speed import _cpu_jiffies, all_cases, find_case  # noqa: E402
+
+
+def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from hvae.evaluation import Evaluator
+
+    built = find_case(case)(images)
+    model = built["model"]
+    x, y = built["images"], built["labels"]
+    if not getattr(model, "has_posterior", True):
+        return {"case": case, "mode": mode, "skipped": "no posterior (deterministic encoder)"}
+    evaluator = Evaluator(model, k, compile_mode=mode)
+    t0 = time.perf_counter()
+    evaluator.batch_terms(x, y)
+    warmup = time.perf_counter() - t0
+    rates, others = [], []
+    for _ in range(repeats):
+        total0, busy0 = _cpu_jiffies()
+        own0 = sum(os.times()[:2])
+        t = time.perf_counter()
+        evaluator.batch_terms(x, y)
+        seconds = time.perf_counter() - t
+        total1, busy1 = _cpu_jiffies()
+        own1 = sum(os.times()[:2])
+        ticks = os.sysconf("SC_CLK_TCK")
+        others.append(max(0.0, ((busy1 - busy0) - (own1 - own0) * ticks) / max(total1 - total0, 1)))
+        rates.append(int(x.shape[0]) * k / seconds)
+    return {"case": case, "mode": mode, "iw_samples": k, "images": int(x.shape[0]),
+            "importance_samples_per_second": statistics.median(rates), "spread": [min(rates), max(rates)],
+            "warmup_seconds": warmup, "load_average": os.getloadavg()[0], "other_share": float(np.median(others))}
+
+
+def plot(results: list, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in results if "skipped" not in r]
+    cases = list(dict.fromkeys(r["case"] for r in rows))
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(cases) + 3), 4.5))
+    width = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        vals = [next((r["importance_samples_per_second"] for r in rows if r["case"] == c and r["mode"] == mode), 0)
+                for c in cases]
+        ax.bar(np.arange(len(cases)) + (j - (len(modes) - 1) / 2) * width, vals, width, label=mode)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(cases)))
+    ax.set_xticklabels(cases, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("importance samples / s (log scale)")
+    k = rows[0]["iw_samples"] if rows else "?"
+    ax.set_title(f"Likelihood evaluation on this CPU (K = {k}, batches of 100 images; benchmarks/evaluation_speed.py)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", nargs="+")
+    p.add_argument("--modes", nargs="+", default=["function", "xla"], choices=("eager", "function", "xla"))
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--images", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    args = p.parse_args(argv)
+    import hvae  # noqa: F401  (TensorFlow's environment defaults)
+
+    results = []
+    for case in args.cases or all_cases():
+        for mode in args.modes:
+            r = measure(case, args.k, mode, args.repeats, args.images)
+            results.append(r)
+            if "skipped" in r:
+                print(f"{case:22s} {mode:9s} skipped: {r['skipped']}", flush=True)
+            else:
+                print(f"{case:22s} {mode:9s} {r['importance_samples_per_second']:12,.0f} importance samples/s "
+                      f"(other processes {r['other_share']:.0%})", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "evaluation_speed.json"), "w") as f:
+        json.dump({"settings": vars(args), "results": results}, f, indent=1)
+    plot(results, os.path.join(args.out, "evaluation_speed.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
