@@ -207,7 +207,11 @@ class Trainer:
             terms = {k: tf.cast(v, tf.float32) for k, v in terms.items()}
             norm = tf.linalg.global_norm(grads) * replicas
             if loss_scaled:
-                norm = norm / tf.cast(task.optimizer.dynamic_scale, norm.dtype)
+                # a step whose scaled gradient overflowed is skipped by the optimizer (and the scale lowered): that
+                # is the loss scale doing its work, not a diverging run, so its norm is reported as 0
+                scale = tf.cast(task.optimizer.dynamic_scale, norm.dtype)
+                norm = tf.where(tf.math.is_finite(norm), norm / scale, tf.zeros_like(norm))
+                terms["loss_scale"] = tf.cast(scale, tf.float32)
             terms["gradient_norm"] = norm
             task.optimizer.apply_gradients(zip(grads, variables))
             return terms
