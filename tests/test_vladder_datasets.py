@@ -76,7 +76,7 @@ def test_dataset_trains_with_the_layers_of_its_shape(tmp_path, monkeypatch, caps
     config = json.loads((tmp_path / "model" / "run" / "config.json").read_text())
     assert config["architecture"] == architecture
     assert (tmp_path / "model" / "run" / "ckpt-1.index").is_file()
-    assert "iteration       0 |" in out and "Reconstruction error @0" in out
+    assert "iteration       1 |" in out and "Reconstruction error @1" in out  # iteration = steps completed
     figures = {"vladder_mnist": "manifold_samples", "vladder_svhn": "conditional_samples",
                "vladder_celebA": "samples", "vladder_lsun": "conditional_samples"}[architecture]
     assert (tmp_path / "model" / "run" / figures / "current.png").is_file()
