@@ -95,22 +95,29 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    p.add_argument("--merge", action="store_true", help="keep the results of other cases (and modes) in the JSON")
     args = p.parse_args(argv)
     import hvae  # noqa: F401  (TensorFlow's environment defaults)
 
-    results = []
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "evaluation_speed.json")
+    results, runs = [], [vars(args)]
+    if args.merge and os.path.exists(path):  # keep the other cases' results of earlier runs
+        with open(path) as f:
+            old = json.load(f)
+        results, runs = old["results"], old.get("runs", [old.get("settings")]) + runs
     for case in args.cases or all_cases():
         for mode in args.modes:
             r = measure(case, args.k, mode, args.repeats, args.images)
-            results.append(r)
+            r["settings"] = {"k": args.k, "images": args.images, "repeats": args.repeats}
+            results = [x for x in results if (x.get("case"), x.get("mode")) != (r.get("case"), r.get("mode"))] + [r]
             if "skipped" in r:
                 print(f"{case:22s} {mode:9s} skipped: {r['skipped']}", flush=True)
             else:
                 print(f"{case:22s} {mode:9s} {r['importance_samples_per_second']:12,.0f} importance samples/s "
                       f"(other processes {r['other_share']:.0%})", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "evaluation_speed.json"), "w") as f:
-        json.dump({"settings": vars(args), "results": results}, f, indent=1)
+            with open(path, "w") as f:  # after every measurement: a killed run keeps what it measured
+                json.dump({"runs": runs, "results": results}, f, indent=1)
     plot(results, os.path.join(args.out, "evaluation_speed.png"))
     return 0
 

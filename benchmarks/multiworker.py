@@ -48,12 +48,22 @@ def _ports(n):
     return ports
 
 
-def _rate(log: str) -> float:
+def _rate(log: str, batch: int) -> float:
+    """Steady-state images/s from a console: the trainer's ``| N images/s`` lines, or Keras's ``- N ms/step``
+    epoch lines (the collection), skipping the first (tracing).
+
+    Raises:
+        RuntimeError: the run printed neither (it failed: the end of its console is in the message).
+    """
     rates = [float(m) for m in re.findall(r"\|\s+([\d.]+) images/s", log)]
+    rates += [batch * 1000.0 / float(m) for m in re.findall(r" - ([\d.]+)ms/step", log)]
+    if not rates:
+        raise RuntimeError("no speed in the run's console:\n" + log[-2000:])
     return statistics.median(rates[1:] or rates)
 
 
 def run_speed(name: str, argv: list, iterations: int, workers: int) -> float:
+    batch = 64 if "VAE" in argv else 100
     with tempfile.TemporaryDirectory() as cwd:
         args = [sys.executable, os.path.join(ROOT, "train.py")] + argv + [
             f"--max_iterations={iterations}", "--log_frequency=10", "--checkpoint_frequency=100000", "--seed=1",
@@ -61,7 +71,7 @@ def run_speed(name: str, argv: list, iterations: int, workers: int) -> float:
         env = dict(os.environ, PYTHONPATH=ROOT)
         if workers == 1:
             out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
-            return _rate(out.stdout)
+            return _rate(out.stdout + out.stderr, batch)
         hosts = [f"127.0.0.1:{p}" for p in _ports(workers)]
         procs = []
         for i in range(workers):
@@ -69,7 +79,7 @@ def run_speed(name: str, argv: list, iterations: int, workers: int) -> float:
             procs.append(subprocess.Popen(args, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                           text=True))
         outs = [p.communicate(timeout=3600)[0] for p in procs]
-        return _rate(outs[0])
+        return _rate(outs[0], batch)
 
 
 def gradient_bytes() -> list:

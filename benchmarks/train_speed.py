@@ -200,11 +200,14 @@ class Contestant:
             cmd += ["--batch", str(batch)]
         self.variant = variant
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
         line = self.proc.stdout.readline()
         if not line:
             raise SystemExit(f"worker {case} {variant} failed to start")
         self.info = json.loads(line)
+        wanted = parse_variant(variant)["onednn"] == "1"
+        if self.info.get("onednn_enabled") not in (None, wanted):  # the variant must be what it says
+            raise SystemExit(f"worker {case} {variant}: oneDNN is {'on' if self.info['onednn_enabled'] else 'off'}")
 
     def run(self, steps: int) -> dict:
         start_total, start_busy = _cpu_jiffies()

@@ -409,7 +409,7 @@ class LVAETask(Task):
             h, w, _ = self.model.image_shape
             per_pass = max(int(self.settings["test_batch_size"]), DEFAULT_IMAGES_PER_PASS * 28 * 28 // (h * w))
             self._evaluators[k] = Evaluator(self.model, k, max_images_per_pass=per_pass,
-                                            compile_mode=self.compile_mode())
+                                            compile_mode=self.evaluation_compile_mode())
         return self._evaluators[k]
 
     def measure(self, split: str, k: int, active_units: bool = True) -> dict:

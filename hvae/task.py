@@ -69,8 +69,19 @@ class Task:
 
     def default_compile_mode(self) -> str:
         """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
-        by ``benchmarks/train_speed.py`` (README, Speed). Families override it per configuration."""
+        by ``benchmarks/train_speed.py`` (README, Speed). A family overrides it for a configuration where XLA wins.
+
+        Measured on 2026-11-23 (2 cores, every configuration of every family, interleaved): with the Adam
+        families' fused update (:class:`hvae.optimizers.FusedAdam`), ``tf.function`` was the fastest or within
+        the noise of XLA everywhere but SA-VAE (the Laplace family overrides it), and XLA was 10-36% slower on the
+        32x32 and 64x64 VLadders, the MLP VAE, VLAE and the LVAE."""
         return "function"
+
+    def evaluation_compile_mode(self) -> str:
+        """How ``evaluate`` runs its importance sampling: ``--compile`` when given, else ``tf.function``, which
+        ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (1.4-2.4x)."""
+        mode = self.config.get("compile") or "auto"
+        return "function" if mode == "auto" else mode
 
     def compile_mode(self) -> str:
         """``--compile``, with ``auto`` (the default) resolved by :meth:`default_compile_mode`."""
@@ -215,7 +226,7 @@ class Task:
         n = data.sources[split].size
         print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
               f"{n:,} images, K = {k:,} importance samples", flush=True)
-        evaluator = Evaluator(self.model, k, compile_mode=self.compile_mode())
+        evaluator = Evaluator(self.model, k, compile_mode=self.evaluation_compile_mode())
         batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
         result = evaluator.evaluate(batches, n, levels=self.data_levels(), image_shape=data.shape,
                                     what=f"{split}, K={k}")

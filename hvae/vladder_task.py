@@ -105,7 +105,7 @@ class VLadderTask(Task):
     # ---- set-up ---------------------------------------------------------------------------------
     def build(self, shape, value_range, num_classes=None):
         """Choose the configuration and build model + optimizer (in the strategy's scope)."""
-        import keras
+        from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (README, Speed)
 
         from models.layers import synchronized_batch_norm
         from models.vladder import VLadder
@@ -117,7 +117,7 @@ class VLadderTask(Task):
                                  denoise=bool(self.config["denoise_train"]), top_heads=self.config["top_heads"],
                                  name=self.config["netname"]).build_all()
             # TF1 AdamOptimizer defaults: beta1 0.9, beta2 0.999, epsilon 1e-8 (Keras defaults to 1e-7).
-            self.optimizer = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+            self.optimizer = FusedAdam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
             self.optimizer.build(self.model.trainable_variables)
         self.display_range = tuple(value_range)
 

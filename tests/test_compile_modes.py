@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from hvae.trainer import Trainer
 
-CASES = [("hvae.collection_task", "VAE_mnist"),
-         ("hvae.laplace_task", "VLAE_VAE"), ("hvae.vladder_task", "vladder_mnist")]
+CASES = [("hvae.collection_task", "VAE_mnist"), ("hvae.laplace_task", "VLAE_VAE"),
+         ("hvae.laplace_task", "SAVAE"),  # runs in XLA by default (--compile=auto)
+         ("hvae.vladder_task", "vladder_mnist")]
 MODES = ("eager", "function", "xla")
 REPEATS = 4
 
