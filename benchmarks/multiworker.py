@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,6 @@ SPEED_CASES = {
     "vladder_mnist": ["--dataset=digits", "--batch_size=100"],
     "VAE_mnist": ["VAE", "train", "--dataset=digits", "--epochs=1000"],
 }
-
-
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _rate(log: str, batch: int) -> float:
@@ -72,12 +61,10 @@ def run_speed(name: str, argv: list, iterations: int, workers: int) -> float:
         if workers == 1:
             out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
             return _rate(out.stdout + out.stderr, batch)
-        hosts = [f"127.0.0.1:{p}" for p in _ports(workers)]
-        procs = []
-        for i in range(workers):
-            e = dict(env, TF_CONFIG=json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}))
-            procs.append(subprocess.Popen(args, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                          text=True))
+        from hvae.runtime import local_cluster
+
+        procs = [subprocess.Popen(args, cwd=cwd, env=dict(env, TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) for tf_config in local_cluster(workers)]
         outs = [p.communicate(timeout=3600)[0] for p in procs]
         return _rate(outs[0], batch)
 

@@ -78,6 +78,22 @@ def cluster_spec() -> dict | None:
             "num_workers": len(members)}
 
 
+def local_cluster(num_workers: int) -> list:
+    """``TF_CONFIG`` values for ``num_workers`` worker processes on this machine, one per worker (index i for
+    worker i, worker 0 the chief), on ports of 127.0.0.1 free when called: how the tests and
+    ``benchmarks/multiworker.py`` start a cluster of local processes. Returns a list of JSON strings."""
+    import socket
+
+    socks = [socket.socket() for _ in range(num_workers)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
+    for s in socks:
+        s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+            for i in range(num_workers)]
+
+
 def apply_precision(precision: str | None) -> str:
     """Set the numerical precision before any model is built; returns the setting applied.
 

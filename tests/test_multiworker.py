@@ -7,11 +7,9 @@ global batch and seed; a worker killed with SIGKILL stops the other with one lin
 from the newest checkpoint and finishes; SIGTERM to one worker makes both save at the same iteration.
 """
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,23 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from hvae.runtime import local_cluster
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _launch(argv, cwd: Path, tmp: Path, ports, index):
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp),
-               TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+def _launch(argv, cwd: Path, tmp: Path, tf_config: str, index):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp), TF_CONFIG=tf_config)
     env.pop("HVAE_TF_VERBOSE", None)
     log = open(cwd / f"worker{index}.log", "w")
     return subprocess.Popen([sys.executable, str(ROOT / "train.py")] + argv, cwd=cwd, env=env, stdout=log,
@@ -43,8 +31,7 @@ def _launch(argv, cwd: Path, tmp: Path, ports, index):
 
 
 def _cluster(argv, cwd, tmp):
-    ports = _free_ports(2)
-    return [_launch(argv, cwd, tmp, ports, i) for i in (0, 1)]
+    return [_launch(argv, cwd, tmp, tf_config, i) for i, tf_config in enumerate(local_cluster(2))]
 
 
 def _wait(procs, timeout=600):
