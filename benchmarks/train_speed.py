@@ -23,11 +23,22 @@ ran (``/proc/stat`` minus the worker's own ``/proc/<pid>/stat``). Before a turn 
 than ``--max-other`` of the CPU is rejected and retried at the end of its round (up to ``--retries`` times), and
 every rejection is kept in the JSON with its share.
 
-Writes ``benchmarks/results/train_speed.json`` and ``train_speed.png``; ``--replot`` redraws the figure from the
-JSON.
+The machine itself drifts: on this VM the same variant's images/s moved 10–27% between runs an hour apart with
+nothing else running (the host's load is invisible from inside, except as steal time). So every turn also
+measures a *reference*: the worker's own float32 matmul rate (1024 x 1024 products, best of 5, before and after
+the timed steps, same threads), and reports ``images_per_reference_gflop`` = images/s / reference GFLOP/s, the
+step's speed in units of the machine's speed at that moment. A turn during which the hypervisor took more than
+``--max-steal`` of the VM's CPU (``/proc/stat`` steal) is rejected like a busy one. ``--compare EARLIER LATER``
+prints how far every figure of two result files differs (images/s, time vs the first variant, images per
+reference-GFLOP) and draws ``<name>_repeat.png``.
+
+Writes ``benchmarks/results/<name>.json`` and ``<name>.png`` (``--name``, default ``train_speed``); ``--replot``
+redraws the figure from the JSON.
 
     python benchmarks/train_speed.py                                    # every case, function / xla x oneDNN on / off
     python benchmarks/train_speed.py --cases vladder_mnist VAE_mnist --variants eager function xla --rounds 6
+    python benchmarks/train_speed.py --name repeat_b ...; python benchmarks/train_speed.py --compare \
+        benchmarks/results/repeat_a.json benchmarks/results/repeat_b.json --name repeat   # reproducibility
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ sys.path.insert(0, ROOT)
 
 DEFAULT_VARIANTS = ("function", "xla", "function:onednn=0", "xla:onednn=0", "function:adam=fused", "xla:adam=fused")
 LARGE = ("vladder_celebA", "vladder_lsun")
+REFERENCE_N = 1024      # the reference product: (1024 x 1024) @ (1024 x 1024), float32, 2.1 GFLOP
+REFERENCE_REPEATS = 5
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,28 +165,50 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
                 "onednn_enabled": onednn_enabled(), "tensorflow": tf.__version__,
                 "parameters": int(sum(int(tf.size(w)) for w in built["model"].trainable_variables)),
                 "intra_op_threads": v["intra"] or cores, "inter_op_threads": v["inter"] or cores}
+        ref_a = tf.random.stateless_normal((REFERENCE_N, REFERENCE_N), seed=(1, 2))
+        ref_b = tf.random.stateless_normal((REFERENCE_N, REFERENCE_N), seed=(3, 4))
+
+        def reference_gflops():
+            """This process's float32 matmul rate now (GFLOP/s), the best of a few products: the machine's speed
+            at the moment of the turn, with the turn's thread settings."""
+            best = float("inf")
+            for _ in range(REFERENCE_REPEATS):
+                t = time.perf_counter()
+                float(tf.reduce_sum(tf.matmul(ref_a, ref_b)))
+                best = min(best, time.perf_counter() - t)
+            return 2.0 * REFERENCE_N ** 3 / best / 1e9
+
+        reference_gflops()  # warm-up
         out.write(json.dumps(info) + "\n")
         for line in sys.stdin:
             msg = json.loads(line)
             if msg.get("op") == "quit":
                 break
+            before = reference_gflops()
             times = []
             for _ in range(int(msg["steps"])):
                 t = time.perf_counter()
                 step()
                 times.append(time.perf_counter() - t)
-            out.write(json.dumps({"times": times, "peak_rss_mb": peak_rss_mb()}) + "\n")
+            after = reference_gflops()
+            out.write(json.dumps({"times": times, "peak_rss_mb": peak_rss_mb(),
+                                  "reference_gflops": statistics.median([before, after])}) + "\n")
     return 0
 
 
 # --------------------------------------------------------------------------------------------------
 # The orchestrator (no TensorFlow here)
 # --------------------------------------------------------------------------------------------------
-def _cpu_jiffies():
+def _cpu_jiffies(steal: bool = False):
+    """``(total, busy)`` jiffies of the machine since boot (``steal=True``: ``(total, busy, steal)``; steal is the
+    time the hypervisor gave this VM's CPUs to someone else)."""
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:]]
+    parts = parts[:8]  # user nice system idle iowait irq softirq steal (guest time is inside user)
     idle = parts[3] + parts[4]
-    return sum(parts), sum(parts) - idle
+    if steal:
+        return sum(parts), sum(parts) - idle - parts[7], parts[7]
+    return sum(parts), sum(parts) - idle - parts[7]
 
 
 def _proc_jiffies(pid: int) -> int:
@@ -210,15 +245,16 @@ class Contestant:
             raise SystemExit(f"worker {case} {variant}: oneDNN is {'on' if self.info['onednn_enabled'] else 'off'}")
 
     def run(self, steps: int) -> dict:
-        start_total, start_busy = _cpu_jiffies()
+        start_total, start_busy, start_steal = _cpu_jiffies(steal=True)
         start_own = _proc_jiffies(self.proc.pid)
         load = os.getloadavg()[0]
         self.proc.stdin.write(json.dumps({"op": "run", "steps": steps}) + "\n")
         self.proc.stdin.flush()
         reply = json.loads(self.proc.stdout.readline())
-        total, busy = _cpu_jiffies()
+        total, busy, steal = _cpu_jiffies(steal=True)
         own = _proc_jiffies(self.proc.pid)
         reply["other_share"] = max(0.0, ((busy - start_busy) - (own - start_own)) / max(total - start_total, 1))
+        reply["steal_share"] = (steal - start_steal) / max(total - start_total, 1)
         reply["load_average"] = load
         return reply
 
@@ -262,12 +298,13 @@ def measure_case(case, variants, rounds, steps, batch, warmup, args) -> dict:
                 wait_quiet(args.quiet_threshold, args.max_wait)
                 reply = c.run(steps)
                 reply["round"] = r
-                if reply["other_share"] > args.max_other and tries < args.retries:
+                busy = reply["other_share"] > args.max_other or reply["steal_share"] > args.max_steal
+                if busy and tries < args.retries:
                     rejected.append({"variant": c.variant, "round": r, "other_share": reply["other_share"],
-                                     "load_average": reply["load_average"]})
+                                     "steal_share": reply["steal_share"], "load_average": reply["load_average"]})
                     pending.append((c, tries + 1))
                     continue
-                reply["flagged"] = reply["other_share"] > args.max_other
+                reply["flagged"] = busy
                 turns[c.variant].append(reply)
         out = {"case": case, "batch": contestants[0].info["batch"], "parameters": contestants[0].info["parameters"],
                "rounds": rounds, "steps_per_turn": steps, "variants": [], "rejected_turns": rejected}
@@ -278,13 +315,19 @@ def measure_case(case, variants, rounds, steps, batch, warmup, args) -> dict:
             q1, q3 = _quartiles(times)
             ratios = [statistics.median(a["times"]) / statistics.median(b["times"])
                       for a, b in zip(turns[c.variant], turns[ref])]
+            # Per turn: images/s divided by the reference matmul rate of the same moment, in images per
+            # reference-GFLOP; what remains when the machine as a whole runs faster or slower than in another run.
+            normalized = [out["batch"] / statistics.median(t["times"]) / t["reference_gflops"] for t in turns[c.variant]]
             out["variants"].append({
                 "variant": c.variant, "seconds_per_step": med, "images_per_second": out["batch"] / med,
                 "iqr_seconds": [q1, q3], "time_vs_first_variant": statistics.median(ratios),
+                "reference_gflops": statistics.median(t["reference_gflops"] for t in turns[c.variant]),
+                "images_per_reference_gflop": statistics.median(normalized),
                 "peak_rss_mb": max(t["peak_rss_mb"] for t in turns[c.variant]),
                 "warmup_seconds": c.info["warmup_seconds"], "onednn_enabled": c.info["onednn_enabled"],
                 "threads": [c.info["intra_op_threads"], c.info["inter_op_threads"]],
-                "turns": [{k: t[k] for k in ("round", "other_share", "load_average", "flagged")} for t in turns[c.variant]],
+                "turns": [{k: t[k] for k in ("round", "other_share", "steal_share", "load_average", "reference_gflops",
+                                             "flagged")} for t in turns[c.variant]],
                 "times": times})
         return out
     finally:
@@ -326,6 +369,68 @@ def plot(results: list, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+COMPARED = (("images_per_second", "images/s"), ("time_vs_first_variant", "time vs the first variant"),
+            ("images_per_reference_gflop", "images per reference-GFLOP"))
+
+
+def compare(earlier: str, later: str, tolerance: float = 0.10, figure: str | None = None) -> int:
+    """Print, per case and variant present in both result files, each reported figure of both runs and their
+    relative difference (later / earlier - 1), marking those beyond ``tolerance``; then the largest difference
+    per figure; ``figure``: also draw the changes there. Returns 0 (a report, not a test)."""
+    runs = []
+    for path in (earlier, later):
+        try:
+            with open(path) as f:
+                runs.append({(r["case"], v["variant"]): v for r in json.load(f)["results"] for v in r["variants"]})
+        except (OSError, ValueError, KeyError) as e:
+            raise SystemExit(f"--compare: cannot read {path}: {e}")
+    common = [k for k in runs[0] if k in runs[1]]
+    if not common:
+        raise SystemExit("--compare: the two files share no case and variant")
+    worst = {key: 0.0 for key, _ in COMPARED}
+    changes = {key: [] for key, _ in COMPARED}
+    print("| case | variant | " + " | ".join(f"{label}: earlier, later, change" for _, label in COMPARED) + " |")
+    print("|---|---|" + "---|" * len(COMPARED))
+    for k in common:
+        cells = []
+        for key, _ in COMPARED:
+            a, b = runs[0][k].get(key), runs[1][k].get(key)
+            if a is None or b is None:
+                cells.append("– (not in both)")
+                continue
+            change = b / a - 1.0
+            worst[key] = max(worst[key], abs(change))
+            changes[key].append(change)
+            cells.append(f"{a:.4g}, {b:.4g}, {change:+.1%}{' **beyond**' if abs(change) > tolerance else ''}")
+        print(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
+    for key, label in COMPARED:
+        verdict = "within" if worst[key] <= tolerance else "beyond"
+        print(f"largest change of {label}: {worst[key]:.1%} ({verdict} {tolerance:.0%})")
+    if figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(common) + 3), 4.5))
+        width = 0.8 / len(COMPARED)
+        for j, (key, label) in enumerate(COMPARED):
+            x = np.arange(len(changes[key])) + (j - (len(COMPARED) - 1) / 2) * width
+            ax.bar(x, 100 * np.array(changes[key]), width, label=label)
+        ax.axhspan(-100 * tolerance, 100 * tolerance, color="0.9", zorder=0, label=f"±{tolerance:.0%}")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xticks(np.arange(len(common)))
+        ax.set_xticklabels([f"{c}\n{v}" for c, v in common], rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel("later run / earlier run - 1 (%)")
+        ax.set_title(f"Run-to-run change: {os.path.basename(earlier)} -> {os.path.basename(later)}", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(figure, dpi=110)
+        print(f"figure: {figure}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--worker", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
@@ -338,17 +443,27 @@ def main(argv=None) -> int:
     p.add_argument("--quiet-threshold", type=float, default=0.1)
     p.add_argument("--max-wait", type=float, default=120)
     p.add_argument("--max-other", type=float, default=0.15)
+    p.add_argument("--max-steal", type=float, default=0.05,
+                   help="reject a turn during which the hypervisor took more than this share of the VM's CPU")
     p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--compare", nargs=2, metavar=("EARLIER.json", "LATER.json"),
+                   help="how far two runs' results differ, per case and variant (no measurement)")
+    p.add_argument("--tolerance", type=float, default=0.10, help="--compare: the reproducibility asked for")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--replot", action="store_true")
+    p.add_argument("--name", default="train_speed",
+                   help="result files <out>/<name>.json and .png (--compare: <name>_repeat.png)")
     args = p.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], args.worker[1], args.batch, args.warmup)
+    if args.compare:
+        return compare(*args.compare, tolerance=args.tolerance,
+                       figure=os.path.join(args.out, f"{args.name}_repeat.png"))
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "train_speed.json")
+    path = os.path.join(args.out, f"{args.name}.json")
     if args.replot:
         with open(path) as f:
-            plot(json.load(f)["results"], os.path.join(args.out, "train_speed.png"))
+            plot(json.load(f)["results"], os.path.join(args.out, f"{args.name}.png"))
         return 0
     cases = args.cases or all_cases()
     results, started = [], time.time()
@@ -360,13 +475,14 @@ def main(argv=None) -> int:
         for v in r["variants"]:
             flagged = sum(t["flagged"] for t in v["turns"])
             print(f"  {v['variant']:22s} {v['seconds_per_step']:8.4f} s/step {v['images_per_second']:9.1f} img/s  "
-                  f"x{v['time_vs_first_variant']:.2f}  peak {v['peak_rss_mb']:.0f} MB"
+                  f"x{v['time_vs_first_variant']:.2f}  {v['images_per_reference_gflop']:.3f} img/ref-GFLOP "
+                  f"(reference {v['reference_gflops']:.0f} GFLOP/s)  peak {v['peak_rss_mb']:.0f} MB"
                   f"{f'  ({flagged} flagged turns)' if flagged else ''}", flush=True)
         info = {"cpus": os.cpu_count(), "minutes": (time.time() - started) / 60, "settings": vars(args),
                 "results": results}
         with open(path, "w") as f:
             json.dump(info, f, indent=1)
-    plot(results, os.path.join(args.out, "train_speed.png"))
+    plot(results, os.path.join(args.out, f"{args.name}.png"))
     print("\n| case | batch | " + " | ".join(args.variants) + " | fastest | peak memory |")
     print("|---|---|" + "---|" * len(args.variants) + "---|---|")
     for r in results:
