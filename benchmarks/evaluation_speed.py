@@ -45,12 +45,12 @@ def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
     warmup = time.perf_counter() - t0
     rates, others = [], []
     for _ in range(repeats):
-        total0, busy0 = _cpu_jiffies()
+        total0, busy0, _ = _cpu_jiffies()
         own0 = sum(os.times()[:2])
         t = time.perf_counter()
         evaluator.batch_terms(x, y)
         seconds = time.perf_counter() - t
-        total1, busy1 = _cpu_jiffies()
+        total1, busy1, _ = _cpu_jiffies()
         own1 = sum(os.times()[:2])
         ticks = os.sysconf("SC_CLK_TCK")
         others.append(max(0.0, ((busy1 - busy0) - (own1 - own0) * ticks) / max(total1 - total0, 1)))

@@ -23,8 +23,8 @@ ran (``/proc/stat`` minus the worker's own ``/proc/<pid>/stat``). Before a turn 
 than ``--max-other`` of the CPU is rejected and retried at the end of its round (up to ``--retries`` times), and
 every rejection is kept in the JSON with its share.
 
-The machine itself drifts: on this VM the same variant's images/s moved 10–27% between runs an hour apart with
-nothing else running (the host's load is invisible from inside, except as steal time). So every turn also
+The machine itself drifts: on this VM the same variant's images/s moved 7–39% between two runs 1.5 hours apart
+with nothing else running and no steal time (README, Speed: the host's load is invisible from inside). So every turn also
 measures a *reference*: the worker's own float32 matmul rate (1024 x 1024 products, best of 5, before and after
 the timed steps, same threads), and reports ``images_per_reference_gflop`` = images/s / reference GFLOP/s, the
 step's speed in units of the machine's speed at that moment. A turn during which the hypervisor took more than
@@ -38,7 +38,7 @@ redraws the figure from the JSON.
     python benchmarks/train_speed.py                                    # every case, function / xla x oneDNN on / off
     python benchmarks/train_speed.py --cases vladder_mnist VAE_mnist --variants eager function xla --rounds 6
     python benchmarks/train_speed.py --name repeat_b ...; python benchmarks/train_speed.py --compare \
-        benchmarks/results/repeat_a.json benchmarks/results/repeat_b.json --name repeat   # reproducibility
+        benchmarks/results/repeat_a.json benchmarks/results/repeat_b.json   # reproducibility: train_speed_repeat.png
 """
 
 from __future__ import annotations
@@ -199,16 +199,14 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
 # --------------------------------------------------------------------------------------------------
 # The orchestrator (no TensorFlow here)
 # --------------------------------------------------------------------------------------------------
-def _cpu_jiffies(steal: bool = False):
-    """``(total, busy)`` jiffies of the machine since boot (``steal=True``: ``(total, busy, steal)``; steal is the
-    time the hypervisor gave this VM's CPUs to someone else)."""
+def _cpu_jiffies():
+    """``(total, busy, steal)`` jiffies of the machine since boot; steal is the time the hypervisor gave this VM's
+    CPUs to someone else, not counted as busy."""
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:]]
     parts = parts[:8]  # user nice system idle iowait irq softirq steal (guest time is inside user)
     idle = parts[3] + parts[4]
-    if steal:
-        return sum(parts), sum(parts) - idle - parts[7], parts[7]
-    return sum(parts), sum(parts) - idle - parts[7]
+    return sum(parts), sum(parts) - idle - parts[7], parts[7]
 
 
 def _proc_jiffies(pid: int) -> int:
@@ -219,10 +217,10 @@ def _proc_jiffies(pid: int) -> int:
 
 def other_share(seconds: float = 1.0, exclude: int | None = None) -> float:
     """Share of the machine's CPU time taken by other processes over ``seconds``."""
-    t0, b0 = _cpu_jiffies()
+    t0, b0, _ = _cpu_jiffies()
     p0 = _proc_jiffies(exclude) if exclude else 0
     time.sleep(seconds)
-    t1, b1 = _cpu_jiffies()
+    t1, b1, _ = _cpu_jiffies()
     p1 = _proc_jiffies(exclude) if exclude else 0
     return max(0.0, ((b1 - b0) - (p1 - p0)) / max(t1 - t0, 1))
 
@@ -245,13 +243,13 @@ class Contestant:
             raise SystemExit(f"worker {case} {variant}: oneDNN is {'on' if self.info['onednn_enabled'] else 'off'}")
 
     def run(self, steps: int) -> dict:
-        start_total, start_busy, start_steal = _cpu_jiffies(steal=True)
+        start_total, start_busy, start_steal = _cpu_jiffies()
         start_own = _proc_jiffies(self.proc.pid)
         load = os.getloadavg()[0]
         self.proc.stdin.write(json.dumps({"op": "run", "steps": steps}) + "\n")
         self.proc.stdin.flush()
         reply = json.loads(self.proc.stdout.readline())
-        total, busy, steal = _cpu_jiffies(steal=True)
+        total, busy, steal = _cpu_jiffies()
         own = _proc_jiffies(self.proc.pid)
         reply["other_share"] = max(0.0, ((busy - start_busy) - (own - start_own)) / max(total - start_total, 1))
         reply["steal_share"] = (steal - start_steal) / max(total - start_total, 1)
