@@ -32,6 +32,7 @@ def read_scalars(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     file in ``run_dir`` (not its subfolders). Raises ``FileNotFoundError`` when there is no event file.
     """
     from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
 
     files = sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*")))
     if not files:
@@ -43,7 +44,7 @@ def read_scalars(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         tags = acc.Tags()
         for tag in tags.get("tensors", []):
             for event in acc.Tensors(tag):
-                value = np.asarray(_tensor_value(event.tensor_proto))
+                value = tensor_util.make_ndarray(event.tensor_proto)
                 if value.size == 1:
                     points.setdefault(tag, {})[int(event.step)] = float(value.reshape(()))
         for tag in tags.get("scalars", []):
@@ -54,12 +55,6 @@ def read_scalars(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         steps = np.array(sorted(by_step), dtype=np.int64)
         out[tag] = (steps, np.array([by_step[s] for s in steps], dtype=np.float64))
     return out
-
-
-def _tensor_value(proto):
-    from tensorboard.util import tensor_util
-
-    return tensor_util.make_ndarray(proto)
 
 
 def running_mean(values: np.ndarray, window: int) -> np.ndarray:
