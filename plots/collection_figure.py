@@ -57,7 +57,6 @@ def main(argv=None) -> int:
     fig.tight_layout()
     fig.canvas.draw()
     canvas = np.asarray(fig.canvas.buffer_rgba())[..., :3] / 255.0
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from hvae.figures import save_png
 
     save_png(args.out, canvas)

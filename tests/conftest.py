@@ -1,4 +1,5 @@
-"""Shared test set-up: the repository on sys.path, quiet TensorFlow, and the offline data folder.
+"""Shared test set-up: quiet TensorFlow and the offline data folder. The tests import the installed project
+(``pip install -e .``, README's set-up); nothing is put on ``sys.path`` here.
 
 Tests that need the real data in ``../shared/data`` use the ``shared_data`` fixture, which skips with a
 reason where the folder is absent (a user's clone has no ``../shared``). Set ``HVAE_SHARED_DATA`` to
@@ -6,15 +7,13 @@ point elsewhere.
 """
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+import hvae  # noqa: F401  (TensorFlow's environment defaults, before any test imports TensorFlow)
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-import hvae  # noqa: E402,F401  (TensorFlow's environment defaults, before any test imports TensorFlow)
 
 SHARED_DATA = Path(os.environ.get("HVAE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

@@ -10,9 +10,19 @@ import numpy as np
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "plots"))
 
-import training_curves  # noqa: E402
+
+def _script_module(name: str):
+    """A script of ``plots/`` imported as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "plots", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+training_curves = _script_module("training_curves")
 
 
 def _write_events(run_dir, start, values, tag="elbo"):
