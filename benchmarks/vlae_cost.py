@@ -26,7 +26,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import hvae  # noqa: E402,F401  (TensorFlow's environment defaults)
 
@@ -58,10 +57,10 @@ def time_step(name: str, batch: int, steps: int, warmup: int, **options) -> dict
     import tensorflow as tf
 
     from hvae.trainer import Trainer
-    from models.laplace_vae import MODELS as CLASSES
+    from models.laplace_vae import MODELS as CLASSES, PRESETS
 
     tf.random.set_seed(0)
-    model = CLASSES[name]((28, 28, 1), (0.0, 1.0), output_dist="bernoulli", binarize=False, **options).build_all()
+    model = CLASSES[name](PRESETS[f"{name}_binarized_mnist"].replace(**options)).build_all()
     optimizer = keras.optimizers.Adam(5e-4, epsilon=1e-8)
     optimizer.build(model.trainable_variables)
     images, labels = _images(batch), tf.zeros((batch,), tf.int64)
@@ -90,9 +89,9 @@ def time_jacobian(batch: int, steps: int, z_dim: int = 50) -> list:
     import numpy as np
     import tensorflow as tf
 
-    from models.laplace_vae import LaplaceModel
+    from models.laplace_vae import LaplaceConfig, LaplaceModel
 
-    model = LaplaceModel((28, 28, 1), z_dim=z_dim, output_dist="bernoulli").build_all()
+    model = LaplaceModel(LaplaceConfig(z_dim=z_dim, output_dist="bernoulli")).build_all()
     dec = model.decoder
     z = tf.random.normal((batch, z_dim))
 
@@ -136,9 +135,9 @@ def time_evaluation(name: str, images: int, k: int) -> dict:
     import tensorflow as tf
 
     from hvae.evaluation import Evaluator
-    from models.laplace_vae import MODELS as CLASSES
+    from models.laplace_vae import MODELS as CLASSES, PRESETS
 
-    model = CLASSES[name]((28, 28, 1), (0.0, 1.0), output_dist="bernoulli", binarize=False).build_all()
+    model = CLASSES[name](PRESETS[f"{name}_binarized_mnist"]).build_all()
     evaluator = Evaluator(model, k)
     batch = _images(images)
     labels = tf.zeros((images,), tf.int64)

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import figures
 from .errors import ConfigError
-from .registry import Family, flag
+from .family import Family, flag
 from .runs import save_config_json
 from .task import Task
 
@@ -52,7 +52,8 @@ FRAME_COLOR = (1.0, 0.0, 0.0)
 UNLABELLED = ("binarized_mnist", "celebA", "lsun")
 LABELLED = ("mnist", "svhn", "cifar10", "digits", "folder")
 ADAM = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
-OPTION_MODELS = {"alpha": ("InfoVAE",), "lambda_": ("InfoVAE", "MMDVAE"), "mmd_bandwidth": ("InfoVAE", "MMDVAE")}
+# The flags that are model settings (models.vae_collection's configs); None: the config's default.
+MODEL_SETTINGS = ("latent_dim", "likelihood", "legacy", "alpha", "lambda_", "mmd_bandwidth")
 
 TRAIN = ("train",)
 FAMILY = Family(
@@ -93,8 +94,12 @@ def check_options(config: dict) -> None:
             ``--legacy``; ``--likelihood gaussian`` with ``--legacy``; ``--label`` outside CVAE's
             ``generate IMAGE``; CVAE on a dataset without labels.
     """
+    from models.vae_collection import MODELS, OBJECTIVE_SETTINGS
+
     model = config["model"]
-    for key, models in OPTION_MODELS.items():
+    for key in OBJECTIVE_SETTINGS:
+        # the models whose config has this setting (alpha: InfoVAE; lambda_, mmd_bandwidth: InfoVAE and MMDVAE)
+        models = tuple(name for name, cls in MODELS.items() if key in cls.config_class.field_names())
         if config.get(key) is None:
             continue
         flag = "--" + key.rstrip("_")
@@ -158,14 +163,11 @@ class CollectionTask(Task):
         cls = MODELS[self.name]
         if cls.conditional and not num_classes:
             raise ConfigError(_unlabelled_message(config["dataset"]))
-        kwargs = dict(value_range=value_range, likelihood=config.get("likelihood", "bernoulli"),
-                      legacy=bool(config.get("legacy")), name=self.name)
-        kwargs.update({k: config.get(k) for k in cls.uses if config.get(k) is not None})
-        if cls.conditional:
-            kwargs["num_classes"] = int(num_classes)
+        settings = {k: config.get(k) for k in MODEL_SETTINGS}
         try:
+            model_config = cls.config_class.from_settings(settings, shape, value_range, num_classes)
             with self.strategy.scope():
-                self.model = cls(tuple(shape), int(config["latent_dim"]), **kwargs).build_all()
+                self.model = cls(model_config, name=self.name).build_all()
                 self.optimizer = FusedAdam(self.learning_rate, **ADAM)
                 self.optimizer.build(self.model.trainable_variables)
         except ValueError as err:
@@ -181,8 +183,11 @@ class CollectionTask(Task):
                  "num_classes": self.num_classes, "learning_rate": self.learning_rate, "label": None,
                  "parameters": m.count_parameters()}
         if not m.legacy:
-            for key in type(m).uses:
-                extra[key] = getattr(m, key)
+            from models.vae_collection import OBJECTIVE_SETTINGS
+
+            for key in OBJECTIVE_SETTINGS:
+                if key in m.config.field_names():
+                    extra[key] = getattr(m, key)  # the value the default resolved to
         return extra
 
     def describe_objective(self) -> str:
@@ -266,7 +271,8 @@ class CollectionTask(Task):
         return images, self.reconstruct(images, labels)
 
     def reconstruct(self, images, labels):
-        return self.model(images, labels if self.model.conditional else None).numpy()
+        """The grids' reconstructions: the mean image of one posterior sample (as the original)."""
+        return self.model.reconstruct(images, labels if self.model.conditional else None, sample=True).numpy()
 
     def grid_canvas(self, images, reconstructions) -> np.ndarray:
         """The original's grid (A.8) as a [0, 1] RGB canvas of 480x240.
@@ -309,7 +315,7 @@ class CollectionTask(Task):
         """100 images from the prior on a 10x10 grid; CVAE: one row of 10 per class."""
         if self.model.conditional:
             labels = np.repeat(np.arange(self.num_classes), SAMPLE_ROWS)
-            images = self.model.sample(len(labels), labels).numpy()
+            images = self.model.sample(len(labels), labels=labels).numpy()
             return figures.tile(self.to_display(images), self.num_classes, SAMPLE_ROWS)
         images = self.model.sample(SAMPLE_ROWS * SAMPLE_ROWS).numpy()
         return figures.tile(self.to_display(images), SAMPLE_ROWS)

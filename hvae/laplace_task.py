@@ -42,7 +42,7 @@ import numpy as np
 
 from . import figures
 from .errors import ConfigError
-from .registry import Family, flag
+from .family import Family, flag
 from .runs import save_config_json
 from .task import Task
 
@@ -56,17 +56,8 @@ UPDATE_IMAGES = 16
 FIXED_SEED = 0
 STATISTICS_BATCH = 1000
 MODELS = ("VLAE", "VLAE_VAE", "HF", "IAF", "SAVAE")
-# a model's own options: which models take them, and their defaults (the original's run.py)
-MODEL_OPTIONS = {
-    "n_update": (("VLAE",), 4),
-    "update_lr": (("VLAE",), 0.5),
-    "update_schedule": (("VLAE",), "harmonic"),
-    "n_flow": (("HF", "IAF"), 4),
-    "iaf_dim": (("IAF",), 500),
-    "n_svi_step": (("SAVAE",), 4),
-    "svi_lr": (("SAVAE",), 5e-4),
-}
-LEGACY_MODELS = ("IAF", "SAVAE")
+# the models' own flags (their defaults and which models take them: the configs of models.laplace_vae)
+MODEL_OPTIONS = ("n_update", "update_lr", "update_schedule", "n_flow", "iaf_dim", "n_svi_step", "svi_lr")
 
 
 def _boolean(text) -> bool:
@@ -106,7 +97,7 @@ FAMILY = Family(
         flag("--update_lr", type=float, modes=TRAIN, help="VLAE: update damping alpha_t = update_lr/(t+1) (0.5)"),
         flag("--update_schedule", choices=("harmonic", "geometric"), modes=TRAIN,
              help="VLAE: harmonic update_lr/(t+1) (default, the current code) or geometric 0.9^t (the first "
-                  "release, used for the README's figure)"),
+                  "release's; alone it does not reproduce the original README figure's runs: docs/fidelity.md)"),
         flag("--n_flow", type=int, modes=TRAIN, help="HF: Householder reflections; IAF: flow steps (default 4)"),
         flag("--iaf_dim", type=int, modes=TRAIN, help="IAF: MADE hidden units (default 500)"),
         flag("--n_svi_step", type=int, modes=TRAIN, help="SAVAE: inner gradient steps on the ELBO (default 4)"),
@@ -137,13 +128,17 @@ def check_options(config: dict) -> None:
             a non-positive step size, ``--logit_transform`` with the Bernoulli output, ``--update_lr`` with the
             geometric schedule.
     """
+    from models.laplace_vae import models_with_setting
+
     model = config["model"]
-    for key, (models, _) in MODEL_OPTIONS.items():
+    for key in MODEL_OPTIONS:
+        models = models_with_setting(key)
         if config.get(key) is not None and model not in models:
             raise ConfigError(f"--{key} does not apply to {model} (only to {' and '.join(models)})")
-    if config.get("legacy") and model not in LEGACY_MODELS:
+    legacy_models = models_with_setting("legacy")
+    if config.get("legacy") and model not in legacy_models:
         raise ConfigError(f"--legacy does not apply to {model}: it restores the original's IAF masks and SA-VAE step "
-                          f"(models {' and '.join(LEGACY_MODELS)})")
+                          f"(models {' and '.join(legacy_models)})")
     minimum = {"z_dim": 2 if model == "IAF" else 1, "hidden_dim": 1, "n_update": 0, "n_flow": 1, "iaf_dim": 1,
                "n_svi_step": 0}
     for key, low in minimum.items():
@@ -193,18 +188,19 @@ class LaplaceTask(Task):
     def bernoulli(self) -> bool:
         return self.config.get("output_dist", "gaussian") == "bernoulli"
 
-    def model_options(self) -> dict:
-        """The model's own options, resolved to their defaults."""
-        options = {}
-        for key, (models, default) in MODEL_OPTIONS.items():
-            if self.name in models:
-                value = self.config.get(key)
-                options[key] = default if value is None else value
-        if self.name in LEGACY_MODELS:
-            options["legacy"] = bool(self.config.get("legacy"))
-        if options.get("update_schedule") == "geometric":
-            options.pop("update_lr")
-        return options
+    def model_config(self, shape, value_range):
+        """The model's config (:mod:`models.laplace_vae`) from the run's flags (None: the config's default; the
+        other models' flags are not its settings) and the data's image shape and value range.
+
+        Raises:
+            ValueError: an invalid setting.
+        """
+        from models.laplace_vae import MODELS as CLASSES
+
+        return CLASSES[self.name].config_class.from_settings(
+            self.config, image_shape=tuple(int(s) for s in shape), value_range=tuple(float(v) for v in value_range),
+            logit_transform=bool(self.config.get("logit_transform")),
+            binarize=self.binarize() if self.bernoulli else None)
 
     def binarize(self) -> bool:
         """Whether the Bernoulli model binarises its input at every use (grey data; not already binary data).
@@ -235,14 +231,10 @@ class LaplaceTask(Task):
         if self.bernoulli and shape[-1] != 1:
             raise ConfigError(f"--output_dist bernoulli takes grey images (the original binarises MNIST only); dataset "
                               f"{self.config['dataset']} has {shape[-1]} channels: use --output_dist gaussian")
-        config = self.config
         try:
+            model_config = self.model_config(shape, value_range)
             with self.strategy.scope():
-                self.model = CLASSES[self.name](
-                    shape, tuple(value_range), z_dim=int(config["z_dim"]), hidden_dim=int(config["hidden_dim"]),
-                    output_dist=config["output_dist"], logit_transform=bool(config.get("logit_transform")),
-                    binarize=self.binarize() if self.bernoulli else None, name=self.name,
-                    **self.model_options()).build_all()
+                self.model = CLASSES[self.name](model_config, name=self.name).build_all()
                 self.optimizer = FusedAdam(self.learning_rate, **ADAM)
                 self.optimizer.build(self.model.trainable_variables)
         except ValueError as err:
@@ -285,20 +277,20 @@ class LaplaceTask(Task):
         extra = {"image_shape": list(m.image_shape), "value_range": list(m.value_range),
                  "num_classes": self.num_classes, "learning_rate": self.learning_rate,
                  "parameters": m.count_parameters(), "binarize": m.binarize}
-        extra.update(self.model_options())
+        extra.update(m.config.own_settings())
         if self._statistics is not None:
             extra["initial_output_log_variance"] = self._statistics["log_variance"]
         return extra
 
     def describe_model(self) -> str:
-        m = self.model
+        m = self.model.config
         parts = {"VLAE": lambda: (f"T = {m.n_update} updates, alpha_t = "
                                   + ("0.9^t" if m.update_schedule == "geometric" else f"{m.update_lr:g}/(t+1)")),
                  "HF": lambda: f"{m.n_flow} Householder reflections",
                  "IAF": lambda: f"{m.n_flow} IAF steps of {m.iaf_dim} units" + (" (legacy masks)" if m.legacy else ""),
                  "SAVAE": lambda: f"{m.n_svi_step} inner steps of {m.svi_lr:g}" + (" (legacy)" if m.legacy else ""),
                  "VLAE_VAE": lambda: "diagonal Gaussian posterior"}[self.name]()
-        data = ("Bernoulli output" + (", dynamic binarisation" if m.binarize else "")
+        data = ("Bernoulli output" + (", dynamic binarisation" if m.resolved_binarize else "")
                 if m.output_dist == "bernoulli" else
                 "Gaussian output" + (", logit transform" if m.logit_transform else ""))
         return f"{self.name} ({parts}; z {m.z_dim}, hidden {m.hidden_dim}; {data})"
@@ -482,9 +474,10 @@ def benchmark_cases() -> dict:
             import tensorflow as tf
 
             from models.laplace_vae import MODELS as CLASSES
+            from models.laplace_vae import PRESETS
 
             b = int(batch or 128)
-            model = CLASSES[name]((28, 28, 1), (0.0, 1.0), output_dist="bernoulli", binarize=False).build_all()
+            model = CLASSES[name](PRESETS[f"{name}_binarized_mnist"]).build_all()
             optimizer = keras.optimizers.Adam(LEARNING_RATE, **ADAM)
             optimizer.build(model.trainable_variables)
             rng = np.random.RandomState(0)

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import figures
 from .errors import ConfigError
-from .registry import Family, flag
+from .family import Family, flag
 from .runs import save_config_json
 from .task import Task
 
@@ -132,13 +132,16 @@ class LVAE2Task(Task):
     def learning_rate(self) -> float:
         return float(self.config.get("learning_rate") or LEARNING_RATE)
 
-    def model_options(self) -> dict:
-        """The model's constructor options from the configuration (beta flags left out use the defaults)."""
-        c = self.config
-        options = dict(sampling=c["sampling"], merge=c["merge"], recon=c["recon"], likelihood=c["likelihood"],
-                       beta_constant=c.get("beta_constant"))
-        options.update({k: float(c[k]) for k in BETA_FLAGS if c.get(k) is not None})
-        return options
+    def model_config(self, shape, value_range):
+        """The model's :class:`models.lvae2.LVAE2Config` of this run's flags and the data's shape and range
+        (:meth:`LVAE2Config.from_settings`: flags left out, e.g. the beta warm-up's, keep the defaults).
+
+        Raises:
+            ValueError: an invalid setting.
+        """
+        from models.lvae2 import LVAE2Config
+
+        return LVAE2Config.from_settings(self.config, shape, value_range)
 
     def build(self, shape, value_range, num_classes=None) -> None:
         """Build model and optimizer in the strategy's scope.
@@ -157,8 +160,9 @@ class LVAE2Task(Task):
             raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.config['dataset']} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
         try:
+            model_config = self.model_config(shape, value_range)
             with self.strategy.scope():
-                self.model = LVAE2(shape, value_range, name="LVAE2", **self.model_options()).build_all()
+                self.model = LVAE2(model_config, name="LVAE2").build_all()
                 self.optimizer = FusedAdam(self.learning_rate, **ADAM)
                 self.optimizer.build(self.model.trainable_variables)
                 self._last_loss = tf.Variable(0.0, trainable=False, name="last_loss",
@@ -176,12 +180,12 @@ class LVAE2Task(Task):
                 "beta_schedule": m.beta.describe()}
 
     def describe_objective(self) -> str:
-        m = self.model
+        m, c = self.model, self.model.config
         rec = {"l2norm": "the original's L2 norm of the whole batch", "mse": "summed squared error per image",
-               "nll": f"-log p(x|z) ({m.likelihood_kind})"}[m.recon]
-        ladder = ("KL(common || encoder)" if m.sampling == "repo" else "KL(posterior || top-down prior)")
-        return (f"{rec} + beta (KL_top + ladder {ladder}); {m.beta.describe()}; sampling {m.sampling}, "
-                f"merge {m.merge}")
+               "nll": f"-log p(x|z) ({c.likelihood})"}[c.recon]
+        ladder = ("KL(common || encoder)" if c.sampling == "repo" else "KL(posterior || top-down prior)")
+        return (f"{rec} + beta (KL_top + ladder {ladder}); {m.beta.describe()}; sampling {c.sampling}, "
+                f"merge {c.merge}")
 
     def to_display(self, x) -> np.ndarray:
         return figures.to_display(x, self.display_range)
@@ -259,7 +263,7 @@ class LVAE2Task(Task):
                     batch_sums[key] = batch_sums.get(key, 0.0) + values[key]
                 full += 1
         out = {k: v / max(count, 1) for k, v in sums.items()}
-        if self.model.recon == "l2norm" and full:
+        if self.model.config.recon == "l2norm" and full:
             out.update({k: v / full for k, v in batch_sums.items()})
         return out
 
@@ -513,10 +517,10 @@ def benchmark_cases() -> dict:
             import keras
             import tensorflow as tf
 
-            from models.lvae2 import LVAE2
+            from models.lvae2 import LVAE2, LVAE2Config
 
             b = int(batch or 64)
-            model = LVAE2(**options).build_all()
+            model = LVAE2(LVAE2Config(**options)).build_all()
             optimizer = keras.optimizers.Adam(LEARNING_RATE, **ADAM)
             optimizer.build(model.trainable_variables)
             images = tf.constant(np.random.RandomState(0).uniform(size=(b,) + SHAPE).astype(np.float32))

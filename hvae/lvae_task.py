@@ -6,7 +6,8 @@
     python train.py LVAE generate                          # samples, reconstructions, sample_mode_layer<i>.png
 
 ``train`` resolves the architecture (a named preset, ``--preset``, reproducing a README command line, with any
-flag given overriding it), builds :class:`models.lvae.LVAE` and Adamax (learning rate 3e-4, beta 0.9/0.999,
+flag given overriding it: :meth:`models.lvae.LVAEConfig.from_flags`, where the presets live), builds
+:class:`models.lvae.LVAE` and Adamax (learning rate :data:`LEARNING_RATE` 3e-4, beta 0.9/0.999,
 epsilon 1e-8, optional ``--max_grad_norm`` global clipping), runs the data-dependent initialisation on the first
 training batch of a fresh run (``--data_dep_init``), and trains with the shared trainer (batch 64, no schedule,
 until ``--max_iterations`` or Ctrl-C, as the original ran until stopped). Every ``--vis_frequency`` iterations
@@ -44,7 +45,7 @@ import numpy as np
 
 from . import figures
 from .errors import ConfigError
-from .registry import Family, flag
+from .family import Family, flag
 from .runs import save_config_json
 from .task import Task
 
@@ -56,42 +57,17 @@ LAYER_ROWS = 12            # evaluate.py: 12x12 sample_mode_layer grids, 12x12 s
 GRID_PAD = 2               # torchvision make_grid padding
 FIXED_SEED = 0             # which validation/test images the reconstruction grids show
 
-# ---- presets: the README command lines --------------------------------------------------------------------
-README = dict(blocks_per_layer=4, nfilters=64, skip=True, gated=True, learn_top_prior=True, data_dep_init=True)
-PRESETS = {
-    "mnist_3": dict(zdims=[32] * 3, downsample=[1, 1, 1], freebits=0.5, **README),
-    "mnist_6": dict(zdims=[32] * 6, downsample=[0, 1, 0, 1, 0, 1], freebits=0.5, **README),
-    "mnist_12": dict(zdims=[32] * 12, downsample=[0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0], freebits=1.0,
-                     test_batch_size=2000, **README),
-    "cifar10_3": dict(zdims=[32] * 3, downsample=[1, 1, 1], freebits=0.5, **README),
-    "cifar10_6": dict(zdims=[32] * 6, downsample=[0, 1, 0, 1, 0, 1], freebits=0.5, **README),
-    "cifar10_15": dict(zdims=[32] * 15, downsample=[0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], freebits=1.0,
-                       **README),
-    "svhn_15": dict(zdims=[32] * 15, downsample=[0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0], freebits=1.0,
-                    **README),
-    "celeba_20": dict(zdims=[32] * 20, downsample=[0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0],
-                      freebits=1.0, **README),
-    "original_defaults": dict(zdims=[32, 32, 32], downsample=[1, 1, 1], blocks_per_layer=2, nfilters=64, skip=False,
-                              gated=False, learn_top_prior=False, data_dep_init=False, freebits=0.0),
-}
-PRESET_SOURCES = {
-    "mnist_3": "current README command (git HEAD a27d45c)",
-    "mnist_6": "README table row (6 layers); downsample list derived from the README recipe (not in the repository "
-               "or its history): one layer at 16x16, two at 8x8, two at 4x4, one at 2x2",
-    "mnist_12": "README command before commit cc3bf68",
-    "cifar10_3": "README recipe for the CIFAR-10 3-layer row (the MNIST 3-layer list on 32x32)",
-    "cifar10_6": "README recipe for the CIFAR-10 6-layer row (derived downsample list, as mnist_6)",
-    "cifar10_15": "README recipe (15 layers, 3 downsamplings after the stem, ~equal layers per resolution: 4/4/4/3; "
-                  "the exact list is not stated)",
-    "svhn_15": "README recipe (as cifar10_15)",
-    "celeba_20": "README recipe (20 layers, 4 downsamplings after the stem, 4 layers per resolution; the exact list "
-                 "is not stated)",
-    "original_defaults": "the original's argparse defaults, without the README flags",
-}
-PRESET_KEYS = ("zdims", "downsample", "blocks_per_layer", "nfilters", "skip", "gated", "learn_top_prior",
-               "data_dep_init", "freebits", "test_batch_size")
-DATASET_PRESETS = {"binarized_mnist": "mnist_3", "mnist": "mnist_3", "digits": "mnist_3", "cifar10": "cifar10_15",
-                   "svhn": "svhn_15", "celebA": "celeba_20", "lsun": "celeba_20"}
+LEARNING_RATE = 3e-4       # the original's Adamax learning rate
+# --preset's choices: models.lvae.PRESETS without the LVAE_ prefix. The model module (where the presets are
+# defined, with PRESET_SOURCES and the preset each dataset gets) imports TensorFlow, which the declarations below
+# may not (hvae.registry); tests/test_lvae.py checks that the two agree.
+PRESET_NAMES = ("mnist_3", "mnist_6", "mnist_12", "cifar10_3", "cifar10_6", "cifar10_15", "svhn_15", "celeba_20",
+                "original_defaults")
+# The one run setting a README command line sets besides the model's: the validation batch of mnist_12.
+PRESET_TEST_BATCH_SIZES = {"mnist_12": 2000}
+# What config.json records of the resolved model settings, under the flags' names (LVAEConfig.flag_values).
+RECORDED_FLAGS = ("zdims", "downsample", "blocks_per_layer", "nfilters", "skip", "gated", "learn_top_prior",
+                  "data_dep_init", "freebits", "likelihood")
 # What the original's data pipeline did that our loaders make an option (applied unless the user sets it).
 DATASET_OPTION_DEFAULTS = {"celebA": {"crop": 148}, "svhn": {"train_split": "train"}}
 TEST_BATCH_SIZE = 1000
@@ -106,14 +82,14 @@ FAMILY = Family(
     model_module="models.lvae",
     dataset_options=DATASET_OPTION_DEFAULTS,
     default_dataset="binarized_mnist",
-    defaults=dict(batch_size=64, learning_rate=3e-4, seed=42, preset=None, zdims=None, downsample=None,
+    defaults=dict(batch_size=64, learning_rate=LEARNING_RATE, seed=42, preset=None, zdims=None, downsample=None,
                   blocks_per_layer=None, nfilters=None, skip=None, gated=None, learn_top_prior=None,
                   data_dep_init=None, freebits=None, test_batch_size=None, no_bn=False, residual_type="bacdbacd",
                   merge_layers="residual", beta_anneal=0, weight_decay=0.0, nonlin="elu", dropout=0.2,
                   analytical_kl=False, no_initial_downscaling=False, likelihood=None, max_grad_norm=None,
                   vis_frequency=10000, ll_every=50000, ll_samples=100),
     flags=(
-        flag("--preset", choices=tuple(PRESETS), modes=TRAIN,
+        flag("--preset", choices=PRESET_NAMES, modes=TRAIN,
              help="a README configuration (default by dataset: mnist_3 for MNIST-like data, cifar10_15, svhn_15, "
                   "celeba_20); flags given override it"),
         flag("--zdims", type=int, nargs="+", metavar="Z", modes=TRAIN,
@@ -169,101 +145,57 @@ FAMILY = Family(
 
 
 # --------------------------------------------------------------------------------------------------
-# Resolving the architecture (no TensorFlow)
+# Checking the flags before the data is read
 # --------------------------------------------------------------------------------------------------
-def default_preset(dataset: str, shape=None) -> str:
-    """The preset a dataset trains without ``--preset``: by name, else by image shape (small grey images ->
-    mnist_3, small colour -> cifar10_15, larger -> celeba_20)."""
-    if dataset in DATASET_PRESETS:
-        return DATASET_PRESETS[dataset]
-    if shape is not None:
-        h, w, c = shape
-        if min(h, w) <= 32:
-            return "mnist_3" if c == 1 else "cifar10_15"
-    return "celeba_20"
+def preset_of(config: dict, shape=None) -> str:
+    """The ``--preset`` of a run (without the ``LVAE_`` prefix): the flag, else the dataset's
+    (:func:`models.lvae.resolve_preset`)."""
+    from models.lvae import PRESET_PREFIX, resolve_preset
+
+    return resolve_preset(config.get("preset"), config.get("dataset") or "", shape)[len(PRESET_PREFIX):]
 
 
-def resolve_settings(config: dict, shape=None, levels=None) -> dict:
-    """The complete model settings of a run: the flags given, else the preset's values, else the defaults.
-
-    Returns a dict with every key of :data:`PRESET_KEYS` and ``preset``, ``likelihood`` (default: Bernoulli
-    for one-channel data, the mixture of logistics for RGB), and the other model flags as configured.
-    """
-    preset = config.get("preset") or default_preset(config.get("dataset", ""), shape)
-    values = dict(PRESETS[preset])
-    out = {key: config.get(key) if config.get(key) is not None else values.get(key) for key in PRESET_KEYS}
-    out["test_batch_size"] = out["test_batch_size"] or TEST_BATCH_SIZE
-    out["preset"] = preset
-    likelihood = config.get("likelihood")
-    if likelihood is None and shape is not None:
-        likelihood = "discr_log_mix" if shape[-1] == 3 else "bernoulli"
-    out["likelihood"] = likelihood
-    for key in ("no_bn", "residual_type", "merge_layers", "beta_anneal", "weight_decay", "nonlin", "dropout",
-                "analytical_kl", "no_initial_downscaling", "max_grad_norm"):
-        out[key] = config.get(key)
-    return out
-
-
-def model_kwargs(settings: dict, shape, value_range) -> dict:
-    """:class:`models.lvae.LVAE` keyword arguments from resolved settings."""
-    return dict(image_shape=tuple(shape), z_dims=list(settings["zdims"]), downsample=list(settings["downsample"]),
-                blocks_per_layer=settings["blocks_per_layer"], n_filters=settings["nfilters"],
-                batch_norm=not settings["no_bn"], skip=bool(settings["skip"]), gated=bool(settings["gated"]),
-                learn_top_prior=bool(settings["learn_top_prior"]), residual_type=settings["residual_type"],
-                merge_layers=settings["merge_layers"], nonlin=settings["nonlin"], dropout=settings["dropout"],
-                free_bits=float(settings["freebits"]), analytical_kl=bool(settings["analytical_kl"]),
-                initial_downscaling=not settings["no_initial_downscaling"], likelihood=settings["likelihood"],
-                value_range=tuple(value_range), beta_anneal=int(settings["beta_anneal"]),
-                weight_decay=float(settings["weight_decay"]))
+def test_batch_size_of(config: dict, preset: str) -> int:
+    """``--test_batch_size``, else the preset's (mnist_12: 2000), else 1000."""
+    return int(config.get("test_batch_size") or PRESET_TEST_BATCH_SIZES.get(preset) or TEST_BATCH_SIZE)
 
 
 def check_options(config: dict) -> None:
-    """What can be checked before any data is read (the image-size check follows in :meth:`LVAETask.build`).
+    """What can be checked before any data is read (the checks that need the image follow in
+    :meth:`LVAETask.build`): the preset completed by the flags given (:func:`models.lvae.check_settings`), and
+    the run's own settings.
 
     Raises:
         ConfigError: ``--zdims`` and ``--downsample`` of different lengths (as given or as completed by the
             preset), a downsample entry larger than ``--blocks_per_layer`` or negative, negative free bits,
             dropout outside [0, 1), a count below 1, ``--max_grad_norm`` <= 0, negative warm-up or weight decay.
     """
-    settings = resolve_settings(config)
-    zdims, downsample = settings["zdims"], settings["downsample"]
-    if config.get("zdims") is not None and config.get("downsample") is None and len(zdims) != len(downsample):
-        raise ConfigError(f"--zdims has {len(zdims)} entries but preset {settings['preset']}'s downsample list has "
+    from models.lvae import PRESETS, LVAEConfig, check_settings
+
+    preset = preset_of(config)
+    given = LVAEConfig.flag_overrides(config)
+    settings = {**PRESETS[f"LVAE_{preset}"].to_dict(), **given}
+    zdims, downsample = settings["z_dims"], settings["downsample"]
+    if "z_dims" in given and "downsample" not in given and len(zdims) != len(downsample):
+        raise ConfigError(f"--zdims has {len(zdims)} entries but preset {preset}'s downsample list has "
                           f"{len(downsample)} ({' '.join(map(str, downsample))}): give --downsample too, one entry per "
                           f"layer")
-    if len(zdims) != len(downsample):
-        raise ConfigError(f"--zdims has {len(zdims)} entries but --downsample has {len(downsample)}: give one "
-                          f"downsampling count per stochastic layer")
-    if any(z < 1 for z in zdims):
-        raise ConfigError(f"--zdims entries must be at least 1, got {' '.join(map(str, zdims))}")
-    if settings["blocks_per_layer"] < 1:
-        raise ConfigError(f"--blocks_per_layer must be at least 1, got {settings['blocks_per_layer']}")
-    for i, d in enumerate(downsample):
-        if d < 0:
-            raise ConfigError(f"--downsample entries must be 0 or more, got {d} for layer {i}")
-        if d > settings["blocks_per_layer"]:
-            raise ConfigError(f"--downsample {d} for layer {i} exceeds --blocks_per_layer {settings['blocks_per_layer']}: "
-                              f"each downsampling needs its own residual block")
-    if not settings["freebits"] >= 0:
-        raise ConfigError(f"--freebits must be 0 or more (nats per layer and image), got {settings['freebits']}")
-    if not 0.0 <= settings["dropout"] < 1.0:
-        raise ConfigError(f"--dropout must be in [0, 1), got {settings['dropout']}")
-    for key in ("nfilters", "test_batch_size", "vis_frequency", "ll_every", "ll_samples"):
-        value = settings.get(key, config.get(key))
+    try:
+        check_settings(settings)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for key in ("test_batch_size", "vis_frequency", "ll_every", "ll_samples"):
+        value = config.get(key)
         if value is not None and value < 1:
             raise ConfigError(f"--{key} must be at least 1, got {value}")
-    if settings["beta_anneal"] < 0:
-        raise ConfigError(f"--beta_anneal must be 0 (off) or more steps, got {settings['beta_anneal']}")
-    if not settings["weight_decay"] >= 0:
-        raise ConfigError(f"--weight_decay must be 0 or more, got {settings['weight_decay']}")
-    if settings["max_grad_norm"] is not None and not settings["max_grad_norm"] > 0:
-        raise ConfigError(f"--max_grad_norm must be positive, got {settings['max_grad_norm']}")
+    if config.get("max_grad_norm") is not None and not config["max_grad_norm"] > 0:
+        raise ConfigError(f"--max_grad_norm must be positive, got {config['max_grad_norm']}")
 
 
-def data_warnings(settings: dict, dataset) -> list:
+def data_warnings(likelihood: str, dataset) -> list:
     """One-line warnings about a likelihood that fits the data only loosely (printed, not raised)."""
     out = []
-    like = settings["likelihood"]
+    like = likelihood
     if like == "bernoulli" and dataset.levels != 2:
         kind = "grey levels" if dataset.levels else "continuous values"
         out.append(f"--likelihood bernoulli on the {kind} of {dataset.name}: the loss and every 'log-likelihood' are "
@@ -321,31 +253,36 @@ class LVAETask(Task):
         self.vis_frequency = int(config.get("vis_frequency") or 10000)
         self.ll_every = int(config.get("ll_every") or 50000)
         self.ll_samples = int(config.get("ll_samples") or 100)
-        self.settings = None
+        self.preset = None
+        self.test_batch_size = None
         self._evaluators = {}
         self._last_validation = None
 
-    # ---- data ------------------------------------------------------------------------------------------
     # ---- set-up ---------------------------------------------------------------------------------------
+    def learning_rate(self) -> float:
+        """``--learning_rate``, else the original's :data:`LEARNING_RATE`."""
+        return float(self.config.get("learning_rate") or LEARNING_RATE)
+
     def build(self, shape, value_range, num_classes=None) -> None:
-        """Resolve the settings, check them against the image shape and build model + Adamax.
+        """Resolve the configuration (:meth:`models.lvae.LVAEConfig.from_flags` on the data's image shape and
+        value range), check it and build model + Adamax.
 
         Raises:
             ConfigError: a configuration the image cannot take (see :func:`models.lvae.check_architecture`).
         """
         import keras
 
-        from models.lvae import LVAE
+        from models.lvae import LVAE, LVAEConfig
 
         config = self.config
-        self.settings = resolve_settings(config, tuple(shape))
-        kwargs = model_kwargs(self.settings, shape, value_range)
+        self.preset = preset_of(config, tuple(shape))
+        self.test_batch_size = test_batch_size_of(config, self.preset)
         try:
+            model_config = LVAEConfig.from_flags(config, tuple(shape), tuple(value_range))
             with self.strategy.scope():
-                self.model = LVAE(name="LVAE", **kwargs).build_all()
-                clip = self.settings["max_grad_norm"]
-                self.optimizer = keras.optimizers.Adamax(float(config.get("learning_rate") or 3e-4),
-                                                         global_clipnorm=clip, **ADAMAX)
+                self.model = LVAE(model_config, name="LVAE").build_all()
+                self.optimizer = keras.optimizers.Adamax(self.learning_rate(),
+                                                         global_clipnorm=config.get("max_grad_norm"), **ADAMAX)
                 self.optimizer.build(self.model.trainable_variables)
         except ValueError as err:
             raise ConfigError(f"LVAE: {err}") from None
@@ -353,32 +290,26 @@ class LVAETask(Task):
 
     def resolved_settings(self) -> dict:
         """What config.json records beyond the flags: the resolved architecture and data settings."""
+        from models.lvae import PRESET_SOURCES
+
         m = self.model
-        extra = {k: self.settings[k] for k in PRESET_KEYS + ("preset", "likelihood")}
+        flags = m.config.flag_values()
+        extra = {k: flags[k] for k in RECORDED_FLAGS}
+        extra.update(test_batch_size=self.test_batch_size, preset=self.preset)
         extra.update(image_shape=list(m.image_shape), value_range=list(m.value_range), num_classes=None,
-                     learning_rate=float(self.config.get("learning_rate") or 3e-4), parameters=m.count_parameters(),
+                     learning_rate=self.learning_rate(), parameters=m.count_parameters(),
                      padded_shape=list(m.padded_shape), top_shape=list(m.top_shape),
-                     latent_shapes=[list(s) for s in self.latent_shapes()],
-                     dataset_option_defaults=self.dataset_defaults, preset_source=PRESET_SOURCES[self.settings["preset"]])
+                     latent_shapes=[list(s) for s in m.latent_shapes()],
+                     dataset_option_defaults=self.dataset_defaults, preset_source=PRESET_SOURCES[f"LVAE_{self.preset}"])
         return extra
 
-    def latent_shapes(self) -> list:
-        """``(h_l, w_l, z_l)`` per layer, bottom to top."""
-        m = self.model
-        h, w = m.padded_shape[0] // (2 if m.initial_downscaling else 1), m.padded_shape[1] // (2 if m.initial_downscaling else 1)
-        out = []
-        for z, d in zip(m.z_dims, m.downsample):
-            h, w = h // 2 ** d, w // 2 ** d
-            out.append((h, w, z))
-        return out
-
     def describe(self) -> str:
-        m, s = self.model, self.settings
-        shapes = ", ".join(f"{h}x{w}x{z}" for h, w, z in self.latent_shapes())
+        m = self.model
+        shapes = ", ".join(f"{h}x{w}x{z}" for h, w, z in m.latent_shapes())
         flags = [name for name, on in (("skip", m.skip), ("gated", m.gated), ("learned top prior", m.learn_top_prior),
-                                       ("data-dependent init", s["data_dep_init"]), ("no batch norm", not m.batch_norm),
+                                       ("data-dependent init", m.data_dep_init), ("no batch norm", not m.batch_norm),
                                        ("analytic KL", m.analytical_kl)) if on]
-        return (f"LVAE (preset {s['preset']}): {m.num_layers} stochastic layers ({shapes}, bottom to top), "
+        return (f"LVAE (preset {self.preset}): {m.num_layers} stochastic layers ({shapes}, bottom to top), "
                 f"{m.blocks_per_layer} blocks/layer, {m.n_filters} filters, {', '.join(flags) or 'plain'}, "
                 f"{m.residual_type}, {m.nonlin}, dropout {m.dropout or 0:g}, free bits {m.free_bits:g} nats, "
                 f"{m.likelihood} likelihood; {m.count_parameters():,} parameters")
@@ -407,7 +338,7 @@ class LVAETask(Task):
             # images per pass: the shared 4,096 for 28x28 images, scaled down with the image area (a 64x64 model
             # holds 32x32 feature maps), at least one batch
             h, w, _ = self.model.image_shape
-            per_pass = max(int(self.settings["test_batch_size"]), DEFAULT_IMAGES_PER_PASS * 28 * 28 // (h * w))
+            per_pass = max(self.test_batch_size, DEFAULT_IMAGES_PER_PASS * 28 * 28 // (h * w))
             self._evaluators[k] = Evaluator(self.model, k, max_images_per_pass=per_pass,
                                             compile_mode=self.evaluation_compile_mode())
         return self._evaluators[k]
@@ -415,7 +346,7 @@ class LVAETask(Task):
     def measure(self, split: str, k: int, active_units: bool = True) -> dict:
         """ELBO, reconstruction, KL (total, per layer), active units and (K > 1) the IW bound of a whole split."""
         data = self.dataset
-        batch = int(self.settings["test_batch_size"])
+        batch = self.test_batch_size
         ev = self.evaluator(k)
         result = ev.evaluate(data.batches(split, batch, with_labels=True), data.sources[split].size,
                              levels=data.levels, image_shape=data.shape, progress=False, what=f"{split}, K={k}")
@@ -470,7 +401,8 @@ class LVAETask(Task):
     def reconstruction_pairs(self, split: str, n: int) -> np.ndarray:
         """``n`` fixed images of ``split`` (a seeded shuffle) interleaved with their reconstructions, [0, 1]."""
         images = self.data().take(split, n, seed=FIXED_SEED)
-        return interleave(self.to_display(images), self.to_display(self.model.reconstruct(images).numpy()))
+        recons = self.model.reconstruct(images, sample_latents=True).numpy()   # as the original's figures
+        return interleave(self.to_display(images), self.to_display(recons))
 
     def layer_figures(self, rows: int = LAYER_ROWS) -> dict:
         """``{"sample_mode_layer<i>": canvas}`` for every layer (rows x rows images each)."""
@@ -497,16 +429,16 @@ class LVAETask(Task):
         config = self.config
         data = self.data()
         self.build(data.shape, data.value_range, data.num_classes)
-        for warning in data_warnings(self.settings, data):
+        for warning in data_warnings(self.model.likelihood, data):
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         trainer = self.make_trainer()
         resumed = trainer.restore()
-        if not resumed and self.settings["data_dep_init"]:
+        if not resumed and self.model.data_dep_init:
             first = data.take("train", self.batch_size, seed=config.get("seed") or 0)
             self.model.data_dependent_init(first)
             print(f"data-dependent initialisation on the first {len(first)} training images", flush=True)
         save_config_json(config, self.resolved_settings())
-        print(f"{config['netname']}: {self.describe()}; Adamax lr {float(config.get('learning_rate') or 3e-4):g}, "
+        print(f"{config['netname']}: {self.describe()}; Adamax lr {self.learning_rate():g}, "
               f"batch {self.batch_size}; {devices}")
         print(f"data: {data.describe()}" + (f" (LVAE data options: {self.dataset_defaults})" if self.dataset_defaults
                                            else ""))
@@ -558,7 +490,7 @@ class LVAETask(Task):
 def benchmark_cases() -> dict:
     """``{case: builder}`` for the speed benchmark: ``lvae_mnist_3`` (the README 3-layer binarized-MNIST model,
     3,209,153 parameters) and ``lvae_mnist_12`` (the 12-layer one, 11,607,809). ``builder(batch=None)`` returns
-    ``dict(model, optimizer, images, labels, loss_terms)``: Adamax 3e-4, batch 64 unless given, static binary
+    ``dict(model, optimizer, images, labels, loss_terms)``: Adamax at :data:`LEARNING_RATE`, batch 64 unless given, static binary
     28x28x1 images (20% ones), ``loss_terms(images, labels, iteration)`` the training objective."""
 
     def case(preset):
@@ -569,8 +501,8 @@ def benchmark_cases() -> dict:
             from models.lvae import LVAE
 
             b = int(batch or 64)
-            model = LVAE.from_preset(preset)
-            optimizer = keras.optimizers.Adamax(3e-4, **ADAMAX)
+            model = LVAE.from_preset(f"LVAE_{preset}")
+            optimizer = keras.optimizers.Adamax(LEARNING_RATE, **ADAMAX)
             optimizer.build(model.trainable_variables)
             rng = np.random.RandomState(0)
             images = tf.constant((rng.uniform(size=(b, 28, 28, 1)) < 0.2).astype(np.float32))
@@ -585,5 +517,4 @@ def benchmark_cases() -> dict:
 
     return {f"lvae_{preset}": case(preset) for preset in ("mnist_3", "mnist_12")}
 
-__all__ = ["FAMILY", "LVAETask", "PRESETS", "PRESET_SOURCES", "resolve_settings", "model_kwargs", "grid",
-           "benchmark_cases"]
+__all__ = ["FAMILY", "LVAETask", "LEARNING_RATE", "PRESET_NAMES", "check_options", "grid", "benchmark_cases"]

@@ -23,8 +23,7 @@ import os
 import numpy as np
 
 from . import figures
-from .errors import ConfigError
-from .registry import Family, flag
+from .family import Family, flag
 from .runs import save_config_json
 from .task import Task
 
@@ -64,36 +63,6 @@ MANIFOLD_ROWS = 30
 GRID_ROWS = 10
 
 
-def resolve_architecture(netname: str, dataset_name: str, shape) -> tuple:
-    """The configuration a run trains: ``(VLadderConfig, reason)``.
-
-    A built-in netname selects its configuration (and the dataset must have its image shape); any other
-    netname takes the configuration of the dataset's image shape.
-
-    Raises:
-        ConfigError: the shape does not fit the named configuration, or no configuration takes it.
-    """
-    shape = tuple(int(s) for s in shape)
-    from models.vladder import CONFIGS, builtin_config, config_for_shape
-
-    cfg = builtin_config(netname)
-    if cfg is not None:
-        if tuple(cfg.shape) != shape:
-            raise ConfigError(f"{cfg.netname} takes {_shape(cfg.shape)} images but dataset {dataset_name} gives "
-                              f"{_shape(shape)}: choose another --netname (the architecture then follows the data)")
-        return cfg
-    cfg = config_for_shape(shape, dataset_name)
-    if cfg is None:
-        sizes = ", ".join(sorted({_shape(c.shape) for c in CONFIGS.values()}))
-        raise ConfigError(f"VLadder has layers for {sizes} images; dataset {dataset_name} gives {_shape(shape)} "
-                          f"(use --image_size or a dataset option to resize)")
-    return cfg
-
-
-def _shape(shape) -> str:
-    return "x".join(str(s) for s in shape)
-
-
 class VLadderTask(Task):
     """Builds, trains and visualises one VLadder run from a resolved command-line configuration."""
 
@@ -104,18 +73,24 @@ class VLadderTask(Task):
 
     # ---- set-up ---------------------------------------------------------------------------------
     def build(self, shape, value_range, num_classes=None):
-        """Choose the configuration and build model + optimizer (in the strategy's scope)."""
+        """Choose the configuration (:func:`models.vladder.config_for_run`: the netname's preset or the data's
+        shape's, the data's value range and the run's ``--reg`` / ``--denoise_train`` / ``--top_heads``) as
+        ``self.arch`` and build model + optimizer (in the strategy's scope).
+
+        Raises:
+            ConfigError: the netname's layers do not fit the data's shape, or no layers take it.
+        """
         from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (README, Speed)
 
         from models.layers import synchronized_batch_norm
-        from models.vladder import VLadder
+        from models.vladder import VLadder, config_for_run
 
-        self.arch = resolve_architecture(self.config["netname"], self.config["dataset"], shape)
+        self.arch = config_for_run(self.config["netname"], self.config["dataset"], shape, value_range,
+                                   reg=self.config["reg"], denoise=bool(self.config["denoise_train"]),
+                                   top_heads=self.config["top_heads"])
         lr = self.config.get("learning_rate") or LEARNING_RATE
         with self.strategy.scope(), synchronized_batch_norm(bool(self.config.get("sync_batch_norm"))):
-            self.model = VLadder(self.arch, value_range=value_range, reg=self.config["reg"],
-                                 denoise=bool(self.config["denoise_train"]), top_heads=self.config["top_heads"],
-                                 name=self.config["netname"]).build_all()
+            self.model = VLadder(self.arch, name=self.config["netname"]).build_all()
             # TF1 AdamOptimizer defaults: beta1 0.9, beta2 0.999, epsilon 1e-8 (Keras defaults to 1e-7).
             self.optimizer = FusedAdam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
             self.optimizer.build(self.model.trainable_variables)
@@ -251,11 +226,11 @@ class VLadderTask(Task):
         self.build(data.shape, data.value_range)
         trainer = self.make_trainer()
         resumed = trainer.restore()
-        save_config_json(config, {"architecture": self.arch.netname, "image_shape": list(data.shape),
+        save_config_json(config, {"architecture": self.arch.architecture, "image_shape": list(data.shape),
                                   "value_range": list(data.value_range), "latent_dims": list(self.arch.latent_dims),
                                   "loss_ratio": self.arch.loss_ratio})
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
-        print(f"{config['netname']}: {self.arch.netname} layers ({self.arch.layers}), latent dims "
+        print(f"{config['netname']}: {self.arch.architecture} layers ({self.arch.layers}), latent dims "
               f"{'/'.join(map(str, self.arch.latent_dims))}, {params:,} parameters, reg {config['reg']}; {devices}")
         print(f"data: {data.describe()}")
         if resumed:
@@ -322,7 +297,7 @@ def benchmark_cases() -> dict:
             optimizer.build(model.trainable_variables)
             b = int(batch or 100)
             lo, hi = model.value_range
-            images = tf.random.stateless_uniform((b,) + tuple(model.config.shape), seed=(0, 1), minval=lo, maxval=hi)
+            images = tf.random.stateless_uniform((b,) + tuple(model.config.image_shape), seed=(0, 1), minval=lo, maxval=hi)
 
             def loss_terms(images, labels, iteration):
                 return model.loss_terms(images, labels, iteration, training=True)

@@ -1,47 +1,46 @@
 """The model families (one module each) and the pieces they share (layers, objectives, the likelihood
-interface, the Keras base class). Importing it gives TensorFlow's start-up settings their defaults
-(:mod:`hvae.environment`).
+interface, the Keras base class and typed configs). Importing it registers every model class with Keras and
+every preset (and gives TensorFlow's start-up settings their defaults, :mod:`hvae.environment`).
 
     import models
-    vae = models.from_preset("VAE_mnist")           # any family's preset, built (models.preset_names())
-    model = models.load_model("vae.keras")           # keras.models.load_model with every family registered
+    vae = models.from_preset("VAE_mnist", latent_dim=10)   # any family's preset, with overrides, built
+    config = models.preset("LVAE_mnist_3")                  # its typed config (a frozen dataclass)
+    model = models.build(config.replace(free_bits=0.5))      # the model of any config, built
+    model = keras.models.load_model("vae.keras")             # any .keras file of ours, once models is imported
 
-The families' model modules are found through the one registry of families (:mod:`hvae.registry`).
+A family's model module defines one :class:`~models.base.ModelConfig` subclass per model, its ``PRESETS``
+(``{name: config}``, registered with :func:`models.base.register_presets`) and the model classes (registered with
+:func:`models.base.register`). Adding a family: one module here, listed in :data:`MODEL_MODULES`.
 """
+
+import importlib
 
 import hvae  # noqa: F401  (sets TensorFlow's environment defaults before TensorFlow is imported)
 
+from .base import HVAEModel, ModelConfig, build, model_class, preset, preset_names  # noqa: F401
 
-def _model_modules() -> list:
-    import importlib
+# Every family's model module, imported here so that its classes and presets are registered.
+MODEL_MODULES = ("models.vladder", "models.vae_collection", "models.lvae", "models.lvae2", "models.laplace_vae")
 
-    from hvae import registry
-
-    return [importlib.import_module(f.model_module) for f in registry.families() if f.model_module]
-
-
-def preset_names() -> list:
-    """Every family's presets (``vladder_mnist``, ``VAE_mnist``, ...), family by family."""
-    return [name for module in _model_modules() for name in getattr(module, "PRESETS", {})]
+for _module in MODEL_MODULES:
+    importlib.import_module(_module)
 
 
-def from_preset(name: str, **kwargs):
-    """Build the preset ``name`` of whichever family defines it (a built Keras model).
+def from_preset(name: str, **overrides):
+    """The preset ``name`` of whichever family defines it, with ``overrides`` of its settings, built.
 
     Raises:
-        ValueError: no family has that preset (the message lists them).
+        ValueError: no such preset (the message lists them), an unknown setting or an invalid value.
     """
-    for module in _model_modules():
-        presets = getattr(module, "PRESETS", {})
-        if name in presets:
-            return presets[name](**kwargs)
-    raise ValueError(f"unknown preset {name!r}; presets: {', '.join(preset_names())}")
+    return build(preset(name), **overrides)
 
 
 def load_model(path: str):
-    """``keras.models.load_model(path)`` after every family's classes are registered with Keras (a ``.keras``
-    file written by ``model.save`` or ``python generate.py --export``)."""
+    """``keras.models.load_model(path)`` (every family is registered once :mod:`models` is imported)."""
     import keras
 
-    _model_modules()
     return keras.models.load_model(path)
+
+
+__all__ = ["HVAEModel", "ModelConfig", "MODEL_MODULES", "build", "from_preset", "load_model", "model_class",
+           "preset", "preset_names"]

@@ -25,6 +25,9 @@ recorded from a real forward pass (Keras shows ``?`` for the blocks of a subclas
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -41,11 +44,209 @@ def _unpack(data):
     return data, None
 
 
+# ---- typed configs ------------------------------------------------------------------------------------------------
+def setting(default=dataclasses.MISSING, *, help: str = "", choices: tuple | None = None, flag: str | None = None,
+            default_factory=dataclasses.MISSING):
+    """A field of a :class:`ModelConfig` with the metadata the command line builds its flag from: ``help``, the
+    allowed ``choices`` (checked on construction) and the ``flag`` spelling where it differs from the field name
+    (the originals' ``--zdims`` for ``z_dims``)."""
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _frozen(value):
+    """Lists (as JSON gives them back) become tuples, recursively, so that configs stay hashable and comparable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Base of every model's typed configuration (one frozen dataclass per model; a variant is a subclass, as in
+    pythae's ``BaseConfig``). The fields are everything that defines the model and its objective: building a model
+    from the same config gives the same architecture, and ``model.get_config()`` is :meth:`to_dict`.
+
+    A subclass adds fields with :func:`setting` (help, choices, flag spelling) and may override :meth:`validate`
+    (raise ``ValueError`` with one line naming the setting). Lists given for tuple fields (JSON) become tuples.
+
+    Raises:
+        ValueError: a value outside its ``choices``, or what :meth:`validate` rejects.
+    """
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            frozen = _frozen(value)
+            if frozen is not value:
+                object.__setattr__(self, f.name, frozen)
+            choices = f.metadata.get("choices") if f.metadata else None
+            if choices is not None and frozen not in choices:
+                raise ValueError(f"{type(self).__name__}.{f.name} must be one of "
+                                 f"{', '.join(map(repr, choices))}, not {frozen!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the fields together (a subclass overrides it); raise ``ValueError`` with one line."""
+
+    @classmethod
+    def field_names(cls) -> tuple:
+        """The settings' names, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def to_dict(self) -> dict:
+        """Every field, JSON-able (tuples as lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """The config of ``values`` (e.g. :meth:`to_dict`'s or a ``config.json``'s).
+
+        Raises:
+            ValueError: a key that is not a setting of ``cls`` (the message lists the settings).
+        """
+        cls._check_names(values)
+        return cls(**values)
+
+    def replace(self, **overrides):
+        """A copy with ``overrides`` (``dataclasses.replace``), checked like a new config.
+
+        Raises:
+            ValueError: an unknown setting name (the message lists the settings) or an invalid value.
+        """
+        type(self)._check_names(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def _check_names(cls, values: dict) -> None:
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no setting {', '.join(map(repr, unknown))}; its settings: "
+                             f"{', '.join(cls.field_names())}")
+
+
+_MODEL_CLASSES: dict = {}   # config class -> model class
+_PRESETS: dict = {}         # preset name -> ModelConfig
+
+
+def register(config_class):
+    """Class decorator of a model class: binds it to its config class (``Model.config_class``; :func:`build`
+    finds the model of a config through it) and registers it with Keras under the package ``hvae``, so that
+    ``keras.models.load_model`` finds it once :mod:`models` is imported."""
+
+    def wrap(cls):
+        cls.config_class = config_class
+        _MODEL_CLASSES[config_class] = cls
+        return keras.saving.register_keras_serializable(package="hvae")(cls)
+
+    return wrap
+
+
+def register_presets(presets: dict) -> dict:
+    """Add a module's ``PRESETS`` (``{name: ModelConfig}``) to the table :func:`preset` reads; returns it.
+
+    Raises:
+        ValueError: a name that another module already registered with a different config.
+    """
+    for name, config in presets.items():
+        if name in _PRESETS and _PRESETS[name] != config:
+            raise ValueError(f"preset {name!r} is defined twice")
+        _PRESETS[name] = config
+    return presets
+
+
+def preset_names() -> list:
+    """Every registered preset's name, in registration order."""
+    return list(_PRESETS)
+
+
+def preset(name: str):
+    """The :class:`ModelConfig` of preset ``name``.
+
+    Raises:
+        ValueError: no such preset (the message lists them).
+    """
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(_PRESETS)}")
+    return _PRESETS[name]
+
+
+def model_class(config) -> type:
+    """The model class registered for ``config``'s class (or the nearest registered base class).
+
+    Raises:
+        TypeError: ``config`` is not a registered :class:`ModelConfig`.
+    """
+    for klass in type(config).__mro__:
+        if klass in _MODEL_CLASSES:
+            return _MODEL_CLASSES[klass]
+    raise TypeError(f"no model is registered for {type(config).__name__}")
+
+
+def build(config, **overrides):
+    """The model of ``config`` (with ``overrides`` applied), every weight created (``build_all``)."""
+    if overrides:
+        config = config.replace(**overrides)
+    return model_class(config)(config).build_all()
+
+
 class HVAEModel(LatentVariableModel, keras.Model):
-    """Base of every model family (see the module docstring)."""
+    """Base of every model family (see the module docstring): ``Model(config)`` with ``config`` an instance of the
+    family's :class:`ModelConfig` subclass (``Model.config_class``; None: its defaults) and Keras' own keywords
+    (``name``).
+
+    The interface every family answers with one signature (images ``(B, H, W, C)`` in the model's value range,
+    labels ``(B,)`` int class indices, used only by conditional models):
+
+    - ``encode(images, labels=None, training=False)`` -> list of ``tfd.Distribution``, one per latent layer,
+      bottom to top: the approximate posterior q(z_l | x, ...) of one inference pass (for top-down posteriors,
+      each layer's given the layers above at their posterior means);
+    - ``decode(codes, labels=None)`` -> ``tfd.Distribution`` over images: the likelihood p(x | z) at ``codes``
+      (a list, bottom to top, of ``(B, units_l)`` or the layer's own shape);
+    - ``sample(n, labels=None, seed=None)`` -> ``(n, H, W, C)`` images from the prior, in the value range;
+    - ``reconstruct(images, labels=None)`` -> ``(B, H, W, C)``: the likelihood's mean at the posterior means;
+    - ``loss_terms(images, labels=None, iteration=None, training=True)`` -> dict of scalars with ``loss``;
+    - ``log_importance_weights(images, num_samples, labels=None)`` -> ``(B, K)`` nats (:mod:`models.latent`).
+    """
+
+    config_class: ClassVar[type] = None
+
+    def __init__(self, config=None, **kwargs):
+        config_class = type(self).config_class
+        if config is None and config_class is not None:
+            config = config_class()
+        if config_class is not None and not isinstance(config, config_class):
+            raise TypeError(f"{type(self).__name__} takes a {config_class.__name__}, not {type(config).__name__}")
+        super().__init__(**kwargs)
+        if config_class is not None:
+            self.config = config
 
     # ---- what a family implements -------------------------------------------------------------------
     def loss_terms(self, images, labels=None, iteration=None, training=True) -> dict:
+        raise NotImplementedError
+
+    def encode(self, images, labels=None, training=False) -> list:
+        """q(z_l | x) per latent layer, bottom to top (see the class docstring)."""
+        raise NotImplementedError
+
+    def decode(self, codes, labels=None):
+        """The likelihood p(x | z) at ``codes`` (see the class docstring)."""
+        raise NotImplementedError
+
+    def sample(self, n: int, labels=None, seed=None):
+        """``n`` images from the prior, in the model's value range."""
+        raise NotImplementedError
+
+    def reconstruct(self, images, labels=None):
+        """The likelihood's mean at the posterior means, in the model's value range."""
         raise NotImplementedError
 
     def build_all(self):
@@ -56,17 +257,44 @@ class HVAEModel(LatentVariableModel, keras.Model):
         """``(images (n, H, W, C) zeros in the model's value range, labels (n,) or None)``."""
         raise NotImplementedError
 
-    # ---- Keras building and saving ----------------------------------------------------------------------
+    # ---- configs, presets, Keras building and saving ----------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, **overrides):
+        """The preset ``name`` (:func:`models.preset_names`) with ``overrides`` of its settings, built.
+
+        Raises:
+            ValueError: unknown preset, a preset of another model class, an unknown setting or an invalid value.
+        """
+        config = preset(name)
+        if not issubclass(model_class(config), cls):
+            raise ValueError(f"preset {name!r} builds a {model_class(config).__name__}, not a {cls.__name__}")
+        return build(config, **overrides)
+
+    def get_config(self) -> dict:
+        """The config's fields (:meth:`ModelConfig.to_dict`) and the model's ``name``."""
+        return {**self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def migrate_config(cls, config: dict) -> dict:
+        """A ``get_config`` dict written by an earlier version (``.keras`` files) -> this version's fields.
+        The default changes nothing; a family whose settings were renamed overrides it."""
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        name = config.pop("name", None)
+        for key in ("trainable", "dtype"):
+            config.pop(key, None)
+        config = cls.migrate_config(config)
+        return cls(cls.config_class.from_dict(config), **({"name": name} if name else {}))
+
     def get_build_config(self):
         return {"built_by": "build_all"}
 
     def build_from_config(self, config):
         """Rebuild every weight on load (``keras.models.load_model``) before the weights are read."""
         self.build_all()
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     # ---- fit / evaluate ------------------------------------------------------------------------------------
     def _trackers(self) -> dict:

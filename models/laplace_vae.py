@@ -45,11 +45,23 @@ transformed q with its log-determinant) and ``importance_proposal``, which compu
 preprocessed, possibly binarised or dequantised, input) once per batch so that the evaluator's chunks of
 samples all share it, as the original's one-image-at-a-time evaluation did.
 
+Configs and presets: each model takes one frozen :class:`models.base.ModelConfig`, :class:`LaplaceConfig` (the
+shared settings: image shape, value range, ``z_dim``, ``hidden_dim``, ``output_dist``, ``logit_transform``,
+``binarize``; the whole config of ``VLAE_VAE``) or its subclasses :class:`VLAEConfig`, :class:`HFConfig`,
+:class:`IAFConfig`, :class:`SAVAEConfig` with the model's own settings. :data:`PRESETS` are the original's
+networks on 28x28x1 images, ``<MODEL>_mnist`` (Gaussian output) and ``<MODEL>_binarized_mnist`` (Bernoulli output
+on statically binarised pixels):
+
+    import models
+    vlae = models.from_preset("VLAE_binarized_mnist", n_update=2)
+    iaf = IAF(IAFConfig(image_shape=(8, 8, 1), z_dim=4, legacy=True)).build_all()
+
 Deviations from the original are listed in ``docs/fidelity.md`` (section: The Laplace family).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -59,7 +71,14 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel, zeros_like_input
+from .base import (
+    HVAEModel,
+    ModelConfig,
+    register,
+    register_presets,
+    setting,
+    zeros_like_input,
+)
 from .latent import terms_from_layers, tile_batch
 
 tfd = tfp.distributions
@@ -70,6 +89,7 @@ LOGIT_LAMBDA = 0.05                   # datasets.py: lamb
 BERNOULLI_EPS = 1e-5                  # distribution.py: Bernoulli clamp; network.py: p(1-p) + 1e-5
 SVI_CLIP = 5.0                        # models.py: utils.clip_grad_norm(grad, 5)
 GEOMETRIC_DECAY = 0.9                 # the first code release's update rate 0.9^t
+INFERENCE_SEED = 0                    # the fixed noise of encode / reconstruct / posterior_means (stateless)
 OUTPUT_DISTS = ("gaussian", "bernoulli")
 UPDATE_SCHEDULES = ("harmonic", "geometric")
 
@@ -236,72 +256,295 @@ class _FlowBijector(tfb.Bijector):
         return self._flow(x)[1]
 
 
+class FlowPosterior(tfd.TransformedDistribution):
+    """q(z_K | x) of a non-linear flow (IAF): ``TransformedDistribution(q_0, flow)`` whose ``mean()`` is ``point``,
+    the flow's image of q_0's mean, z_K(mu_0) ``(B, Z)``: E_q[z_K] has no closed form, and this is the point that
+    :meth:`LaplaceModel.posterior_means` and :meth:`LaplaceModel.reconstruct` use (NOT the exact mean; a
+    Monte-Carlo mean of ``sample`` differs). Forward only, as the flow: ``sample``,
+    ``experimental_sample_and_log_prob``."""
+
+    def __init__(self, distribution, bijector, point, validate_args=False, name="FlowPosterior"):
+        parameters = dict(locals())
+        self._point = point
+        super().__init__(distribution=distribution, bijector=bijector, validate_args=validate_args,
+                         parameters=parameters, name=name)
+
+    @classmethod
+    def _parameter_properties(cls, dtype, num_classes=None):
+        return dict(tfd.TransformedDistribution._parameter_properties(dtype, num_classes),
+                    point=tfp.util.ParameterProperties(event_ndims=1))
+
+    @property
+    def point(self):
+        """z_K(mu_0) ``(B, Z)``, what :meth:`mean` returns."""
+        return self._point
+
+    def _mean(self, **kwargs):
+        return tf.identity(self._point)
+
+
 def _clip_per_example(g, threshold: float = SVI_CLIP):
     """``utils.clip_grad_norm``: g / max(1, |g|^2 / threshold) per example (the SQUARED norm, as the original)."""
     return g / tf.maximum(1.0, tf.reduce_sum(tf.square(g), -1, keepdims=True) / threshold)
 
 
 # --------------------------------------------------------------------------------------------------
+# typed configs (one per model; the original's run.py flags, and what the data decides)
+# --------------------------------------------------------------------------------------------------
+def _check_count(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def _plain(kind: str, value):
+    """NumPy scalars (and, for float fields, ints) -> the field's Python type, so configs stay JSON-able;
+    anything else is left for :meth:`LaplaceConfig.validate` to judge."""
+    if kind == "int" and isinstance(value, np.integer):
+        return int(value)
+    if kind == "float" and isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    if kind.startswith("bool") and isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class LaplaceConfig(ModelConfig):
+    """The settings every model of the family shares, and the whole config of the plain VAE (``VLAE_VAE``,
+    :class:`LaplaceModel`; the original's ``run.py`` flags and ``datasets.py``'s data space, spec 2.3 / 2.7).
+
+    Fields:
+        image_shape: ``(H, W, C)`` of the images, flattened to D = H W C (from the data on the command line).
+        value_range: ``(lo, hi)`` of the pixel values given to the model (from the data).
+        z_dim: Z, latent units (50).
+        hidden_dim: H, units of both hidden layers of encoder and decoder (500).
+        output_dist: ``'gaussian'`` (pixels minus the training mean, one learned variance) or ``'bernoulli'``.
+        logit_transform: Gaussian output only: dequantise 8-bit pixels and model logit(0.05 + 0.9 y).
+        binarize: Bernoulli output only: draw x ~ Bernoulli(pixel) afresh at every call (grey data); False for
+            data that is already binary; None: True for the Bernoulli output, False for the Gaussian one
+            (:attr:`resolved_binarize`).
+
+    Raises:
+        ValueError: (one line naming the setting) an image shape that is not three positive integers, a value
+            range that is not ``lo < hi``, a count below its minimum, an unknown output distribution,
+            ``logit_transform`` with the Bernoulli output or ``binarize`` with the Gaussian one.
+    """
+
+    image_shape: tuple = setting((28, 28, 1), help="(H, W, C) of the images, flattened to D = H W C values (set "
+                                                   "from the data)")
+    value_range: tuple = setting((0.0, 1.0), help="(lo, hi) of the pixel values given to the model (set from the "
+                                                  "data)")
+    z_dim: int = setting(50, help="latent units (default 50)")
+    hidden_dim: int = setting(500, help="hidden units of encoder and decoder layers (default 500)")
+    output_dist: str = setting("gaussian", choices=OUTPUT_DISTS,
+                               help="p(x|z): gaussian (default; pixels minus the training mean, one learned "
+                                    "variance) or bernoulli (grey images; binarised afresh at every use unless "
+                                    "already binary)")
+    logit_transform: bool = setting(False, help="gaussian output: dequantise 8-bit pixels and model "
+                                                "logit(0.05 + 0.9 x)")
+    binarize: bool | None = setting(None, help="bernoulli output: binarise grey pixels afresh at every use (None: "
+                                               "True for the Bernoulli output; False for binary data; set from "
+                                               "the data)")
+
+    def __post_init__(self):
+        if isinstance(self.image_shape, (list, tuple, np.ndarray)):
+            object.__setattr__(self, "image_shape", tuple(_plain("int", s) for s in self.image_shape))
+        if isinstance(self.value_range, (list, tuple, np.ndarray)):
+            object.__setattr__(self, "value_range", tuple(_plain("float", v) for v in self.value_range))
+        for f in dataclasses.fields(self):
+            if f.name not in ("image_shape", "value_range"):
+                object.__setattr__(self, f.name, _plain(str(f.type), getattr(self, f.name)))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        shape = self.image_shape
+        if not (isinstance(shape, tuple) and len(shape) == 3
+                and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise ValueError(f"image_shape must be three positive integers (H, W, C), got {shape!r}")
+        lo_hi = self.value_range
+        if not (isinstance(lo_hi, tuple) and len(lo_hi) == 2 and all(isinstance(v, float) for v in lo_hi)
+                and math.isfinite(lo_hi[0]) and math.isfinite(lo_hi[1]) and lo_hi[0] < lo_hi[1]):
+            raise ValueError(f"value_range must be two finite numbers lo < hi, got {lo_hi!r}")
+        _check_count("z_dim", self.z_dim, 1)
+        _check_count("hidden_dim", self.hidden_dim, 1)
+        for name in ("logit_transform",) + (("binarize",) if self.binarize is not None else ()):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.logit_transform and self.output_dist != "gaussian":
+            raise ValueError("logit_transform applies to the Gaussian output only (Bernoulli data are binary)")
+        if self.binarize and self.output_dist != "bernoulli":
+            raise ValueError("binarize applies to the Bernoulli output only")
+
+    @property
+    def resolved_binarize(self) -> bool:
+        """``binarize`` with None resolved: True for the Bernoulli output, False for the Gaussian one."""
+        return (self.output_dist == "bernoulli") if self.binarize is None else self.binarize
+
+    @classmethod
+    def from_settings(cls, settings: dict, **overrides):
+        """The config of the settings in a flat namespace such as the command line's (``hvae.cli.resolve``,
+        where every model's flags share one dict): each field of ``cls`` whose value in ``settings`` or
+        ``overrides`` (which win) is not None; None and absent mean the default, other keys are ignored.
+
+        Raises:
+            ValueError: an invalid value (:meth:`validate`).
+        """
+        values = {**settings, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**{name: values[name] for name in cls.field_names() if values.get(name) is not None})
+
+    def own_settings(self) -> dict:
+        """The settings the model adds to :class:`LaplaceConfig`'s (``{}`` for the plain VAE) and that are in
+        effect, JSON-able, in declaration order (what the command line records in ``config.json``)."""
+        shared = set(LaplaceConfig.field_names())
+        return {k: v for k, v in self.to_dict().items() if k not in shared}
+
+
+@dataclasses.dataclass(frozen=True)
+class VLAEConfig(LaplaceConfig):
+    """:class:`VLAE`'s config: the shared settings and the mode iteration's (``run.py``'s ``--n_update``,
+    ``--update_lr``; the first release's geometric rate as ``update_schedule``).
+
+    Fields:
+        n_update: T >= 0 damped Newton updates of the posterior mode (4; 0: Laplace at the encoder mean).
+        update_lr: alpha_0 > 0 of the harmonic schedule alpha_t = update_lr / (t + 1) (0.5; unused by the
+            geometric schedule).
+        update_schedule: ``'harmonic'`` (the current code) or ``'geometric'`` (0.9^t, the first release's).
+    """
+
+    n_update: int = setting(4, help="VLAE: damped Newton updates of the posterior mode (default 4; 0: Laplace at "
+                                    "the encoder mean)")
+    update_lr: float = setting(0.5, help="VLAE: update damping alpha_t = update_lr/(t+1) (0.5)")
+    update_schedule: str = setting("harmonic", choices=UPDATE_SCHEDULES,
+                                   help="VLAE: harmonic update_lr/(t+1) (default, the current code) or geometric "
+                                        "0.9^t (the first release's rule)")
+
+    def validate(self) -> None:
+        super().validate()
+        _check_count("n_update", self.n_update, 0)
+        _check_positive("update_lr", self.update_lr)
+
+    def own_settings(self) -> dict:
+        """n_update, update_lr (left out under the geometric schedule, which does not use it), update_schedule."""
+        settings = super().own_settings()
+        if self.update_schedule == "geometric":
+            settings.pop("update_lr")
+        return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class HFConfig(LaplaceConfig):
+    """:class:`HF`'s config: the shared settings and the number of Householder reflections (``--n_flow``)."""
+
+    n_flow: int = setting(4, help="HF: Householder reflections (default 4)")
+
+    def validate(self) -> None:
+        super().validate()
+        _check_count("n_flow", self.n_flow, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class IAFConfig(LaplaceConfig):
+    """:class:`IAF`'s config: the shared settings and the flow's (``--n_flow``, ``--iaf_dim``; ``legacy``: the
+    original's masks, which cut the encoder context off the flow, see :class:`MADE`).
+
+    Raises:
+        ValueError: also ``z_dim < 2`` (MADE's degrees are drawn from 1 .. z_dim - 1).
+    """
+
+    n_flow: int = setting(4, help="IAF: flow steps (default 4)")
+    iaf_dim: int = setting(500, help="IAF: MADE hidden units (default 500)")
+    legacy: bool = setting(False, help="IAF: the original's masks, which cut the encoder context off the flow "
+                                       "(see docs/fidelity.md)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.z_dim < 2:
+            raise ValueError(f"IAF needs z_dim >= 2 (MADE degrees are drawn from 1..z_dim-1), got {self.z_dim}")
+        _check_count("n_flow", self.n_flow, 1)
+        _check_count("iaf_dim", self.iaf_dim, 1)
+        if not isinstance(self.legacy, bool):
+            raise ValueError(f"legacy must be true or false, got {self.legacy!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SAVAEConfig(LaplaceConfig):
+    """:class:`SAVAE`'s config: the shared settings and the inner refinement's (``--n_svi_step``, ``--svi_lr``;
+    ``legacy``: the original's step, which descends the ELBO and is scaled by 1/batch)."""
+
+    n_svi_step: int = setting(4, help="SAVAE: inner gradient steps on the ELBO (default 4)")
+    svi_lr: float = setting(5e-4, help="SAVAE: inner step size (default 5e-4; the original's help suggests 0.1 for "
+                                       "MNIST)")
+    legacy: bool = setting(False, help="SAVAE: the original's inner step, which descends the ELBO and is scaled "
+                                       "by 1/batch (see docs/fidelity.md)")
+
+    def validate(self) -> None:
+        super().validate()
+        _check_count("n_svi_step", self.n_svi_step, 0)
+        _check_positive("svi_lr", self.svi_lr)
+        if not isinstance(self.legacy, bool):
+            raise ValueError(f"legacy must be true or false, got {self.legacy!r}")
+
+
+def _from_config(name: str, doc: str) -> property:
+    """A read-only model attribute that is ``model.config.<name>``."""
+    return property(lambda self: getattr(self.config, name), doc=doc)
+
+
+# --------------------------------------------------------------------------------------------------
 # the models
 # --------------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hvae")
+@register(LaplaceConfig)
 class LaplaceModel(HVAEModel):
     """The plain VAE of yookoon/VLAE (``models.VAE``; here ``VLAE_VAE``) and the base of the other four
     (a :class:`models.base.HVAEModel`: ``fit``/``evaluate`` on :meth:`loss_terms`, ``save``/``load_model``).
 
-    Args:
-        image_shape: ``(H, W, C)`` of the images (flattened to D = H W C).
-        value_range: ``(lo, hi)`` of the images given to the model.
-        z_dim: Z, latent units (50).
-        hidden_dim: H, width of both hidden layers of encoder and decoder (500).
-        output_dist: ``'gaussian'`` or ``'bernoulli'``.
-        logit_transform: Gaussian output only: dequantise 8-bit pixels and model their logits (lambda 0.05).
-        binarize: Bernoulli output only: draw x ~ Bernoulli(pixel) at every call (grey data); False for data that
-            is already binary. None: True for Bernoulli output.
+    ``LaplaceModel(config)`` with ``config`` a :class:`LaplaceConfig` (None: its defaults, the original's
+    networks on 28x28x1 images with the Gaussian output) and Keras' own keywords (``name``, default the model's
+    name, ``VLAE_VAE``). A subclass takes its own config class (exactly that class: a ``VLAEConfig`` given to
+    ``LaplaceModel`` is refused, it would save settings the class cannot load). The settings are read from
+    ``self.config``; ``image_shape``, ``z_dim``, ... are read-only aliases of its fields.
 
     Raises:
-        ValueError: bad sizes, an unknown output distribution, ``logit_transform`` or ``binarize`` with the other
-            output distribution.
+        TypeError: a config of another class.
     """
 
     model_name = "VLAE_VAE"
-    options = ()    # the subclass's own constructor options, for get_config
 
-    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
-                 output_dist: str = "gaussian", logit_transform: bool = False, binarize: bool | None = None,
-                 **kwargs):
+    image_shape = _from_config("image_shape", "``(H, W, C)`` of the images (``config.image_shape``).")
+    value_range = _from_config("value_range", "``(lo, hi)`` of the images given to the model.")
+    z_dim = _from_config("z_dim", "Z, latent units.")
+    hidden_dim = _from_config("hidden_dim", "H, units of the hidden layers.")
+    output_dist = _from_config("output_dist", "``'gaussian'`` or ``'bernoulli'``.")
+    logit_transform = _from_config("logit_transform", "Gaussian output: dequantised 8-bit pixels' logits.")
+
+    def __init__(self, config: LaplaceConfig | None = None, **kwargs):
+        config_class = type(self).config_class
+        if config is not None and type(config) is not config_class:
+            raise TypeError(f"{type(self).__name__} takes a {config_class.__name__}, not {type(config).__name__}")
         kwargs.setdefault("name", self.model_name)
-        super().__init__(**kwargs)
-        if output_dist not in OUTPUT_DISTS:
-            raise ValueError(f"output_dist must be one of {', '.join(OUTPUT_DISTS)}, not {output_dist!r}")
-        _check_count("z_dim", z_dim, 1)
-        _check_count("hidden_dim", hidden_dim, 1)
-        if logit_transform and output_dist != "gaussian":
-            raise ValueError("logit_transform applies to the Gaussian output only (Bernoulli data are binary)")
-        if binarize and output_dist != "bernoulli":
-            raise ValueError("binarize applies to the Bernoulli output only")
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.value_range = tuple(float(v) for v in value_range)
-        self.z_dim = int(z_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.output_dist = output_dist
-        self.logit_transform = bool(logit_transform)
-        self.binarize = (output_dist == "bernoulli") if binarize is None else bool(binarize)
-        self.pixels = int(np.prod(self.image_shape))
-        gaussian = output_dist == "gaussian"
+        super().__init__(config, **kwargs)
+        gaussian = self.config.output_dist == "gaussian"
         self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, name="encoder")
         self.decoder = Decoder(self.z_dim, self.hidden_dim, self.pixels, gaussian, name="decoder")
         self.pixel_mean = (self.add_weight(shape=(self.pixels,), initializer="zeros", trainable=False,
                                            name="pixel_mean") if gaussian else None)
 
     # ---- configuration ---------------------------------------------------------------------------------
-    def get_config(self) -> dict:
-        """The constructor's arguments (JSON-able), for ``model.save`` / ``keras.models.load_model``."""
-        config = {"name": self.name, "image_shape": list(self.image_shape), "value_range": list(self.value_range),
-                  "z_dim": self.z_dim, "hidden_dim": self.hidden_dim, "output_dist": self.output_dist,
-                  "logit_transform": self.logit_transform, "binarize": self.binarize}
-        config.update({key: getattr(self, key) for key in self.options})
-        return config
+    @property
+    def binarize(self) -> bool:
+        """Whether the Bernoulli model binarises its input afresh at every call (``config.binarize`` resolved:
+        None means True for the Bernoulli output); False for the Gaussian output."""
+        return self.config.resolved_binarize
+
+    @property
+    def pixels(self) -> int:
+        """D = H W C, the flattened image size."""
+        return int(np.prod(self.config.image_shape))
 
     def example_inputs(self, n: int = 2):
         """``(n, H, W, C)`` images at the bottom of ``value_range``, and no labels."""
@@ -313,14 +556,6 @@ class LaplaceModel(HVAEModel):
         self.loss_terms(self.example_inputs(2)[0])
         self.built = True
         return self
-
-    @classmethod
-    def from_preset(cls, name: str, **kwargs):
-        """A preset of the family (see :data:`PRESETS`), built. Raises ValueError for an unknown name."""
-        if name not in PRESET_OPTIONS:
-            raise ValueError(f"unknown Laplace-family preset {name!r}; presets: {', '.join(PRESET_OPTIONS)}")
-        model_name, options = PRESET_OPTIONS[name]
-        return MODELS[model_name]((28, 28, 1), **{**options, **kwargs}).build_all()
 
     @property
     def data_density(self) -> str:
@@ -334,16 +569,19 @@ class LaplaceModel(HVAEModel):
         u = (tf.cast(images, tf.float32) - lo) / (hi - lo)
         return tf.reshape(u, (-1, self.pixels))
 
-    def preprocess(self, images):
-        """Images in ``value_range`` -> the model's data x ``(B, D)`` (module docstring; fresh noise or
-        binarisation at every call)."""
+    def preprocess(self, images, seed: int | None = None):
+        """Images in ``value_range`` -> the model's data x ``(B, D)`` (module docstring): fresh binarisation or
+        dequantisation noise at every call, or with ``seed`` (an int) fixed stateless noise (the same x for the
+        same images)."""
         u = self.to_unit(images)
         if self.output_dist == "bernoulli":
             if self.binarize:
-                u = tf.cast(tf.random.uniform(tf.shape(u)) < u, tf.float32)
+                noise = (tf.random.uniform(tf.shape(u)) if seed is None
+                         else tf.random.stateless_uniform(tf.shape(u), seed=(int(seed), 0)))
+                u = tf.cast(noise < u, tf.float32)
             return u
         if self.logit_transform:
-            u = logit_squeeze(dequantize(u))
+            u = logit_squeeze(dequantize(u, None if seed is None else (int(seed), 1)))
         return u - self.pixel_mean
 
     def to_images(self, values):
@@ -393,12 +631,14 @@ class LaplaceModel(HVAEModel):
         return a if self.output_dist == "gaussian" else tf.sigmoid(a)
 
     # ---- the posterior (subclasses override fit_posterior, sample_posterior, posterior_point) -------------
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
+                      seed: int | None = None) -> dict:
         """q(z | x)'s parameters for the data ``x (B, D)``, as a dict of tensors.
 
         Args:
             importance: for the importance-sampling evaluation (only SA-VAE's ``--legacy`` step differs).
             trace: VLAE appends the decoder output ``a`` at every mode iterate here (figures, monitoring).
+            seed: SA-VAE: fixed stateless refinement noise (an int) instead of fresh draws; unused by the others.
         """
         mean, log_var, _ = self.encoder(x)
         return {"loc": mean, "log_var": log_var}
@@ -420,10 +660,15 @@ class LaplaceModel(HVAEModel):
         return self.base_posterior(state)
 
     # ---- the public API ----------------------------------------------------------------------------------
-    def encode(self, images, labels=None) -> list:
+    def encode(self, images, labels=None, training=False) -> list:
         """Images ``(B, H, W, C)`` in ``value_range`` -> ``[q(z | x)]``, the final posterior of the one latent
-        layer as a ``tfp`` distribution (batch ``(B,)``, event ``(Z,)``; a fresh preprocessing of the images)."""
-        return [self.posterior_distribution(self.fit_posterior(self.preprocess(images)))]
+        layer as a ``tfp`` distribution (batch ``(B,)``, event ``(Z,)``). Deterministic: the binarisation or
+        dequantisation noise where the config asks for it, and SA-VAE's refinement noise, are the fixed stateless
+        draws of :data:`INFERENCE_SEED` (a batch's draws depend on its shape, so an image's posterior may differ
+        between batch sizes for those settings). ``labels`` and ``training`` are unused (unconditional; no layer
+        behaves differently in training)."""
+        x = self.preprocess(images, seed=INFERENCE_SEED)
+        return [self.posterior_distribution(self.fit_posterior(x, seed=INFERENCE_SEED))]
 
     def decode(self, codes, labels=None) -> tfd.Distribution:
         """``z (B, Z)`` (or a one-element list of it) -> p(x | z), event shape ``(H, W, C)``, over the model's data
@@ -438,11 +683,14 @@ class LaplaceModel(HVAEModel):
         z = self.prior().sample(n, seed=seed)
         return self.to_images(self.decoder_mean(self.decoder(z)))
 
-    def reconstruct(self, images, labels=None, sample: bool = False):
-        """The decoder mean at the posterior mean (:meth:`posterior_point`), or with ``sample=True`` at one
-        posterior draw (the original's 'reconstruction_z'), as images in ``value_range``."""
-        x = self.preprocess(images)
-        state = self.fit_posterior(x)
+    def reconstruct(self, images, labels=None, *, sample: bool = False):
+        """Images ``(B, H, W, C)`` in ``value_range`` -> ``(B, H, W, C)`` in ``value_range``: the decoder mean at
+        the posterior mean (:meth:`posterior_point`), or with ``sample=True`` at one posterior draw (the
+        original's 'reconstruction_z'). Deterministic without ``sample``: binarisation, dequantisation and SA-VAE's
+        refinement use the fixed noise of :data:`INFERENCE_SEED`, as :meth:`encode` (with ``sample=True``, fresh
+        noise throughout). ``labels`` is unused."""
+        seed = None if sample else INFERENCE_SEED
+        state = self.fit_posterior(self.preprocess(images, seed=seed), seed=seed)
         z = self.sample_posterior(state, 1)[0][0] if sample else self.posterior_point(state)
         return self.to_images(self.decoder_mean(self.decoder(z)))
 
@@ -500,11 +748,13 @@ class LaplaceModel(HVAEModel):
         return terms_from_layers(tf.transpose(log_likelihood), tf.transpose(kl)[..., None])
 
     def posterior_means(self, images, labels=None) -> list:
-        """``[E_q[z | x] (B, Z)]`` of the final posterior (HF exact; IAF the flow image of the encoder mean)."""
-        return [self.posterior_point(self.fit_posterior(self.preprocess(images), importance=True))]
+        """``[E_q[z | x] (B, Z)]`` of the final posterior (HF exact; IAF the flow image of the encoder mean), from
+        the fixed noise of :data:`INFERENCE_SEED` (deterministic, as :meth:`encode`)."""
+        x = self.preprocess(images, seed=INFERENCE_SEED)
+        return [self.posterior_point(self.fit_posterior(x, importance=True, seed=INFERENCE_SEED))]
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(VLAEConfig)
 class VLAE(LaplaceModel):
     """The Variational Laplace Autoencoder (``models.VLAE``; Park et al. 2019, section 3; spec 2.5).
 
@@ -524,27 +774,17 @@ class VLAE(LaplaceModel):
     ReLU masks are constants. T = 0 (``n_update=0``) is the original's code path with no update: the Laplace
     approximation at the encoder mean (not at the mode), q = N(mu_0, Lambda(mu_0)^-1).
 
-    Args:
-        n_update: T >= 0 (4).
-        update_lr: alpha_0 > 0 of the harmonic schedule (0.5).
-        update_schedule: ``'harmonic'`` (update_lr / (t+1), the current code) or ``'geometric'`` (0.9^t, the
-            first release's, used for the README figure; update_lr unused).
+    ``VLAE(config)`` with a :class:`VLAEConfig`: ``n_update`` T >= 0 (4), ``update_lr`` alpha_0 > 0 of the
+    harmonic schedule (0.5), ``update_schedule`` ``'harmonic'`` (update_lr / (t+1), the current code) or
+    ``'geometric'`` (0.9^t, the first release's; update_lr unused; the original README figure's runs also differed
+    in their data scaling, docs/fidelity.md).
     """
 
     model_name = "VLAE"
-    options = ("n_update", "update_lr", "update_schedule")
 
-    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
-                 n_update: int = 4, update_lr: float = 0.5, update_schedule: str = "harmonic", **kwargs):
-        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
-        _check_count("n_update", n_update, 0)
-        if not update_lr > 0:
-            raise ValueError(f"update_lr must be positive, got {update_lr}")
-        if update_schedule not in UPDATE_SCHEDULES:
-            raise ValueError(f"update_schedule must be one of {', '.join(UPDATE_SCHEDULES)}, not {update_schedule!r}")
-        self.n_update = int(n_update)
-        self.update_lr = float(update_lr)
-        self.update_schedule = update_schedule
+    n_update = _from_config("n_update", "T, the mode updates.")
+    update_lr = _from_config("update_lr", "alpha_0 of the harmonic schedule.")
+    update_schedule = _from_config("update_schedule", "``'harmonic'`` or ``'geometric'``.")
 
     def update_rate(self, t: int) -> float:
         """alpha_t: update_lr / (t + 1) (0.5, 0.25, 0.125, 0.083 by default) or 0.9^t."""
@@ -572,7 +812,8 @@ class VLAE(LaplaceModel):
         a, jt = self.decoder.call_with_jacobian(mu)
         return self.newton_terms(x, mu, a, jt)[0]
 
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
+                      seed: int | None = None) -> dict:
         """``{"loc": mu_T (B, Z), "chol": chol(Lambda_T) (B, Z, Z)}`` (lower triangular)."""
         mu, _, _ = self.encoder(x)
         for t in range(self.n_update):
@@ -621,27 +862,25 @@ class VLAE(LaplaceModel):
         return self.to_images(x), [self.to_images(self.decoder_mean(a)) for a in trace]
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(HFConfig)
 class HF(LaplaceModel):
     """VAE with a Householder flow (``models.HF``; Tomczak & Welling 2016): z_K = H_K ... H_1 z_0, z_0 ~ q_0 the
     encoder's Gaussian, the vectors computed from the encoder's hidden layer h (:class:`HouseholderFlow`).
     Volume-preserving: log q(z_K) = log q_0(z_0).
 
-    Args:
-        n_flow: K >= 1 reflections (4).
+    ``HF(config)`` with an :class:`HFConfig`: ``n_flow`` K >= 1 reflections (4).
     """
 
     model_name = "HF"
-    options = ("n_flow",)
 
-    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
-                 n_flow: int = 4, **kwargs):
-        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
-        _check_count("n_flow", n_flow, 1)
-        self.n_flow = int(n_flow)
+    n_flow = _from_config("n_flow", "K, the Householder reflections.")
+
+    def __init__(self, config: HFConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
         self.householder = HouseholderFlow(self.hidden_dim, self.z_dim, self.n_flow, name="householder")
 
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
+                      seed: int | None = None) -> dict:
         """``{"loc", "log_var", "vectors" (K, B, Z)}``."""
         mean, log_var, h = self.encoder(x)
         return {"loc": mean, "log_var": log_var, "vectors": self.householder(h)}
@@ -665,29 +904,24 @@ class HF(LaplaceModel):
                                                     scale=tf.linalg.LinearOperatorFullMatrix(scale))
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(IAFConfig)
 class IAF(LaplaceModel):
     """VAE with an inverse autoregressive flow (``models.IAF``; Kingma et al. 2016): z_0 ~ q_0, then for each of
     K steps (the order of z reversed before every step but the first) (m, s) = MADE(z, h), sigma = sigmoid(s),
     z <- sigma z + (1 - sigma) m, log q -= sum log sigma; the order restored at the end when K is even.
 
-    Args:
-        n_flow: K >= 1 steps (4).
-        iaf_dim: MADE hidden units (500).
-        legacy: the original's masks, which cut the encoder context h off the flow (see :class:`MADE`).
+    ``IAF(config)`` with an :class:`IAFConfig`: ``n_flow`` K >= 1 steps (4), ``iaf_dim`` MADE hidden units
+    (500), ``legacy`` the original's masks, which cut the encoder context h off the flow (see :class:`MADE`).
     """
 
     model_name = "IAF"
-    options = ("n_flow", "iaf_dim", "legacy")
 
-    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
-                 n_flow: int = 4, iaf_dim: int = 500, legacy: bool = False, **kwargs):
-        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
-        _check_count("n_flow", n_flow, 1)
-        _check_count("iaf_dim", iaf_dim, 1)
-        self.n_flow = int(n_flow)
-        self.iaf_dim = int(iaf_dim)
-        self.legacy = bool(legacy)
+    n_flow = _from_config("n_flow", "K, the flow steps.")
+    iaf_dim = _from_config("iaf_dim", "MADE hidden units.")
+    legacy = _from_config("legacy", "The original's masks (no context).")
+
+    def __init__(self, config: IAFConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
         from .layers import tracked_list
 
         tracked_list(self, "made", [MADE(self.z_dim, self.hidden_dim, self.iaf_dim, legacy=self.legacy, seed=i,
@@ -708,7 +942,8 @@ class IAF(LaplaceModel):
             z = tf.reverse(z, axis=[-1])
         return z, log_det
 
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
+                      seed: int | None = None) -> dict:
         """``{"loc", "log_var", "context" h (B, C)}``."""
         mean, log_var, h = self.encoder(x)
         return {"loc": mean, "log_var": log_var, "context": h}
@@ -725,8 +960,9 @@ class IAF(LaplaceModel):
         return self.flow(state["loc"], state["context"])[0]
 
     def posterior_distribution(self, state) -> tfd.Distribution:
-        """q(z_K | x) as a ``TransformedDistribution`` of q_0 (forward only: ``sample``,
-        ``experimental_sample_and_log_prob``; ``log_prob`` of an arbitrary z would need the flow's inverse)."""
+        """q(z_K | x) as a :class:`FlowPosterior` of q_0 (forward only: ``sample``,
+        ``experimental_sample_and_log_prob``; ``log_prob`` of an arbitrary z would need the flow's inverse;
+        ``mean()`` is :meth:`posterior_point`, the flow's image of the encoder mean)."""
         context = state["context"]
 
         def flow(z):
@@ -735,10 +971,10 @@ class IAF(LaplaceModel):
             out, log_det = self.flow(tf.reshape(z, (-1, self.z_dim)), tile_batch(context, n))
             return tf.reshape(out, shape), tf.reshape(log_det, shape[:-1])
 
-        return tfd.TransformedDistribution(self.base_posterior(state), _FlowBijector(flow, name="iaf"))
+        return FlowPosterior(self.base_posterior(state), _FlowBijector(flow, name="iaf"), self.posterior_point(state))
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(SAVAEConfig)
 class SAVAE(LaplaceModel):
     """Semi-amortised VAE (``models.SAVAE``; Kim et al., ICML 2018): the encoder's (mu, log_var) refined by K
     stochastic gradient steps on the one-sample ELBO, differentiated through (second-order terms included):
@@ -751,24 +987,16 @@ class SAVAE(LaplaceModel):
     and l is the batch mean, so each example's gradient is scaled by 1/B in training and validation (B = 1 in the
     original's one-image-at-a-time importance sampling, reproduced in ``importance_terms``).
 
-    Args:
-        n_svi_step: K >= 0 (4).
-        svi_lr: the inner step size > 0 (5e-4; the original's help suggests 0.1 for MNIST, 1e-3 for CIFAR-10).
-        legacy: the original's sign and 1/B scale.
+    ``SAVAE(config)`` with a :class:`SAVAEConfig`: ``n_svi_step`` K >= 0 (4), ``svi_lr`` the inner step size > 0
+    (5e-4; the original's help suggests 0.1 for MNIST, 1e-3 for CIFAR-10), ``legacy`` the original's sign and 1/B
+    scale.
     """
 
     model_name = "SAVAE"
-    options = ("n_svi_step", "svi_lr", "legacy")
 
-    def __init__(self, image_shape=(28, 28, 1), value_range=(0.0, 1.0), z_dim: int = 50, hidden_dim: int = 500,
-                 n_svi_step: int = 4, svi_lr: float = 5e-4, legacy: bool = False, **kwargs):
-        super().__init__(image_shape, value_range, z_dim, hidden_dim, **kwargs)
-        _check_count("n_svi_step", n_svi_step, 0)
-        if not svi_lr > 0:
-            raise ValueError(f"svi_lr must be positive, got {svi_lr}")
-        self.n_svi_step = int(n_svi_step)
-        self.svi_lr = float(svi_lr)
-        self.legacy = bool(legacy)
+    n_svi_step = _from_config("n_svi_step", "K, the inner refinement steps.")
+    svi_lr = _from_config("svi_lr", "The inner step size.")
+    legacy = _from_config("legacy", "The original's sign and 1/B scale.")
 
     def negative_elbo(self, x, loc, log_var, eps):
         """The one-sample negative ELBO per example ``(B,)`` at z = loc + exp(log_var / 2) eps."""
@@ -794,12 +1022,15 @@ class SAVAE(LaplaceModel):
         return (loc + sign * self.svi_lr * _clip_per_example(g_loc),
                 log_var + sign * self.svi_lr * _clip_per_example(g_log_var))
 
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None) -> dict:
-        """``{"loc", "log_var"}`` after the K refinement steps (a fresh eps at each)."""
+    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
+                      seed: int | None = None) -> dict:
+        """``{"loc", "log_var"}`` after the K refinement steps (a fresh eps at each; with ``seed``, the stateless
+        eps of ``(seed, step)``)."""
         loc, log_var, _ = self.encoder(x)
         batch_mean = self.legacy and not importance
-        for _ in range(self.n_svi_step):
-            eps = tf.random.normal(tf.shape(loc))
+        for step in range(self.n_svi_step):
+            eps = (tf.random.normal(tf.shape(loc)) if seed is None
+                   else tf.random.stateless_normal(tf.shape(loc), seed=(int(seed), step)))
             loc, log_var = self.svi_step(x, loc, log_var, eps, batch_mean=batch_mean)
         return {"loc": loc, "log_var": log_var}
 
@@ -807,9 +1038,11 @@ class SAVAE(LaplaceModel):
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
-def dequantize(u):
-    """``(255 u + U(0, 1)) / 256``: 8-bit pixels u in [0, 1] spread uniformly over their bins (fresh noise)."""
-    return (u * 255.0 + tf.random.uniform(tf.shape(u))) / 256.0
+def dequantize(u, seed=None):
+    """``(255 u + U(0, 1)) / 256``: 8-bit pixels u in [0, 1] spread uniformly over their bins (fresh noise, or
+    stateless noise of ``seed``, a pair of ints)."""
+    noise = tf.random.uniform(tf.shape(u)) if seed is None else tf.random.stateless_uniform(tf.shape(u), seed=seed)
+    return (u * 255.0 + noise) / 256.0
 
 
 def logit_squeeze(y, lam: float = LOGIT_LAMBDA):
@@ -818,21 +1051,28 @@ def logit_squeeze(y, lam: float = LOGIT_LAMBDA):
     return tf.math.log(s) - tf.math.log(1.0 - s)
 
 
-def _check_count(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 MODELS = {"VLAE": VLAE, "VLAE_VAE": LaplaceModel, "HF": HF, "IAF": IAF, "SAVAE": SAVAE}
+"""The five models by their command-line names (``MODELS[name].config_class`` is the model's config class)."""
+
+
+def models_with_setting(name: str) -> tuple:
+    """The names (in :data:`MODELS`' order) of the models whose config has the setting ``name``."""
+    return tuple(model for model, cls in MODELS.items() if name in cls.config_class.field_names())
+
+
 # presets: the original's networks on 28x28x1 images: <MODEL>_mnist with its default Gaussian output (the pixel
 # mean and output variance then come from set_data_statistics or a checkpoint), <MODEL>_binarized_mnist with the
 # Bernoulli output on statically binarised pixels
-PRESET_OPTIONS = {f"{name}_{data}": (name, options) for name in MODELS
-                  for data, options in (("mnist", {"output_dist": "gaussian"}),
-                                        ("binarized_mnist", {"output_dist": "bernoulli", "binarize": False}))}
-PRESETS = {name: (lambda name=name, **kw: LaplaceModel.from_preset(name, **kw)) for name in PRESET_OPTIONS}
-
-
-def build(name: str, image_shape, **kwargs) -> LaplaceModel:
-    """Build one of :data:`MODELS` by its name and create its weights."""
-    return MODELS[name](image_shape, **kwargs).build_all()
+_BINARIZED = dict(output_dist="bernoulli", binarize=False)
+PRESETS: dict[str, LaplaceConfig] = register_presets({
+    "VLAE_mnist": VLAEConfig(),
+    "VLAE_binarized_mnist": VLAEConfig().replace(**_BINARIZED),
+    "VLAE_VAE_mnist": LaplaceConfig(),
+    "VLAE_VAE_binarized_mnist": LaplaceConfig().replace(**_BINARIZED),
+    "HF_mnist": HFConfig(),
+    "HF_binarized_mnist": HFConfig().replace(**_BINARIZED),
+    "IAF_mnist": IAFConfig(),
+    "IAF_binarized_mnist": IAFConfig().replace(**_BINARIZED),
+    "SAVAE_mnist": SAVAEConfig(),
+    "SAVAE_binarized_mnist": SAVAEConfig().replace(**_BINARIZED),
+})

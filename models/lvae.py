@@ -38,12 +38,21 @@ per layer and per image, ``KL_fb = sum_l mean_n max(KL_nl, lambda)`` in nats; lo
 beta = min(1, (t - 1) / beta_anneal) at 1-based iteration t.
 
 Shapes: images ``(B, H, W, C)`` in ``value_range``; latents z_l ``(B, h_l, w_l, z_dims[l])`` (bottom to top).
+
+Configuration: :class:`LVAEConfig` (a frozen dataclass: the architecture, the objective, the data's image shape
+and value range, and whether training starts with the data-dependent initialisation) and :data:`PRESETS`, the
+README command lines (``LVAE_mnist_3`` ... ``LVAE_celeba_20``, ``LVAE_original_defaults``) on their datasets'
+images; :meth:`LVAEConfig.from_flags` resolves a command line (a preset completed by the flags given)::
+
+    model = LVAE.from_preset("LVAE_mnist_3", free_bits=1.0)          # built, with an override
+    model = LVAE(PRESETS["LVAE_cifar10_15"].replace(n_filters=32))    # unbuilt until build_all()
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import math
 
 import keras
@@ -53,8 +62,8 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel, zeros_like_input
-from .discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture
+from .base import HVAEModel, ModelConfig, register, register_presets, setting, zeros_like_input
+from .discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture, unpack_mixture_params
 from .latent import per_sample, terms_from_layers, tile_batch
 from .layers import tracked_list
 
@@ -381,6 +390,33 @@ class Merge(layers.Layer):
         return config
 
 
+def mixture_mean(params, num_components: int = MIXTURE_COMPONENTS):
+    """The mean in [0, 1] of PixelCNN++'s discretized logistic mixture (whose ``mean()`` the original did not
+    implement): per component, each colour's expectation under the linear colour conditioning given the
+    expectations of the colours before it (R = mu_R, G = mu_G + c_RG R, B = mu_B + c_RB R + c_GB G), weighted by
+    the mixture weights; exact for the continuous mixture, the edge bins' clipping aside; then clipped.
+
+    Args:
+        params: ``(..., H, W, 10 K)`` (:func:`models.discretized_logistic.unpack_mixture_params`).
+    Returns:
+        ``(..., H, W, 3)`` in [0, 1].
+    """
+    logits, means, _, coeffs = unpack_mixture_params(params, num_components)
+    r = means[..., 0, :]
+    g = means[..., 1, :] + coeffs[..., 0, :] * r
+    b = means[..., 2, :] + coeffs[..., 1, :] * r + coeffs[..., 2, :] * g
+    weights = tf.nn.softmax(logits, axis=-1)[..., None, :]
+    x = tf.reduce_sum(tf.stack([r, g, b], axis=-2) * weights, axis=-1)
+    return tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0)
+
+
+class _Mixture(DiscretizedLogisticMixture):
+    """The ``discr_log_mix`` likelihood: :class:`DiscretizedLogisticMixture` with ``mean()`` = :func:`mixture_mean`."""
+
+    def _mean(self):
+        return mixture_mean(self.params, self.num_components)
+
+
 def _normal(params):
     """Diagonal Gaussian over a spatial latent from ``(B, h, w, 2 z)`` parameters: first half mean, second
     half log-variance; event shape ``(h, w, z)``."""
@@ -448,7 +484,7 @@ class TopDownLayer(layers.Layer):
         return self.conv_in_p(h_above)
 
     def forward(self, h_above, bu_value=None, n=None, training=False, use_mean=False, constant_group=None,
-                forced_z=None, analytical_kl=False):
+                forced_z=None, analytical_kl=False, seed=None):
         """One layer of the top-down pass.
 
         Args:
@@ -460,6 +496,7 @@ class TopDownLayer(layers.Layer):
                 original's ``force_constant_output``, per row of a figure).
             forced_z: use this z instead of drawing one.
             analytical_kl: ``kl`` is the closed-form KL (else log q - log p at z).
+            seed: a stateless TFP seed of the draw (None: TensorFlow's global random state).
         Returns:
             ``(h_i, info)``: h_i ``(B, h', w', C)``; info with ``z``, ``p`` (prior), ``q`` (posterior or
             None), and in inference ``log_q``, ``log_p``, ``kl_mc``, ``kl`` (``(B,)`` nats).
@@ -476,7 +513,7 @@ class TopDownLayer(layers.Layer):
         elif use_mean:
             z = dist.mean()
         else:
-            z = dist.sample()
+            z = dist.sample(seed=seed)
         if constant_group:
             shape = tf.shape(z)
             grouped = tf.reshape(z, tf.concat([[-1, constant_group], shape[1:]], axis=0))
@@ -518,7 +555,9 @@ def check_architecture(image_shape, z_dims, downsample, blocks_per_layer: int, n
                        initial_downscaling: bool = True, free_bits: float = 0.0, dropout=None,
                        likelihood: str = "bernoulli", nonlin: str = "elu", residual_type: str = "bacdbacd",
                        merge_layers: str = "residual", beta_anneal: int = 0, weight_decay: float = 0.0) -> None:
-    """Check a configuration before building it.
+    """Check a configuration before building it (:meth:`LVAEConfig.validate`; the messages name the command
+    line's flags). ``image_shape`` ``(H, W, C)``, or None before the data is known: the checks that need the
+    image (the downscale factor against its size, the mixture's RGB channels) are then left out.
 
     Raises:
         ValueError: one line naming the problem: ``z_dims`` and ``downsample`` of different lengths, an empty
@@ -545,9 +584,9 @@ def check_architecture(image_shape, z_dims, downsample, blocks_per_layer: int, n
         if int(d) > int(blocks_per_layer):
             raise ValueError(f"--downsample {d} for layer {i} exceeds --blocks_per_layer {blocks_per_layer}: each "
                              f"downsampling needs its own residual block")
-    h, w, c = (int(s) for s in image_shape)
+    h, w, c = (None, None, None) if image_shape is None else (int(s) for s in image_shape)
     factor = downscale_factor(downsample, initial_downscaling)
-    if factor > h or factor > w:
+    if image_shape is not None and (factor > h or factor > w):
         allowed = int(math.log2(min(h, w))) - (1 if initial_downscaling else 0)
         raise ValueError(f"--downsample {' '.join(map(str, downsample))} (overall factor {factor}) leaves the top "
                          f"feature map smaller than one pixel of the {h}x{w} image; the downsample entries may add up "
@@ -558,7 +597,7 @@ def check_architecture(image_shape, z_dims, downsample, blocks_per_layer: int, n
         raise ValueError(f"--dropout must be in [0, 1), got {dropout}")
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
-    if likelihood == "discr_log_mix" and c != 3:
+    if likelihood == "discr_log_mix" and image_shape is not None and c != 3:
         raise ValueError(f"--likelihood discr_log_mix (PixelCNN++ mixture of logistics) models RGB images, but the "
                          f"data has {c} channel(s); use bernoulli, gaussian or discr_log")
     if nonlin not in NONLINEARITIES:
@@ -573,126 +612,295 @@ def check_architecture(image_shape, z_dims, downsample, blocks_per_layer: int, n
         raise ValueError(f"--weight_decay must be 0 or more, got {weight_decay}")
 
 
+_ARCHITECTURE_ARGS = ("z_dims", "downsample", "blocks_per_layer", "n_filters", "initial_downscaling", "free_bits",
+                      "dropout", "likelihood", "nonlin", "residual_type", "merge_layers", "beta_anneal", "weight_decay")
+
+
+def check_settings(settings, image_shape=None) -> None:
+    """:func:`check_architecture` of a dict of :class:`LVAEConfig` fields (the image-dependent checks only with
+    ``image_shape``), e.g. a preset completed by command-line flags before the data is read.
+
+    Raises:
+        ValueError: one line, see :func:`check_architecture`.
+    """
+    check_architecture(image_shape, **{key: settings[key] for key in _ARCHITECTURE_ARGS})
+
+
+# --------------------------------------------------------------------------------------------------
+# The typed configuration and the README presets
+# --------------------------------------------------------------------------------------------------
+_INT_TUPLES = ("image_shape", "z_dims", "downsample")
+_INTS = ("blocks_per_layer", "n_filters", "beta_anneal")
+_FLOATS = ("free_bits", "weight_decay")
+_BOOLS = ("batch_norm", "skip", "gated", "learn_top_prior", "analytical_kl", "initial_downscaling", "data_dep_init")
+# Fields set from the data, not from a command-line flag.
+DATA_FIELDS = ("image_shape", "value_range")
+
+
+def _coerce(name: str, value, convert):
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"LVAEConfig.{name} cannot be {value!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class LVAEConfig(ModelConfig):
+    """Everything that defines an :class:`LVAE` and its objective (the constructor arguments of the original's
+    ``main.py`` / ``models/lvae.py``; defaults: the original's argparse defaults on 28x28 binary MNIST, i.e.
+    the preset ``LVAE_original_defaults``). Field names are the keys of the model's ``get_config`` (earlier
+    versions wrote the same keys, without ``data_dep_init``, which then takes its default). ``flag`` metadata
+    gives today's command-line spelling where it differs; a flag spelled ``--no_<...>`` is the field's
+    negation (``--no_bn`` sets ``batch_norm=False``). ``image_shape`` and ``value_range`` come from the data
+    (:data:`DATA_FIELDS`). Numbers and lists are normalised (ints, floats, tuples) on construction.
+
+    Raises:
+        ValueError: one line naming the setting (:func:`check_architecture`; a value outside its choices).
+    """
+
+    image_shape: tuple = setting((28, 28, 1), help="(H, W, C) of the images (from the data)")
+    z_dims: tuple = setting((32, 32, 32), flag="--zdims",
+                            help="latent channels per stochastic layer, bottom to top (its length = number of layers)")
+    downsample: tuple = setting((1, 1, 1), help="x2 downsamplings of each layer's bottom-up segment, bottom to "
+                                                "top (one per layer)")
+    blocks_per_layer: int = setting(2, help="residual blocks per segment (presets 4; original 2)")
+    n_filters: int = setting(64, flag="--nfilters", help="channels of every deterministic feature map (64)")
+    batch_norm: bool = setting(True, flag="--no_bn", help="batch norm in the residual blocks (--no_bn: off)")
+    skip: bool = setting(False, help="skip connections in the generative path")
+    gated: bool = setting(False, help="gated residual blocks (the stem's never; merge blocks always)")
+    learn_top_prior: bool = setting(False, help="learn the top layer's prior (else fixed at N(0, I))")
+    residual_type: str = setting("bacdbacd", choices=RESIDUAL_TYPES,
+                                 help="residual block: b batch norm, a activation, c conv, d dropout (bacdbacd)")
+    merge_layers: str = setting("residual", choices=MERGE_TYPES,
+                                help="merge of bottom-up and top-down features (residual)")
+    nonlin: str = setting("elu", choices=NONLINEARITIES, help="nonlinearity (elu)")
+    dropout: float | None = setting(0.2, help="channel-dropout rate in the residual blocks (None or < 1e-5: none)")
+    free_bits: float = setting(0.0, flag="--freebits", help="free bits in nats, per layer and per image (presets: "
+                                                            "0.5 up to 6 layers, 1.0 above)")
+    analytical_kl: bool = setting(False, help="closed-form KL in the training objective (evaluation stays Monte Carlo)")
+    initial_downscaling: bool = setting(True, flag="--no_initial_downscaling",
+                                        help="the stride-2 stem and the final x2 upsampling "
+                                             "(--no_initial_downscaling: off)")
+    likelihood: str = setting("bernoulli", choices=LIKELIHOODS,
+                              help="p(x|z): bernoulli (binary data), gaussian, discr_log, discr_log_mix (RGB)")
+    value_range: tuple = setting((0.0, 1.0), help="(lo, hi) of the images (from the data); mapped to [0, 1] inside")
+    beta_anneal: int = setting(0, help="steps of linear KL warm-up 0 -> 1 (0: off)")
+    weight_decay: float = setting(0.0, help="L2 weight decay, PyTorch Adamax's coupled form (0)")
+    data_dep_init: bool = setting(False, help="data-dependent initialisation on the first training batch of a "
+                                              "fresh run (LVAE.data_dependent_init; the trainer runs it)")
+
+    def __post_init__(self):
+        values = {}
+        for name in _INT_TUPLES:
+            values[name] = _coerce(name, getattr(self, name), lambda v: tuple(int(x) for x in v))
+        values["value_range"] = _coerce("value_range", self.value_range, lambda v: tuple(float(x) for x in v))
+        for name in _INTS:
+            values[name] = _coerce(name, getattr(self, name), int)
+        for name in _FLOATS:
+            values[name] = _coerce(name, getattr(self, name), float)
+        for name in _BOOLS:
+            values[name] = bool(getattr(self, name))
+        if self.dropout is not None:
+            values["dropout"] = _coerce("dropout", self.dropout, float)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        """:func:`check_architecture` on the image shape and the settings."""
+        if len(self.value_range) != 2 or not self.value_range[1] > self.value_range[0]:
+            raise ValueError(f"LVAEConfig.value_range must be (lo, hi) with hi > lo, got {self.value_range}")
+        if len(self.image_shape) != 3:
+            raise ValueError(f"LVAEConfig.image_shape must be (H, W, C), got {self.image_shape}")
+        check_settings(self.to_dict(), self.image_shape)
+
+    # ---- the command line's spelling (hvae/lvae_task.py) -------------------------------------------------
+    @classmethod
+    def flag_overrides(cls, flags: dict) -> dict:
+        """The fields set by command-line values ``flags`` (keyed by the flags' ``dest``: ``zdims``, ``no_bn``,
+        ...; a value of None means not given): ``{field: value}``, ``--no_<...>`` flags negated. The data
+        fields (:data:`DATA_FIELDS`) and other keys are ignored."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name in DATA_FIELDS:
+                continue
+            dest = (f.metadata.get("flag") or f"--{f.name}").lstrip("-")
+            value = flags.get(dest)
+            if value is None:
+                continue
+            out[f.name] = (not value) if dest.startswith("no_") else value
+        return out
+
+    def flag_values(self) -> dict:
+        """The inverse of :meth:`flag_overrides`: ``{flag dest: value}`` of every field with a flag (lists for
+        tuples), as ``config.json`` records them."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name in DATA_FIELDS:
+                continue
+            dest = (f.metadata.get("flag") or f"--{f.name}").lstrip("-")
+            value = self.to_dict()[f.name]
+            out[dest] = (not value) if dest.startswith("no_") else value
+        return out
+
+    @classmethod
+    def from_flags(cls, flags: dict, image_shape=None, value_range=None) -> LVAEConfig:
+        """The configuration of a command line: the preset ``flags["preset"]`` (default by
+        ``flags["dataset"]`` and ``image_shape``, :func:`resolve_preset`) with the flags given
+        (:meth:`flag_overrides`), on the data's ``image_shape`` / ``value_range`` when given. Without
+        ``--likelihood``: Bernoulli for one-channel images, the mixture of logistics for RGB (by
+        ``image_shape``; without it, the preset's).
+
+        Raises:
+            ValueError: an unknown preset, or a configuration :meth:`validate` rejects.
+        """
+        name = resolve_preset(flags.get("preset"), flags.get("dataset") or "", image_shape)
+        overrides = cls.flag_overrides(flags)
+        if image_shape is not None:
+            overrides["image_shape"] = tuple(image_shape)
+            if flags.get("likelihood") is None:
+                overrides["likelihood"] = "discr_log_mix" if tuple(image_shape)[-1] == 3 else "bernoulli"
+        if value_range is not None:
+            overrides["value_range"] = tuple(value_range)
+        return PRESETS[name].replace(**overrides)
+
+
+# The README configurations (addtt/ladder-vae-pytorch), each on its dataset's images as this project's loaders
+# give them: MNIST 28x28x1 in [0, 1] (Bernoulli), CIFAR-10 / SVHN 32x32x3 in [0, 1] and CelebA 64x64x3 in
+# [-1, 1] (the 10-component discretized logistic mixture).
+ORIGINAL = LVAEConfig()
+README = ORIGINAL.replace(blocks_per_layer=4, skip=True, gated=True, learn_top_prior=True, data_dep_init=True)
+_CIFAR = README.replace(image_shape=(32, 32, 3), likelihood="discr_log_mix")
+_CELEBA = _CIFAR.replace(image_shape=(64, 64, 3), value_range=(-1.0, 1.0))
+_DOWNSAMPLE_15 = (0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0)
+PRESETS: dict = register_presets({
+    "LVAE_mnist_3": README.replace(z_dims=(32,) * 3, downsample=(1, 1, 1), free_bits=0.5),
+    "LVAE_mnist_6": README.replace(z_dims=(32,) * 6, downsample=(0, 1, 0, 1, 0, 1), free_bits=0.5),
+    "LVAE_mnist_12": README.replace(z_dims=(32,) * 12, downsample=(0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0), free_bits=1.0),
+    "LVAE_cifar10_3": _CIFAR.replace(z_dims=(32,) * 3, downsample=(1, 1, 1), free_bits=0.5),
+    "LVAE_cifar10_6": _CIFAR.replace(z_dims=(32,) * 6, downsample=(0, 1, 0, 1, 0, 1), free_bits=0.5),
+    "LVAE_cifar10_15": _CIFAR.replace(z_dims=(32,) * 15, downsample=_DOWNSAMPLE_15, free_bits=1.0),
+    "LVAE_svhn_15": _CIFAR.replace(z_dims=(32,) * 15, downsample=_DOWNSAMPLE_15, free_bits=1.0),
+    "LVAE_celeba_20": _CELEBA.replace(z_dims=(32,) * 20, downsample=(0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1,
+                                                                     0, 0, 0), free_bits=1.0),
+    "LVAE_original_defaults": ORIGINAL,
+})
+PRESET_SOURCES = {
+    "LVAE_mnist_3": "current README command (git HEAD a27d45c)",
+    "LVAE_mnist_6": "README table row (6 layers); downsample list derived from the README recipe (not in the "
+                    "repository or its history): one layer at 16x16, two at 8x8, two at 4x4, one at 2x2",
+    "LVAE_mnist_12": "README command before commit cc3bf68",
+    "LVAE_cifar10_3": "README recipe for the CIFAR-10 3-layer row (the MNIST 3-layer list on 32x32)",
+    "LVAE_cifar10_6": "README recipe for the CIFAR-10 6-layer row (derived downsample list, as mnist_6)",
+    "LVAE_cifar10_15": "README recipe (15 layers, 3 downsamplings after the stem, ~equal layers per resolution: "
+                       "4/4/4/3; the exact list is not stated)",
+    "LVAE_svhn_15": "README recipe (as cifar10_15)",
+    "LVAE_celeba_20": "README recipe (20 layers, 4 downsamplings after the stem, 4 layers per resolution; the exact "
+                      "list is not stated)",
+    "LVAE_original_defaults": "the original's argparse defaults, without the README flags",
+}
+# The preset a dataset trains without --preset (by name; else by image shape, resolve_preset).
+DATASET_PRESETS = {"binarized_mnist": "LVAE_mnist_3", "mnist": "LVAE_mnist_3", "digits": "LVAE_mnist_3",
+                   "cifar10": "LVAE_cifar10_15", "svhn": "LVAE_svhn_15", "celebA": "LVAE_celeba_20",
+                   "lsun": "LVAE_celeba_20"}
+PRESET_PREFIX = "LVAE_"
+
+
+def resolve_preset(name=None, dataset: str = "", image_shape=None) -> str:
+    """The full name (``LVAE_<...>``) of preset ``name`` (the ``LVAE_`` prefix may be left out, as
+    ``--preset`` spells it), or, without one, of the preset a dataset gets: by name
+    (:data:`DATASET_PRESETS`), else by image shape (small grey images -> mnist_3, small colour -> cifar10_15,
+    larger -> celeba_20).
+
+    Raises:
+        ValueError: an unknown preset (the message lists them).
+    """
+    if name:
+        full = name if name.startswith(PRESET_PREFIX) else PRESET_PREFIX + name
+        if full not in PRESETS:
+            raise ValueError(f"unknown LVAE preset {name!r}; presets: {', '.join(PRESETS)}")
+        return full
+    if dataset in DATASET_PRESETS:
+        return DATASET_PRESETS[dataset]
+    if image_shape is not None:
+        h, w, c = image_shape
+        if min(h, w) <= 32:
+            return "LVAE_mnist_3" if c == 1 else "LVAE_cifar10_15"
+    return "LVAE_celeba_20"
+
+
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hvae")
+@register(LVAEConfig)
 class LVAE(HVAEModel):
     """The Ladder VAE of addtt/ladder-vae-pytorch (see the module docstring).
 
-    A Keras model (:class:`models.base.HVAEModel`): ``compile(optimizer=keras.optimizers.Adamax(3e-4))`` then
-    ``fit`` trains it on its own objective; ``LVAE.from_preset("LVAE_mnist_3")`` builds a README configuration.
+    ``LVAE(config)`` with an :class:`LVAEConfig` (None: its defaults, the original's argparse defaults on
+    28x28 MNIST); ``LVAE.from_preset("LVAE_mnist_3", free_bits=1.0)`` builds a README configuration with
+    overrides. A Keras model (:class:`models.base.HVAEModel`): ``compile(optimizer=keras.optimizers.Adamax(3e-4))``
+    then ``fit`` trains it on its own objective.
+
+    Every field of the config is also a read-only attribute (``model.z_dims``, ``model.likelihood``, ...;
+    ``model.dropout`` is None below 1e-5); derived: ``num_layers`` (L), ``factor`` (overall downscale factor),
+    ``padded_shape`` ``(H', W')``, ``top_shape`` ``(h, w)`` of the top latent, ``data_density``.
 
     Args:
-        image_shape: ``(H, W, C)``.
-        z_dims: latent channels per stochastic layer, bottom to top (its length is the number of layers L).
-        downsample: per layer, the x2 downsamplings of its bottom-up segment (each <= ``blocks_per_layer``).
-        blocks_per_layer: residual blocks per deterministic segment (original default 2, README runs 4).
-        n_filters: C, channels of every deterministic feature map (64).
-        batch_norm: batch norm in the residual blocks (``--no_bn`` turns it off).
-        skip: skip connections in the generative path (p(z_i | z_{>i}) then depends on every layer above).
-        gated: gated residual blocks (the stem's block never is; merge blocks always are).
-        learn_top_prior: make the top prior's per-position mean and log-variance trainable.
-        residual_type: ``bacdbacd``, ``bacdbac`` or ``cabdcabd``.
-        merge_layers: ``residual`` or ``linear``.
-        nonlin: ``elu``, ``relu``, ``leakyrelu`` or ``selu``.
-        dropout: channel-dropout rate in the residual blocks (None or < 1e-5: none).
-        free_bits: lambda in nats, per layer and per image (0: off).
-        analytical_kl: closed-form KL in the training objective (evaluation always uses Monte Carlo).
-        initial_downscaling: the stride-2 stem and the final bilinear x2 (``--no_initial_downscaling``: off).
-        likelihood: ``bernoulli``, ``gaussian``, ``discr_log`` or ``discr_log_mix``.
-        value_range: ``(lo, hi)`` of the images; they are mapped to [0, 1] before the network and the
-            likelihood (every likelihood is of the [0, 1] values, as the original's ``ToTensor`` data).
-        beta_anneal: steps of linear KL warm-up 0 -> 1 (0: off).
-        weight_decay: PyTorch's (coupled) L2 weight decay, added to the loss as ``weight_decay/2 |theta|^2``.
+        config: the architecture and objective (:class:`LVAEConfig`; validated on its construction).
+        **kwargs: Keras' (``name``, default ``LVAE``).
+
+    ``count_parameters()`` counts the top prior only with ``learn_top_prior`` (PyTorch's ``requires_grad``).
 
     Raises:
-        ValueError: see :func:`check_architecture`.
+        TypeError: ``config`` is not an :class:`LVAEConfig`.
     """
 
-    def __init__(self, image_shape, z_dims=(32, 32, 32), downsample=(1, 1, 1), blocks_per_layer: int = 2,
-                 n_filters: int = 64, batch_norm: bool = True, skip: bool = False, gated: bool = False,
-                 learn_top_prior: bool = False, residual_type: str = "bacdbacd", merge_layers: str = "residual",
-                 nonlin: str = "elu", dropout: float | None = 0.2, free_bits: float = 0.0,
-                 analytical_kl: bool = False, initial_downscaling: bool = True, likelihood: str = "bernoulli",
-                 value_range=(0.0, 1.0), beta_anneal: int = 0, weight_decay: float = 0.0, **kwargs):
+    def __init__(self, config: LVAEConfig | None = None, **kwargs):
         kwargs.setdefault("name", "LVAE")
-        super().__init__(**kwargs)
-        if dropout is not None and dropout < 1e-5:
-            dropout = None
-        check_architecture(image_shape, z_dims, downsample, blocks_per_layer, n_filters, initial_downscaling,
-                           free_bits, dropout, likelihood, nonlin, residual_type, merge_layers, beta_anneal,
-                           weight_decay)
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.z_dims = tuple(int(z) for z in z_dims)
-        self.downsample = tuple(int(d) for d in downsample)
-        self.num_layers = len(self.z_dims)
-        self.blocks_per_layer, self.n_filters = int(blocks_per_layer), int(n_filters)
-        self.batch_norm, self.skip, self.gated = bool(batch_norm), bool(skip), bool(gated)
-        self.learn_top_prior = bool(learn_top_prior)
-        self.residual_type, self.merge_layers, self.nonlin = residual_type, merge_layers, nonlin
-        self.dropout = dropout
-        self.free_bits, self.analytical_kl = float(free_bits), bool(analytical_kl)
-        self.initial_downscaling = bool(initial_downscaling)
-        self.likelihood = likelihood
-        self.value_range = tuple(float(v) for v in value_range)
-        self.beta_anneal, self.weight_decay = int(beta_anneal), float(weight_decay)
-        self.data_density = DATA_DENSITY[likelihood]
-
-        h, w, c = self.image_shape
-        self.factor = downscale_factor(self.downsample, self.initial_downscaling)
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.num_layers = len(c.z_dims)
+        self.data_density = DATA_DENSITY[c.likelihood]
+        h, w, channels = c.image_shape
+        self.factor = downscale_factor(c.downsample, c.initial_downscaling)
         self.padded_shape = (padded_size(h, self.factor), padded_size(w, self.factor))
         self.top_shape = (self.padded_shape[0] // self.factor, self.padded_shape[1] // self.factor)
-        res = dict(nonlin=nonlin, batch_norm=self.batch_norm, block_type=residual_type, dropout=dropout)
-        C = self.n_filters
-        self._act = _activation(nonlin)
-        self.stem_conv = Conv2d(C, 5, strides=2 if self.initial_downscaling else 1, pad=2)
+        res = dict(nonlin=c.nonlin, batch_norm=c.batch_norm, block_type=c.residual_type, dropout=self.dropout)
+        C = c.n_filters
+        self._act = _activation(c.nonlin)
+        self.stem_conv = Conv2d(C, 5, strides=2 if c.initial_downscaling else 1, pad=2)
         self.stem_block = ResampleBlock("bottom-up", C, gated=False, **res)
         tracked_list(self, "bottom_up_layers", [
-            _Segment([ResampleBlock("bottom-up", C, resample=b < d, gated=self.gated, **res)
-                      for b in range(self.blocks_per_layer)], name=f"bottom_up_{i}")
-            for i, d in enumerate(self.downsample)])
+            _Segment([ResampleBlock("bottom-up", C, resample=b < d, gated=c.gated, **res)
+                      for b in range(c.blocks_per_layer)], name=f"bottom_up_{i}")
+            for i, d in enumerate(c.downsample)])
         tracked_list(self, "top_down_layers", [
-            TopDownLayer(z, C, self.blocks_per_layer, d, top=(i == self.num_layers - 1),
-                         top_prior_shape=self.top_shape + (2 * z,), learn_top_prior=self.learn_top_prior,
-                         skip=self.skip, merge_type=merge_layers, gated=self.gated, name=f"top_down_{i}", **res)
-            for i, (z, d) in enumerate(zip(self.z_dims, self.downsample))])
-        self.upsample = layers.UpSampling2D(2, interpolation="bilinear") if self.initial_downscaling else None
-        tracked_list(self, "final_blocks", [ResampleBlock("top-down", C, gated=self.gated, **res)
-                                            for _ in range(self.blocks_per_layer)])
-        out_channels = {"bernoulli": c, "gaussian": 2 * c, "discr_log": 2 * c,
-                        "discr_log_mix": 10 * MIXTURE_COMPONENTS}[likelihood]
+            TopDownLayer(z, C, c.blocks_per_layer, d, top=(i == self.num_layers - 1),
+                         top_prior_shape=self.top_shape + (2 * z,), learn_top_prior=c.learn_top_prior,
+                         skip=c.skip, merge_type=c.merge_layers, gated=c.gated, name=f"top_down_{i}", **res)
+            for i, (z, d) in enumerate(zip(c.z_dims, c.downsample))])
+        self.upsample = layers.UpSampling2D(2, interpolation="bilinear") if c.initial_downscaling else None
+        tracked_list(self, "final_blocks", [ResampleBlock("top-down", C, gated=c.gated, **res)
+                                            for _ in range(c.blocks_per_layer)])
+        out_channels = {"bernoulli": channels, "gaussian": 2 * channels, "discr_log": 2 * channels,
+                        "discr_log_mix": 10 * MIXTURE_COMPONENTS}[c.likelihood]
         self.likelihood_conv = Conv2d(out_channels, 3, pad=1)
 
-    # ---- serialisation ----------------------------------------------------------------------------
-    def get_config(self):
-        return dict(name=self.name, image_shape=list(self.image_shape), z_dims=list(self.z_dims),
-                    downsample=list(self.downsample), blocks_per_layer=self.blocks_per_layer,
-                    n_filters=self.n_filters, batch_norm=self.batch_norm, skip=self.skip, gated=self.gated,
-                    learn_top_prior=self.learn_top_prior, residual_type=self.residual_type,
-                    merge_layers=self.merge_layers, nonlin=self.nonlin, dropout=self.dropout,
-                    free_bits=self.free_bits, analytical_kl=self.analytical_kl,
-                    initial_downscaling=self.initial_downscaling, likelihood=self.likelihood,
-                    value_range=list(self.value_range), beta_anneal=self.beta_anneal,
-                    weight_decay=self.weight_decay)
+    @property
+    def dropout(self):
+        """``config.dropout``, None when below 1e-5 (no dropout layers at all, as the original)."""
+        d = self.config.dropout
+        return None if d is None or d < 1e-5 else d
 
-    @classmethod
-    def from_preset(cls, name: str, **kwargs):
-        """A README configuration (``LVAE_mnist_3`` ... ``LVAE_celeba_20``, ``LVAE_original_defaults``; the
-        ``LVAE_`` prefix may be left out) on its dataset's image shape and range, built; ``kwargs`` override
-        the preset's arguments.
-
-        Raises:
-            ValueError: unknown preset.
-        """
-        from hvae.lvae_task import FAMILY, PRESETS as ARCHITECTURES, model_kwargs, resolve_settings
-
-        key = name[len("LVAE_"):] if name.startswith("LVAE_") else name
-        if key not in ARCHITECTURES:
-            raise ValueError(f"unknown LVAE preset {name!r}; presets: {', '.join(PRESETS)}")
-        shape, value_range = PRESET_DATA[key.split("_")[0]]
-        settings = resolve_settings({**FAMILY.defaults, "preset": key}, shape)
-        return cls(**{**model_kwargs(settings, shape, value_range), **kwargs}).build_all()
+    def latent_shapes(self) -> list:
+        """``(h_l, w_l, z_l)`` per layer, bottom to top."""
+        s = 2 if self.initial_downscaling else 1
+        h, w = self.padded_shape[0] // s, self.padded_shape[1] // s
+        out = []
+        for z, d in zip(self.z_dims, self.downsample):
+            h, w = h // 2 ** d, w // 2 ** d
+            out.append((h, w, z))
+        return out
 
     def example_inputs(self, n: int = 2):
         """``(n, H, W, C)`` images at the bottom of ``value_range``, no labels."""
@@ -717,11 +925,6 @@ class LVAE(HVAEModel):
         self.likelihood_conv.build(_channels(C))
         self.built = True
         return self
-
-    def count_parameters(self) -> int:
-        """Trainable parameters (the top prior counts only with ``learn_top_prior``, as PyTorch's
-        ``requires_grad``)."""
-        return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))
 
     # ---- pixels -----------------------------------------------------------------------------------
     def to_unit(self, images):
@@ -757,7 +960,7 @@ class LVAE(HVAEModel):
         return values
 
     def top_down(self, bu_values=None, n=None, training=False, mean_layers=(), constant_layers=(),
-                 constant_group=None, forced_latents=None, analytical_kl=False):
+                 constant_group=None, forced_latents=None, analytical_kl=False, seeds=None):
         """The top-down pass: inference (``bu_values`` given: z ~ q) or generation (``n`` images: z ~ p).
 
         Args:
@@ -765,6 +968,7 @@ class LVAE(HVAEModel):
             constant_layers / constant_group: layers whose draw is copied over each group of
                 ``constant_group`` images (the per-layer figures; generation only).
             forced_latents: list (bottom to top) of z to use instead of draws (entries may be None).
+            seeds: one stateless seed per layer (bottom to top), or None (TensorFlow's global random state).
         Returns:
             ``(features, infos)``: the final feature map before the likelihood head ``(B, H, W, C)`` (cropped)
             and the per-layer infos of :meth:`TopDownLayer.forward`, bottom to top.
@@ -775,7 +979,8 @@ class LVAE(HVAEModel):
             h, infos[i] = self.top_down_layers[i].forward(
                 h, bu_value=None if bu_values is None else bu_values[i], n=n, training=training,
                 use_mean=i in mean_layers, constant_group=constant_group if i in constant_layers else None,
-                forced_z=None if forced_latents is None else forced_latents[i], analytical_kl=analytical_kl)
+                forced_z=None if forced_latents is None else forced_latents[i], analytical_kl=analytical_kl,
+                seed=None if seeds is None else seeds[i])
         if self.upsample is not None:
             h = self.upsample(h)
         for block in self.final_blocks:
@@ -797,7 +1002,7 @@ class LVAE(HVAEModel):
         if self.likelihood == "discr_log":
             loc, log_scale = tf.split(params, 2, axis=-1)
             return DiscretizedLogistic(loc + 0.5, tf.maximum(log_scale - 1.0, -7.0))
-        return DiscretizedLogisticMixture(params, MIXTURE_COMPONENTS)
+        return _Mixture(params, MIXTURE_COMPONENTS)
 
     def _inference(self, images, training=False, mean_layers=(), analytical_kl=False):
         x01 = self.to_unit(images)
@@ -809,42 +1014,86 @@ class LVAE(HVAEModel):
         """Top-down generation of ``n`` images: ``(features, infos)`` (see :meth:`top_down`)."""
         return self.top_down(None, n=n, training=training, **kwargs)
 
-    # ---- public API ---------------------------------------------------------------------------------------
-    def encode(self, images, training=False) -> list:
-        """The posteriors of one joint top-down draw, bottom to top.
+    # ---- public API (models.base.HVAEModel) -----------------------------------------------------------------
+    def encode(self, images, labels=None, training=False) -> list:
+        """The approximate posteriors of one top-down inference pass, bottom to top, each layer's given the
+        layers above at their posterior means (the top one: q(z_{L-1} | x)).
 
         Args:
-            images: ``(B, H, W, C)`` in ``value_range``.
+            images: ``(B, H, W, C)`` in ``value_range``; labels ignored (unconditional).
+            training: batch norm and dropout in training mode.
         Returns:
-            list of ``tfd.Distribution`` q(z_l | z_{>l}, x), batch shape ``(B,)``, event shape
-            ``(h_l, w_l, z_dims[l])`` (each conditioned on the draws of the layers above).
+            list of L ``tfd.Distribution`` q(z_l | E[z_{>l}], x), batch shape ``(B,)``, event shape
+            ``(h_l, w_l, z_dims[l])`` (:meth:`latent_shapes`).
         """
-        _, _, infos = self._inference(images, training=training)
+        _, _, infos = self._inference(images, training=training, mean_layers=tuple(range(self.num_layers)))
         return [info["q"] for info in infos]
 
-    def decode(self, latents, training=False) -> tfd.Distribution:
-        """p(x | z) for given latents: list (bottom to top) of ``(B, h_l, w_l, z_dims[l])``.
+    def _codes(self, codes) -> list:
+        """``codes`` as ``(B, h_l, w_l, z_l)`` tensors: flattened channels-first ``(B, z_l h_l w_l)`` entries
+        (as :meth:`posterior_means` gives them) reshaped."""
+        if len(codes) != self.num_layers:
+            raise ValueError(f"decode takes one code per latent layer ({self.num_layers}), got {len(codes)}")
+        out = []
+        for code, (h, w, z) in zip(codes, self.latent_shapes()):
+            code = tf.convert_to_tensor(code, tf.float32)
+            if code.shape.rank == 2:
+                code = tf.transpose(tf.reshape(code, (-1, z, h, w)), (0, 2, 3, 1))
+            out.append(code)
+        return out
 
-        Returns the likelihood over [0, 1]-mapped pixel values (``to_unit``), event shape ``(H, W, C)``.
+    def decode(self, codes, labels=None) -> tfd.Distribution:
+        """p(x | z) at given latents (inference mode): the top-down pass with every z_l forced to ``codes[l]``.
+
+        Args:
+            codes: list (bottom to top) of ``(B, h_l, w_l, z_dims[l])``, or of ``(B, z_dims[l] h_l w_l)``
+                flattened channels-first; labels ignored.
+        Returns:
+            the likelihood over [0, 1]-mapped pixel values (:meth:`to_unit`), batch shape ``(B,)``, event
+            shape ``(H, W, C)``.
+
+        Raises:
+            ValueError: not one code per layer.
         """
-        n = tf.shape(latents[-1])[0]
-        features, _ = self.top_down(None, n=n, training=training, forced_latents=list(latents))
+        codes = self._codes(codes)
+        n = tf.shape(codes[-1])[0]
+        features, _ = self.top_down(None, n=n, training=False, forced_latents=codes)
         return self.likelihood_distribution(features)
 
+    def _mean_image(self, dist):
+        """The likelihood's mean in [0, 1]: Bernoulli probabilities, the Gaussian mean, the discretized
+        logistic's location clipped, the mixture's :func:`mixture_mean`."""
+        if self.likelihood == "discr_log_mix":
+            return dist.mean()
+        return self._display_image(dist)
+
     def _display_image(self, dist):
-        """A reconstruction to show: the likelihood's mean, or a sample for the mixture (whose mean the
-        original did not implement), in [0, 1]."""
+        """The original's reconstruction figures: the likelihood's mean, or a sample for the mixture, in [0, 1]."""
         if self.likelihood == "discr_log_mix":
             return dist.sample()
         if self.likelihood == "bernoulli":
             return tf.sigmoid(dist.distribution.logits)
         return tf.clip_by_value(dist.mean(), 0.0, 1.0) if self.likelihood == "discr_log" else dist.mean()
 
-    def sample(self, n: int, seed=None):
-        """``n`` images from the model: z ~ p top-down, then a draw of p(x | z); ``(n, H, W, C)`` in
-        ``value_range`` (binary images for Bernoulli, as the original's sample grids; Gaussian draws clipped)."""
-        features, _ = self.generate_features(int(n), training=False)
-        return self.from_unit(self._image_draw(self.likelihood_distribution(features), seed))
+    def sample(self, n: int, labels=None, seed=None):
+        """``n`` images from the model: z ~ p top-down, then a draw of p(x | z).
+
+        Args:
+            n: number of images; labels ignored.
+            seed: int or stateless TFP seed: the same seed gives the same images (every latent draw and the
+                image draw are seeded); None: TensorFlow's global random state.
+        Returns:
+            ``(n, H, W, C)`` in ``value_range`` (binary images for Bernoulli, as the original's sample grids;
+            Gaussian draws clipped).
+        """
+        seeds = None
+        if seed is not None:
+            if isinstance(seed, (int, np.integer)):
+                seed = tf.constant([int(seed) % 2 ** 31, 0], tf.int32)   # stateless (sanitize_seed of an int is not)
+            seeds = tfp.random.split_seed(tfp.random.sanitize_seed(seed), n=self.num_layers + 1)
+        features, _ = self.generate_features(int(n), training=False, seeds=None if seeds is None else seeds[:-1])
+        return self.from_unit(self._image_draw(self.likelihood_distribution(features),
+                                               None if seeds is None else seeds[-1]))
 
     def _image_draw(self, dist, seed=None):
         """A draw of p(x | z) in [0, 1] (Gaussian draws clipped to [0, 1] for display; the other likelihoods'
@@ -852,14 +1101,24 @@ class LVAE(HVAEModel):
         x = dist.sample(seed=seed)
         return tf.clip_by_value(x, 0.0, 1.0) if self.likelihood == "gaussian" else x
 
-    def reconstruct(self, images):
-        """One posterior draw of every layer, then the likelihood's mean (a sample for the mixture):
-        ``(B, H, W, C)`` in ``value_range``."""
-        _, dist, _ = self._inference(images, training=False)
-        return self.from_unit(self._display_image(dist))
+    def reconstruct(self, images, labels=None, *, sample_latents: bool = False):
+        """The likelihood's mean (:meth:`_mean_image`) at the posterior means, deterministic.
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``; labels ignored.
+            sample_latents: instead, the original's reconstruction figures: one posterior draw of every layer
+                (top-down), then the likelihood's mean, a draw for the mixture of logistics (random).
+        Returns:
+            ``(B, H, W, C)`` in ``value_range``.
+        """
+        if sample_latents:
+            _, dist, _ = self._inference(images, training=False)
+            return self.from_unit(self._display_image(dist))
+        _, dist, _ = self._inference(images, training=False, mean_layers=tuple(range(self.num_layers)))
+        return self.from_unit(self._mean_image(dist))
 
     def call(self, images, training=False):
-        """:meth:`reconstruct` (with ``training`` passed to batch norm and dropout)."""
+        """``reconstruct(images, sample_latents=True)`` (with ``training`` passed to batch norm and dropout)."""
         _, dist, _ = self._inference(images, training=training)
         return self.from_unit(self._display_image(dist))
 
@@ -990,13 +1249,16 @@ class _Segment(layers.Layer):
         return x
 
 
-# The README configurations for models.from_preset: dataset -> (image shape, value range of this project's loader).
-PRESET_DATA = {"mnist": ((28, 28, 1), (0.0, 1.0)), "cifar10": ((32, 32, 3), (0.0, 1.0)),
-               "svhn": ((32, 32, 3), (0.0, 1.0)), "celeba": ((64, 64, 3), (-1.0, 1.0)),
-               "original": ((28, 28, 1), (0.0, 1.0))}
-PRESETS = {f"LVAE_{key}": (lambda key=key, **kw: LVAE.from_preset(key, **kw))
-           for key in ("mnist_3", "mnist_6", "mnist_12", "cifar10_3", "cifar10_6", "cifar10_15", "svhn_15",
-                       "celeba_20", "original_defaults")}
+def _config_property(name: str):
+    return property(lambda self: getattr(self.config, name), doc=f"``config.{name}`` (read-only)")
 
-__all__ = ["LVAE", "PRESETS", "check_architecture", "downscale_factor", "padded_size", "Conv2d", "ConvTranspose2x",
-           "ResidualBlock", "ResampleBlock", "Merge", "TopDownLayer", "LIKELIHOODS"]
+
+# Every setting is a read-only attribute of the model, read from its config (``model.dropout`` is normalised).
+for _name in LVAEConfig.field_names():
+    if _name != "dropout":
+        setattr(LVAE, _name, _config_property(_name))
+del _name
+
+__all__ = ["LVAE", "LVAEConfig", "PRESETS", "PRESET_PREFIX", "PRESET_SOURCES", "DATASET_PRESETS", "DATA_FIELDS",
+           "resolve_preset", "check_architecture", "check_settings", "downscale_factor", "mixture_mean", "padded_size",
+           "Conv2d", "ConvTranspose2x", "ResidualBlock", "ResampleBlock", "Merge", "TopDownLayer", "LIKELIHOODS"]

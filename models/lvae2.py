@@ -4,10 +4,11 @@ PyTorch, one file ``laddervae.py`` + ``train.ipynb``), spec ``vae_collection_and
 A Keras port for 28x28x1 images (MNIST), NHWC, stateless (spec B.8): :meth:`LVAE2.bottom_up` returns every
 statistic of the bottom-up pass, :meth:`LVAE2.top_down` takes the top code and, optionally, those
 statistics; nothing is stored between calls, so the original's ``flush()`` has no counterpart. The
-project's public API (:class:`models.base.HVAEModel`): ``encode(images)`` -> the posteriors
-``[q(z_ladder | x, z_top), q(z_top | x)]``, ``decode([z_ladder, z_top])`` -> the likelihood p(x | z_ladder),
-``sample(n)``, ``reconstruct(images)``, ``loss_terms(images, iteration=t)``, ``build_all()``, ``get_config()``;
-presets :data:`PRESETS` (``models.from_preset("LVAE2_mnist")``).
+project's public API (:class:`models.base.HVAEModel`): ``LVAE2(LVAE2Config(...))``, ``encode(images)`` -> the
+posteriors ``[q(z_ladder | x, z_top), q(z_top | x)]``, ``decode([z_ladder, z_top])`` -> the likelihood
+p(x | z_ladder), ``sample(n)``, ``reconstruct(images)``, ``loss_terms(images, iteration=t)``, ``build_all()``,
+``get_config()`` (= ``config.to_dict()`` and the name); presets :data:`PRESETS`, typed configs
+(``models.from_preset("LVAE2_mnist", merge="legacy")``, ``PRESETS["LVAE2_mnist"].replace(recon="nll")``).
 
 Layers (spec B.3; PyTorch -> Keras padding mapping of B.8), with output shapes and trainable parameters:
 
@@ -71,6 +72,7 @@ Images enter in the dataset's ``value_range`` and are mapped to [0, 1].
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -81,7 +83,7 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel
+from .base import HVAEModel, ModelConfig, register, register_presets, setting
 from .latent import per_sample, tile_batch
 from .vae_collection import LeakyReLU
 
@@ -249,6 +251,82 @@ class BetaSchedule:
 
 
 # --------------------------------------------------------------------------------------------------
+# The settings
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class LVAE2Config(ModelConfig):
+    """Everything that defines an :class:`LVAE2` and its objective (the field names are today's
+    ``get_config`` keys, so ``.keras`` files written before the typed configs load unchanged).
+
+    The defaults are the original's (ahmeterdem1/lvae, README / first commit 033d8e7): repo sampling,
+    precision-weighted merge, the whole-batch L2 norm, Bernoulli likelihood, the beta warm-up
+    1e-4 x 1.001 per iteration while below 0.5. ``beta_constant`` (not None) replaces the warm-up.
+
+    Raises:
+        ValueError (one line): an image shape other than 28x28x1, a value range with lo >= hi, an option outside
+            its choices, beta_start / beta_max / beta_constant <= 0 or beta_growth < 1 (:class:`BetaSchedule`).
+    """
+
+    image_shape: tuple = setting(IMAGE_SHAPE, help="image shape (H, W, C): the original's layers need 28x28x1")
+    value_range: tuple = setting((0.0, 1.0), help="(lo, hi) of the images given to the model (mapped to [0, 1])")
+    sampling: str = setting("repo", choices=SAMPLINGS,
+                            help="repo: the decoder samples its own ladder Gaussian, ladder KL(common||encoder), "
+                                 "as the original; paper: it samples the merged posterior, KL(posterior||prior)")
+    merge: str = setting("precision", choices=MERGES,
+                         help="precision-weighted merge of the ladder Gaussians or the original's (legacy) formula")
+    recon: str = setting("l2norm", choices=RECONS,
+                         help="reconstruction term: l2norm (the original's L2 norm of the whole batch), mse "
+                              "(summed squared error per image) or nll (-log p(x|z) of likelihood)")
+    likelihood: str = setting("bernoulli", choices=LIKELIHOODS,
+                              help="p(x|z): bernoulli or gaussian N(mean, 0.1^2); evaluation uses it, recon nll "
+                                   "trains it")
+    beta_start: float = setting(BETA_START, help="KL warm-up: the first beta")
+    beta_growth: float = setting(BETA_GROWTH, help="KL warm-up: the factor beta is multiplied by every iteration")
+    beta_max: float = setting(BETA_MAX, help="KL warm-up: no growth once beta reaches this")
+    beta_constant: float | None = setting(None, help="a constant beta instead of the warm-up (None: the warm-up; "
+                                                     "1e-3 reproduces the original's HEAD)")
+
+    def __post_init__(self):
+        # the types today's constructor gave them (JSON gives lists, the data pipeline numpy numbers)
+        try:
+            object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+            object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
+            for key in ("beta_start", "beta_growth", "beta_max"):
+                object.__setattr__(self, key, float(getattr(self, key)))
+            if self.beta_constant is not None:
+                object.__setattr__(self, "beta_constant", float(self.beta_constant))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"LVAE2Config: a setting of the wrong type ({err})") from None
+        super().__post_init__()
+
+    def validate(self) -> None:
+        if self.image_shape != IMAGE_SHAPE:
+            raise ValueError(f"LVAE2 has the original's layers for 28x28x1 images (MNIST); got "
+                             f"{'x'.join(map(str, self.image_shape))}")
+        if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"LVAE2 value_range must be (lo, hi) with lo < hi, not {self.value_range}")
+        self.beta_schedule()   # its ValueErrors
+
+    def beta_schedule(self) -> "BetaSchedule":
+        """The KL weight of these settings."""
+        return BetaSchedule(self.beta_start, self.beta_growth, self.beta_max, self.beta_constant)
+
+    @classmethod
+    def from_settings(cls, settings: dict, image_shape=IMAGE_SHAPE, value_range=(0.0, 1.0), *,
+                      preset: str = "LVAE2_mnist") -> "LVAE2Config":
+        """The config of a command-line run: ``PRESETS[preset]`` with the data's ``image_shape`` and
+        ``value_range`` and every key of ``settings`` that is a setting and not None (None: the preset's value;
+        other keys, e.g. the run's ``epochs``, are ignored).
+
+        Raises:
+            ValueError: an invalid value (see the class docstring).
+        """
+        overrides = {k: settings[k] for k in cls.field_names()
+                     if k not in ("image_shape", "value_range") and settings.get(k) is not None}
+        return PRESETS[preset].replace(image_shape=tuple(image_shape), value_range=tuple(value_range), **overrides)
+
+
+# --------------------------------------------------------------------------------------------------
 # What the two passes give
 # --------------------------------------------------------------------------------------------------
 class Encoding(NamedTuple):
@@ -327,45 +405,31 @@ class Forward(NamedTuple):
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hvae")
+@register(LVAE2Config)
 class LVAE2(HVAEModel):
     """The two-level convolutional Ladder VAE of ahmeterdem1/lvae (see the module docstring).
 
     Args:
-        image_shape: must be ``(28, 28, 1)`` (the original's MNIST layers).
-        value_range: ``(lo, hi)`` of the images given to the model (mapped to [0, 1]).
-        sampling: ``'repo'`` (the decoder samples its own ladder Gaussian; ladder term KL(common || encoder))
-            or ``'paper'`` (samples the merged posterior; KL(posterior || top-down prior)).
-        merge: ``'precision'`` (Sonderby et al. eq. 18-19) or ``'legacy'`` (the original's formula).
-        recon: ``'l2norm'`` (the original's whole-batch L2 norm), ``'mse'`` or ``'nll'``.
-        likelihood: ``'bernoulli'`` or ``'gaussian'`` (sigma :data:`GAUSSIAN_SCALE`).
-        beta_start, beta_growth, beta_max, beta_constant: the KL weight (:class:`BetaSchedule`).
+        config: an :class:`LVAE2Config` (None: its defaults, the original's); ``image_shape`` must be
+            ``(28, 28, 1)``, images in ``value_range`` are mapped to [0, 1].
+        **kwargs: Keras' (``name``, default ``'LVAE2'``).
+
+    Attributes (from the config): ``beta`` (:class:`BetaSchedule`), ``image_shape``, ``value_range``,
+    ``data_density`` (``config.likelihood``).
 
     Raises:
-        ValueError: another image shape, or an unknown option.
+        TypeError: ``config`` is not an :class:`LVAE2Config` (invalid settings raise ValueError when the config
+            is made).
     """
 
     has_posterior = True
 
-    def __init__(self, image_shape=IMAGE_SHAPE, value_range=(0.0, 1.0), *, sampling: str = "repo",
-                 merge: str = "precision", recon: str = "l2norm", likelihood: str = "bernoulli",
-                 beta_start: float = BETA_START, beta_growth: float = BETA_GROWTH, beta_max: float = BETA_MAX,
-                 beta_constant: float | None = None, **kwargs):
+    def __init__(self, config: LVAE2Config | None = None, **kwargs):
         kwargs.setdefault("name", "LVAE2")
-        super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if image_shape != IMAGE_SHAPE:
-            raise ValueError(f"LVAE2 has the original's layers for 28x28x1 images (MNIST); got "
-                             f"{'x'.join(map(str, image_shape))}")
-        for key, value, choices in (("sampling", sampling, SAMPLINGS), ("merge", merge, MERGES),
-                                    ("recon", recon, RECONS), ("likelihood", likelihood, LIKELIHOODS)):
-            if value not in choices:
-                raise ValueError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
-        self.image_shape = image_shape
-        self.value_range = tuple(float(v) for v in value_range)
-        self.sampling, self.merge, self.recon, self.likelihood_kind = sampling, merge, recon, likelihood
-        self.beta = BetaSchedule(beta_start, beta_growth, beta_max, beta_constant)
-        self._merge_fn = precision_weighted_merge if merge == "precision" else legacy_merge
+        super().__init__(config, **kwargs)
+        config = self.config
+        self.beta = config.beta_schedule()
+        self._merge_fn = precision_weighted_merge if config.merge == "precision" else legacy_merge
         self.lrelu = LeakyReLU(LEAKY_SLOPE)
         # encoder
         self.enc_conv1 = _conv(32, 3, 1, "same", 1, "enc_conv1")
@@ -390,24 +454,15 @@ class LVAE2(HVAEModel):
         self.dec_out = _conv(1, 3, 1, "same", 16, "dec_out")
 
     # ---- configuration -----------------------------------------------------------------------------
-    def get_config(self) -> dict:
-        """The constructor's arguments (JSON-able), for ``model.save`` / ``keras.models.load_model``."""
-        return {"name": self.name, "image_shape": list(self.image_shape), "value_range": list(self.value_range),
-                "sampling": self.sampling, "merge": self.merge, "recon": self.recon,
-                "likelihood": self.likelihood_kind, "beta_start": self.beta.start, "beta_growth": self.beta.growth,
-                "beta_max": self.beta.cap, "beta_constant": self.beta.constant}
+    @property
+    def image_shape(self) -> tuple:
+        """``(28, 28, 1)`` (``config.image_shape``)."""
+        return self.config.image_shape
 
-    @classmethod
-    def from_preset(cls, name: str, **kwargs):
-        """A preset (:data:`PRESETS`: ``LVAE2_mnist`` the original's defaults, ``LVAE2_head_mnist`` HEAD's constant
-        beta 1e-3, ``LVAE2_paper_mnist`` the paper's Ladder VAE trained on its ELBO), built.
-
-        Raises:
-            ValueError: unknown preset.
-        """
-        if name not in PRESET_OPTIONS:
-            raise ValueError(f"unknown LVAE2 preset {name!r}; presets: {', '.join(PRESET_OPTIONS)}")
-        return cls(**{**PRESET_OPTIONS[name], **kwargs}).build_all()
+    @property
+    def value_range(self) -> tuple:
+        """``(lo, hi)`` of the images given to the model (``config.value_range``)."""
+        return self.config.value_range
 
     def example_inputs(self, n: int = 2):
         """``(n, 28, 28, 1)`` images at the bottom of ``value_range``, no labels."""
@@ -485,7 +540,7 @@ class LVAE2(HVAEModel):
         if encoding is not None:
             mean_c, logvar_c = self._merge_fn(encoding.ladder_mean, encoding.ladder_logvar, mean_d, logvar_d)
         if isinstance(ladder, str):
-            if self.sampling == "paper" and mean_c is not None:
+            if self.config.sampling == "paper" and mean_c is not None:
                 mean, logvar = mean_c, logvar_c
             else:
                 mean, logvar = mean_d, logvar_d
@@ -514,21 +569,21 @@ class LVAE2(HVAEModel):
 
     def likelihood(self, logits) -> tfd.Distribution:
         """p(x | z_ladder) from the decoder's logits, over x in [0, 1]: event shape ``(28, 28, 1)``."""
-        if self.likelihood_kind == "gaussian":
+        if self.config.likelihood == "gaussian":
             return objectives.gaussian_likelihood(tf.sigmoid(logits), GAUSSIAN_SCALE)
         return objectives.bernoulli_likelihood(logits=logits)
 
     @property
     def data_density(self) -> str:
         """``'bernoulli'`` or ``'gaussian'`` (the ``likelihood`` option)."""
-        return self.likelihood_kind
+        return self.config.likelihood
 
     # ---- the objective -------------------------------------------------------------------------------
     def ladder_kl(self, fwd: Forward):
         """The objective's ladder term per image ``(B,)``, analytic, nats: ``repo`` KL(N(mu_c, v_c) ||
         N(mu_e, v_e)) (the original's ``kld_loss_multiple``); ``paper`` KL(N(mu_c, v_c) || N(mu_d, v_d))."""
         dec, enc = fwd.decoding, fwd.encoding
-        if self.sampling == "repo":
+        if self.config.sampling == "repo":
             return gaussian_kl(dec.posterior_mean, dec.posterior_logvar, enc.ladder_mean, enc.ladder_logvar, 3)
         return gaussian_kl(dec.posterior_mean, dec.posterior_logvar, dec.prior_mean, dec.prior_logvar, 3)
 
@@ -551,16 +606,16 @@ class LVAE2(HVAEModel):
         sse = tf.reduce_sum(tf.reshape(tf.square(diff), (tf.shape(x)[0], -1)), axis=1)
         beta = self.beta(iteration)
         kl = kl_top + kl_ladder
-        if self.recon == "l2norm":
+        if self.config.recon == "l2norm":
             reconstruction = tf.sqrt(tf.reduce_sum(sse))                  # torch.norm(|x_hat - x|, p=2)
             loss = reconstruction + beta * tf.reduce_sum(kl)              # KL summed over the batch
-        elif self.recon == "mse":
+        elif self.config.recon == "mse":
             reconstruction = tf.reduce_mean(sse)
             loss = tf.reduce_mean(sse + beta * kl)
         else:
             reconstruction = tf.reduce_mean(nll)
             loss = tf.reduce_mean(nll + beta * kl)
-        elbo_kl = kl_top + (kl_ladder if self.sampling == "paper" else 0.0)
+        elbo_kl = kl_top + (kl_ladder if self.config.sampling == "paper" else 0.0)
         return {"loss": loss, "reconstruction": reconstruction, "kl_top": tf.reduce_mean(kl_top),
                 "kl_ladder": tf.reduce_mean(kl_ladder), "elbo": -tf.reduce_mean(nll + elbo_kl),
                 "squared_error": tf.reduce_mean(sse), "beta": beta}
@@ -578,22 +633,24 @@ class LVAE2(HVAEModel):
         """:meth:`reconstruct`."""
         return self.reconstruct(images)
 
-    def encode(self, images, labels=None, sample: bool = True) -> list:
+    def encode(self, images, labels=None, training=False, *, sample: bool = False) -> list:
         """The posteriors, bottom to top: ``[q(z_ladder | x, z_top), q(z_top | x)]``.
 
         q(z_ladder | x, z_top) is the distribution the decoder draws z_ladder from for that z_top: the merged
-        posterior (``sampling='paper'``) or p(z_ladder | z_top) itself (``'repo'``); z_top is one draw of
-        q(z_top | x) (``sample=False``: its mean).
+        posterior (``sampling='paper'``) or p(z_ladder | z_top) itself (``'repo'``); z_top is the mean of
+        q(z_top | x) (``sample=True``: one draw of it, as in training).
 
         Args:
-            images: ``(B, 28, 28, 1)`` in ``value_range``; ``labels`` unused.
+            images: ``(B, 28, 28, 1)`` in ``value_range``; ``labels`` unused; ``training`` changes nothing (no
+                batch norm or dropout).
+            sample: keyword-only; draw z_top instead of taking its mean.
         Returns:
             two ``tfd.Distribution``: event shapes ``(13, 13, 64)`` and ``(2,)``, batch shape ``(B,)``.
         """
         enc = self.bottom_up(images)
         z_top = enc.top_posterior.sample() if sample else enc.top_mean
         dec = self.top_down(z_top, enc, ladder="mean")
-        ladder = dec.ladder_posterior if self.sampling == "paper" else dec.ladder_prior
+        ladder = dec.ladder_posterior if self.config.sampling == "paper" else dec.ladder_prior
         return [ladder, enc.top_posterior]
 
     def decode(self, codes, labels=None) -> tfd.Distribution:
@@ -611,19 +668,29 @@ class LVAE2(HVAEModel):
             return self.likelihood(self.top_down(tf.convert_to_tensor(z_top, tf.float32), None, ladder="mean").logits)
         return self.likelihood(self.ladder_to_logits(tf.convert_to_tensor(z_ladder, tf.float32)))
 
-    def reconstruct(self, images, labels=None, sample: bool = False, ladder=None):
+    def reconstruct(self, images, labels=None, *, sample: bool = False, ladder=None):
         """The decoder's output image in ``value_range`` ``(B, 28, 28, 1)``: from z_top = mu_z and the mean of the
-        ladder distribution (``sample=True``: a draw of q(z_top | x) and of the mode's ladder distribution, as
-        in training; ``ladder`` overrides the ladder choice: ``'mean'`` or ``'sample'``)."""
+        ladder distribution (deterministic). Keyword-only extras: ``sample=True``: a draw of q(z_top | x) and of
+        the mode's ladder distribution, as in training; ``ladder`` overrides the ladder choice: ``'mean'`` or
+        ``'sample'``. ``labels`` unused.
+
+        Raises:
+            ValueError: another ``ladder``.
+        """
         enc = self.bottom_up(images)
         z_top = enc.top_posterior.sample() if sample else enc.top_mean
         ladder = ladder or ("sample" if sample else "mean")
         return self.from_unit(self.top_down(z_top, enc, ladder=ladder).mean_image)
 
-    def sample(self, n: int, seed=None, scale: float = 1.0, ladder="sample"):
-        """``n`` images from the prior: z_top ~ N(0, scale^2 I) (``scale=0.5``: the notebook's "shrinked"
-        space), z_ladder ~ p(z_ladder | z_top) (``ladder='mean'``: its mean); the decoder's mean image in
-        ``value_range`` ``(n, 28, 28, 1)``, as the notebook shows."""
+    def sample(self, n: int, labels=None, seed=None, *, scale: float = 1.0, ladder="sample"):
+        """``n`` images from the prior: z_top ~ N(0, scale^2 I) (``seed``: the op seed of that draw; keyword-only
+        ``scale=0.5``: the notebook's "shrinked" space), z_ladder ~ p(z_ladder | z_top) (keyword-only
+        ``ladder='mean'``: its mean); the decoder's mean image in ``value_range`` ``(n, 28, 28, 1)``, as the
+        notebook shows. ``labels`` unused.
+
+        Raises:
+            ValueError: another ``ladder``.
+        """
         z_top = scale * tf.random.normal((int(n), TOP_DIM), seed=seed)
         return self.from_unit(self.top_down(z_top, None, ladder=ladder).mean_image)
 
@@ -680,7 +747,7 @@ class LVAE2(HVAEModel):
         dec = self.top_down(z_top, enc, ladder="sample")
         log_likelihood = self.likelihood(dec.logits).log_prob(tile_batch(x, k))
         kl_top = q_top.log_prob(z_top) - self.prior().log_prob(z_top)
-        if self.sampling == "paper":
+        if self.config.sampling == "paper":
             kl_ladder = dec.ladder_posterior.log_prob(dec.z_ladder) - dec.ladder_prior.log_prob(dec.z_ladder)
         else:
             kl_ladder = tf.zeros_like(kl_top)
@@ -696,9 +763,10 @@ class LVAE2(HVAEModel):
         return [tf.reshape(dec.z_ladder, (tf.shape(images)[0], -1)), enc.top_mean]
 
 
-PRESET_OPTIONS = {
-    "LVAE2_mnist": {},                                                   # the original (first commit's warm-up)
-    "LVAE2_head_mnist": {"beta_constant": HEAD_BETA},                    # the original at HEAD (beta 1e-3)
-    "LVAE2_paper_mnist": {"sampling": "paper", "recon": "nll", "beta_constant": 1.0},   # Sonderby et al.'s ELBO
-}
-PRESETS = {name: (lambda name=name, **kw: LVAE2.from_preset(name, **kw)) for name in PRESET_OPTIONS}
+# ``LVAE2.from_preset(name, **overrides)`` / ``models.from_preset(name, **overrides)`` build them.
+ORIGINAL = LVAE2Config()                                                 # the original (first commit's warm-up)
+PRESETS: dict[str, LVAE2Config] = register_presets({
+    "LVAE2_mnist": ORIGINAL,
+    "LVAE2_head_mnist": ORIGINAL.replace(beta_constant=HEAD_BETA),      # the original at HEAD (beta 1e-3)
+    "LVAE2_paper_mnist": ORIGINAL.replace(sampling="paper", recon="nll", beta_constant=1.0),  # Sonderby's ELBO
+})

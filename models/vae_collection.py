@@ -1,12 +1,24 @@
 """The VAE collection of ALPHAYA-Japan/vae ("Variational AutoEncoder Models", TF1): VAE, CVAE, InfoVAE
 and MMD-VAE as Keras subclassed models (spec ``vae_collection_and_simple_lvae.md`` part A).
 
+Each model is built from its typed config (:class:`VAEConfig`, :class:`CVAEConfig`, :class:`InfoVAEConfig`,
+:class:`MMDVAEConfig`; frozen dataclasses, :class:`models.base.ModelConfig`), whose defaults are the
+original's preset: 32x32x3 images, 200 latent dims (10 classes for CVAE). :data:`PRESETS` holds that preset
+under each model's name and the same model on 28x28x1 grey digits as ``<name>_mnist``::
+
+    vae = models.from_preset("VAE_mnist", latent_dim=10)            # built, any setting overridden
+    info = InfoVAE(InfoVAEConfig(image_shape=(64, 64, 3), alpha=0.5)).build_all()
+
 Every model takes any image shape ``(H, W, C)`` (H and W multiples of 4 for the convolutional pair) and
-any latent size; the class defaults are the original's preset, 32x32x3 images and 200 latent dims.
-Images enter in the dataset's ``value_range`` and are mapped to [0, 1] with ``(x - lo) / (hi - lo)``;
-the decoder gives logits, whose sigmoid is the mean image. Prior N(0, I), posterior and likelihood are
-``tfp.distributions``. Initialisers as the original's helpers (A.4): Glorot-uniform, N(0, 0.02^2) or
-truncated N(0, 0.02^2) weights, every bias 0.05; leaky ReLU slope 0.2.
+any latent size. Images enter in the config's ``value_range`` and are mapped to [0, 1] with
+``(x - lo) / (hi - lo)``; the decoder gives logits, whose sigmoid is the mean image. Prior N(0, I), posterior
+and likelihood are ``tfp.distributions``. Initialisers as the original's helpers (A.4): Glorot-uniform,
+N(0, 0.02^2) or truncated N(0, 0.02^2) weights, every bias 0.05; leaky ReLU slope 0.2.
+
+The configs' fields are the ``get_config`` keys the models wrote before the typed configs (a ``.keras`` file
+of then holds ``image_shape, latent_dim, value_range, likelihood, legacy`` and, where they applied,
+``num_classes`` and the resolved ``alpha, lambda_, mmd_bandwidth``), so those files load unchanged: an omitted
+InfoVAE / MMD-VAE weight is None, "the default", exactly what the omission meant.
 
 Layers (A.5), and trainable parameters at 32x32x3, latent 200 (10 classes for CVAE):
 
@@ -41,6 +53,7 @@ legacy mode is computed beside the legacy objective rather than from it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -49,7 +62,7 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel
+from .base import HVAEModel, ModelConfig, model_class, register, register_presets, setting, zeros_like_input
 from .latent import per_sample, tile_batch
 
 LEAKY_SLOPE = 0.2           # TF1 tf.nn.leaky_relu default (Keras' default is 0.3)
@@ -65,8 +78,167 @@ DEFAULT_ALPHA = 0.0
 LEGACY_EPS = 1e-10
 LEGACY_INFO_KL_WEIGHT = 0.001
 LIKELIHOODS = ("bernoulli", "gaussian")
+ORIGINAL_SHAPE = (32, 32, 3)    # the original's preset
+MNIST_SHAPE = (28, 28, 1)       # the <name>_mnist presets (mnist, binarized_mnist, digits)
+# The objective's weights of InfoVAE / MMD-VAE (a model's config has the ones it uses), in config.json's order.
+OBJECTIVE_SETTINGS = ("alpha", "lambda_", "mmd_bandwidth")
 
 
+# --------------------------------------------------------------------------------------------------
+# The settings
+# --------------------------------------------------------------------------------------------------
+def _coerce(config, name: str, convert) -> None:
+    """Give field ``name`` the type today's constructor gave it (JSON gives lists, the data pipeline numpy
+    numbers); None stays None. Raises ValueError (one line) for a value of the wrong kind."""
+    value = getattr(config, name)
+    if value is None:
+        return
+    try:
+        converted = convert(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{type(config).__name__}.{name}: {value!r} is not a valid value") from None
+    object.__setattr__(config, name, converted)
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectionConfig(ModelConfig):
+    """The settings every model of the collection has (the base of the four models' configs; no model of its
+    own). Defaults: the original's preset (32x32x3 images in [0, 1], latent 200, Bernoulli likelihood).
+
+    Attributes:
+        image_shape: ``(H, W, C)`` of the images (the data's).
+        latent_dim: D, the latent size.
+        value_range: ``(lo, hi)`` of the images given to the model (the data's), mapped to [0, 1].
+        likelihood: ``bernoulli`` (on the decoder's logits) or ``gaussian`` (Normal(sigmoid(logits), 0.1)).
+        legacy: the original's objective (A.7) and, for VAE/CVAE, its decoder wiring.
+
+    Raises:
+        ValueError (one line): an image shape that is not three positive sizes, a latent size below 1, a value
+            range with lo >= hi, a likelihood outside its choices or other than bernoulli with ``legacy``, an
+            InfoVAE / MMD-VAE weight given with ``legacy`` or a bandwidth that is not positive.
+    """
+
+    image_shape: tuple = setting(ORIGINAL_SHAPE, help="image shape (H, W, C) (the data's)")
+    latent_dim: int = setting(200, help="latent size (default 200)")
+    value_range: tuple = setting((0.0, 1.0), help="(lo, hi) of the images given to the model (the data's), "
+                                                  "mapped to [0, 1]")
+    likelihood: str = setting("bernoulli", choices=LIKELIHOODS, help="p(x|z) of the collection (bernoulli)")
+    legacy: bool = setting(False, help="the original's objectives and decoder wiring, bugs included "
+                                       "(see docs/fidelity.md)")
+
+    def __post_init__(self):
+        _coerce(self, "image_shape", lambda v: tuple(int(s) for s in v))
+        _coerce(self, "latent_dim", int)
+        _coerce(self, "value_range", lambda v: tuple(float(s) for s in v))
+        _coerce(self, "legacy", bool)
+        for key in ("num_classes",):
+            if hasattr(self, key):
+                _coerce(self, key, int)
+        for key in OBJECTIVE_SETTINGS:
+            if hasattr(self, key):
+                _coerce(self, key, float)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        kind = type(self).__name__
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"{kind}.image_shape must be three positive sizes (H, W, C), not {self.image_shape}")
+        if self.latent_dim < 1:
+            raise ValueError(f"{kind}.latent_dim must be at least 1, not {self.latent_dim}")
+        if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"{kind}.value_range must be (lo, hi) with lo < hi, not {self.value_range}")
+        if self.legacy and self.likelihood != "bernoulli":
+            raise ValueError("legacy=True reproduces the original's objective; it takes no likelihood option")
+        for key in OBJECTIVE_SETTINGS:
+            if getattr(self, key, None) is not None and self.legacy:
+                raise ValueError(f"{key.rstrip('_')} does not apply with legacy=True (the original's weights are "
+                                 f"fixed)")
+        bandwidth = getattr(self, "mmd_bandwidth", None)
+        if bandwidth is not None and not bandwidth > 0:
+            raise ValueError(f"mmd_bandwidth must be positive, got {bandwidth}")
+
+    @classmethod
+    def from_settings(cls, settings: dict, image_shape, value_range, num_classes: int | None = None):
+        """The config of a command-line run: this class's defaults (the original's preset) with the data's
+        ``image_shape``, ``value_range`` and (CVAE) ``num_classes``, and every key of ``settings`` that is a
+        setting of ``cls`` and not None (None: the default; keys of other models or of the run, such as
+        ``alpha`` for a VAE or ``epochs``, are ignored: the command line rejects the former first).
+
+        Raises:
+            ValueError: an invalid value (see the class docstring).
+        """
+        data = {"image_shape": tuple(image_shape), "value_range": tuple(value_range)}
+        if "num_classes" in cls.field_names():
+            data["num_classes"] = num_classes
+        overrides = {k: settings[k] for k in cls.field_names() if k not in data and settings.get(k) is not None}
+        return cls(**data, **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig(CollectionConfig):
+    """The vanilla VAE (original ``src/VAE.py``): the settings of :class:`CollectionConfig`, nothing more."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CVAEConfig(VAEConfig):
+    """The conditional VAE (original ``src/CVAE.py``): the VAE's settings and the number of classes K.
+
+    Raises:
+        ValueError: ``num_classes`` missing (None) or below 1, or what :class:`CollectionConfig` rejects.
+    """
+
+    num_classes: int | None = setting(10, help="number of classes K of the labels (the data's)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_classes is None or self.num_classes < 1:
+            raise ValueError(f"CVAE needs num_classes >= 1, got {self.num_classes}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConvConfig(CollectionConfig):
+    """The convolutional pair's common check: two stride-2 convolutions need image sides divisible by 4."""
+
+    def validate(self) -> None:
+        super().validate()
+        h, w, _ = self.image_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"{type(self).__name__.removesuffix('Config')} needs image sides divisible by 4 "
+                             f"(two stride-2 convolutions), got {h}x{w}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InfoVAEConfig(_ConvConfig):
+    """InfoVAE (original ``src/infoVAE.py``): the collection's settings and the objective's weights
+    ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD`` and kernel bandwidth; None: alpha 0, lambda 1000, bandwidth
+    the latent size. None of the three applies with ``legacy`` (the original's weights are fixed).
+
+    Raises:
+        ValueError: image sides not divisible by 4, or what :class:`CollectionConfig` rejects.
+    """
+
+    alpha: float | None = setting(None, help="InfoVAE alpha: KL weight 1-alpha")
+    lambda_: float | None = setting(None, flag="--lambda", help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1")
+    mmd_bandwidth: float | None = setting(None, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)")
+
+
+@dataclasses.dataclass(frozen=True)
+class MMDVAEConfig(_ConvConfig):
+    """MMD-VAE (original ``src/MMDVAE.py``): the collection's settings and the objective's weight
+    ``R + lambda MMD`` and kernel bandwidth; None: lambda 1000, bandwidth the latent size. Neither applies with
+    ``legacy`` (the original's MMD has weight 1 and bandwidth D^2).
+
+    Raises:
+        ValueError: image sides not divisible by 4, or what :class:`CollectionConfig` rejects.
+    """
+
+    lambda_: float | None = setting(None, flag="--lambda", help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1")
+    mmd_bandwidth: float | None = setting(None, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------------
 def _f32(x):
     """float32 whatever the layers compute in (mixed precision): distributions and the loss stay float32."""
     return tf.cast(x, tf.float32)
@@ -129,49 +301,78 @@ class Latent(NamedTuple):
 class CollectionModel(HVAEModel):
     """Shared part of the four models: value-range mapping, likelihood, sampling and the step's terms.
 
-    Args:
-        image_shape: ``(H, W, C)`` of the images.
-        latent_dim: D, the latent size.
-        num_classes: number of classes (CVAE only).
-        value_range: ``(lo, hi)`` of the images given to the model.
-        likelihood: ``'bernoulli'`` (on the logits) or ``'gaussian'`` (Normal(sigmoid(logits), 0.1)).
-        legacy: the original's objective and (VAE/CVAE) decoder wiring.
-        alpha, lambda_, mmd_bandwidth: InfoVAE / MMD-VAE weights and kernel bandwidth (None: defaults).
+    ``Model(config=None, **keras_kwargs)``: ``config`` the model's own config class (:data:`MODELS` ->
+    ``config_class``; None: its defaults, the original's preset); Keras' ``name`` defaults to the class name.
+    The settings are read from ``self.config`` (and, for convenience, the properties below).
 
     Raises:
-        ValueError: a bad likelihood, a shape the layers cannot take, or an option the model has no use for.
+        TypeError: a config of another model (e.g. a :class:`CVAEConfig` given to :class:`VAE`).
     """
 
     has_posterior = True
     conditional = False
     learning_rate = 1e-4
-    uses = ()  # objective options this model takes, of ("alpha", "lambda_", "mmd_bandwidth")
 
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, *, num_classes: int | None = None,
-                 value_range=(0.0, 1.0), likelihood: str = "bernoulli", legacy: bool = False,
-                 alpha: float | None = None, lambda_: float | None = None, mmd_bandwidth: float | None = None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, not {likelihood!r}")
-        if legacy and likelihood != "bernoulli":
-            raise ValueError("legacy=True reproduces the original's objective; it takes no likelihood option")
-        for key, value in (("alpha", alpha), ("lambda_", lambda_), ("mmd_bandwidth", mmd_bandwidth)):
-            if value is not None and (legacy or key not in self.uses):
-                why = "with legacy=True (the original's weights are fixed)" if legacy else f"to {type(self).__name__}"
-                raise ValueError(f"{key.rstrip('_')} does not apply {why}")
-        if mmd_bandwidth is not None and not mmd_bandwidth > 0:
-            raise ValueError(f"mmd_bandwidth must be positive, got {mmd_bandwidth}")
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.latent_dim = int(latent_dim)
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.value_range = tuple(float(v) for v in value_range)
-        self.likelihood_kind = likelihood
-        self.legacy = bool(legacy)
-        self.alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
-        self.lambda_ = DEFAULT_LAMBDA if lambda_ is None else float(lambda_)
-        self.mmd_bandwidth = float(self.latent_dim) if mmd_bandwidth is None else float(mmd_bandwidth)
-        self.pixels = int(np.prod(self.image_shape))
+    def __init__(self, config: CollectionConfig | None = None, **kwargs):
+        kwargs.setdefault("name", type(self).__name__)
+        super().__init__(config, **kwargs)
+        owner = model_class(self.config)
+        if not issubclass(type(self), owner):
+            raise TypeError(f"{type(self).__name__} takes a {type(self).config_class.__name__}, not "
+                            f"{type(self.config).__name__} ({owner.__name__}'s)")
+
+    # ---- the settings ------------------------------------------------------------------------------
+    @property
+    def image_shape(self) -> tuple:
+        """``(H, W, C)`` of the images."""
+        return self.config.image_shape
+
+    @property
+    def latent_dim(self) -> int:
+        """D, the latent size."""
+        return self.config.latent_dim
+
+    @property
+    def value_range(self) -> tuple:
+        """``(lo, hi)`` of the images given to the model."""
+        return self.config.value_range
+
+    @property
+    def num_classes(self) -> int | None:
+        """K, the number of classes (CVAE), else None."""
+        return getattr(self.config, "num_classes", None)
+
+    @property
+    def likelihood_kind(self) -> str:
+        """``'bernoulli'`` or ``'gaussian'`` (the ``likelihood`` setting)."""
+        return self.config.likelihood
+
+    @property
+    def legacy(self) -> bool:
+        return self.config.legacy
+
+    @property
+    def alpha(self) -> float:
+        """InfoVAE's alpha (KL weight 1 - alpha): the setting, else 0."""
+        value = getattr(self.config, "alpha", None)
+        return DEFAULT_ALPHA if value is None else value
+
+    @property
+    def lambda_(self) -> float:
+        """InfoVAE's / MMD-VAE's lambda: the setting, else 1000."""
+        value = getattr(self.config, "lambda_", None)
+        return DEFAULT_LAMBDA if value is None else value
+
+    @property
+    def mmd_bandwidth(self) -> float:
+        """The MMD kernel's bandwidth: the setting, else the latent size D."""
+        value = getattr(self.config, "mmd_bandwidth", None)
+        return float(self.latent_dim) if value is None else value
+
+    @property
+    def pixels(self) -> int:
+        """H * W * C."""
+        return int(np.prod(self.image_shape))
 
     # ---- value ranges ------------------------------------------------------------------------------
     def to_unit(self, images):
@@ -184,7 +385,11 @@ class CollectionModel(HVAEModel):
         return lo + (hi - lo) * x
 
     def condition(self, labels):
-        """One-hot labels ``(B, K)`` for a conditional model, else None."""
+        """One-hot labels ``(B, K)`` for a conditional model, else None (the labels are ignored).
+
+        Raises:
+            ValueError: a conditional model without labels.
+        """
         if not self.conditional:
             return None
         if labels is None:
@@ -222,17 +427,16 @@ class CollectionModel(HVAEModel):
         latent = self.infer(self.to_unit(images), y)
         return self.from_unit(tf.sigmoid(self.decode_logits(latent.z, y)))
 
-    def sample(self, n: int, labels=None, seed=None):
-        """``n`` mean images decoded from prior draws (``labels (n,)`` for CVAE), in ``value_range``."""
-        z = self.prior().sample(n, seed=seed)
-        return self.from_unit(tf.sigmoid(self.decode_logits(z, self.condition(labels))))
-
-    def encode(self, images, labels=None) -> list:
+    def encode(self, images, labels=None, training=False) -> list:
         """The posterior of the one latent layer, as a list: ``[q(z | x[, y])]``, a diagonal Gaussian with batch
         shape ``(B,)`` and event shape ``(D,)``; MMD-VAE: ``[tfd.Deterministic(z)]`` (its encoder has no noise).
 
         Args:
-            images: ``(B, H, W, C)`` in ``value_range``; labels ``(B,)`` class indices (CVAE).
+            images: ``(B, H, W, C)`` in ``value_range``.
+            labels: ``(B,)`` class indices (CVAE; ignored by the others).
+            training: unused (no layer behaves differently in training).
+        Raises:
+            ValueError: CVAE without labels.
         """
         latent = self.infer(self.to_unit(images), self.condition(labels))
         if latent.posterior is None:
@@ -241,13 +445,30 @@ class CollectionModel(HVAEModel):
 
     def decode(self, codes, labels=None):
         """The likelihood p(x | z[, y]) over images mapped to [0, 1] (Bernoulli on the logits, or Normal(sigmoid,
-        0.1)), event shape ``(H, W, C)``. ``codes``: ``(B, D)`` or a one-element list of it."""
+        0.1)), batch shape ``(B,)``, event shape ``(H, W, C)``.
+
+        Args:
+            codes: ``(B, D)`` or a one-element list of it.
+            labels: ``(B,)`` class indices (CVAE; ignored by the others).
+        """
         z = codes[0] if isinstance(codes, (list, tuple)) else codes
         return self.likelihood(self.decode_logits(z, self.condition(labels)))
 
-    def reconstruct(self, images, labels=None, sample: bool = False):
-        """``images (B, H, W, C)`` -> the likelihood's mean at the posterior mean (``sample=True``: at one posterior
-        sample), in ``value_range``."""
+    def sample(self, n: int, labels=None, seed=None):
+        """``n`` mean images ``(n, H, W, C)`` decoded from prior draws (``labels (n,)`` for CVAE), in
+        ``value_range``."""
+        z = self.prior().sample(n, seed=seed)
+        return self.from_unit(tf.sigmoid(self.decode_logits(z, self.condition(labels))))
+
+    def reconstruct(self, images, labels=None, *, sample: bool = False):
+        """``images (B, H, W, C)`` -> the likelihood's mean at the posterior mean, ``(B, H, W, C)`` in
+        ``value_range`` (MMD-VAE: at its deterministic code).
+
+        Args:
+            images: ``(B, H, W, C)`` in ``value_range``.
+            labels: ``(B,)`` class indices (CVAE; ignored by the others).
+            sample: decode one posterior sample instead of the mean (the command line's grids, as the original).
+        """
         y = self.condition(labels)
         latent = self.infer(self.to_unit(images), y)
         z = latent.z if (sample or latent.mean is None) else latent.mean
@@ -261,28 +482,8 @@ class CollectionModel(HVAEModel):
 
     def example_inputs(self, n: int = 2):
         """``(n, H, W, C)`` images at the bottom of ``value_range``; CVAE: class-0 labels."""
-        images = tf.fill((n,) + self.image_shape, float(self.value_range[0]))
+        images = zeros_like_input(self.image_shape, self.value_range, n)
         return images, (tf.zeros((n,), tf.int64) if self.conditional else None)
-
-    def get_config(self) -> dict:
-        """The constructor's arguments: image shape, latent size, classes, value range and the objective's
-        settings (likelihood, legacy, alpha, lambda, bandwidth)."""
-        config = {"image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
-                  "value_range": list(self.value_range), "likelihood": self.likelihood_kind, "legacy": self.legacy,
-                  "name": self.name}
-        if self.conditional:
-            config["num_classes"] = self.num_classes
-        if not self.legacy:
-            config.update({k: getattr(self, k) for k in type(self).uses})
-        return config
-
-    @classmethod
-    def from_preset(cls, name: str, **kwargs):
-        """A preset of the collection (see :data:`PRESETS`), built. Raises ValueError for an unknown name."""
-        if name not in PRESET_SHAPES:
-            raise ValueError(f"unknown VAE-collection preset {name!r}; presets: {', '.join(PRESET_SHAPES)}")
-        model_name, shape, options = PRESET_SHAPES[name]
-        return MODELS[model_name](shape, 200, **{**options, **kwargs}).build_all()
 
     def loss_terms(self, images, labels=None, iteration=None, training=True):
         """The objective and its parts for one batch (see the module docstring).
@@ -356,26 +557,22 @@ class CollectionModel(HVAEModel):
             raise NotImplementedError(f"{type(self).__name__} has a deterministic encoder: no posterior q(z|x)")
         return [self.infer(self.to_unit(images), self.condition(labels)).posterior.mean()]
 
-    def count_parameters(self) -> int:
-        return int(sum(int(np.prod(v.shape)) for v in self.trainable_variables))
-
 
 # --------------------------------------------------------------------------------------------------
 # VAE and CVAE: the MLP pair
 # --------------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hvae")
+@register(VAEConfig)
 class VAE(CollectionModel):
     """Vanilla VAE (original ``src/VAE.py``): MLP encoder with a log-variance head, MLP decoder.
 
-    ``legacy=True`` wires the decoder as the original (z -> Dense HWC; its Dense 196 ReLU is not
-    created); otherwise z -> Dense 196 ReLU -> Dense HWC, the evident intent.
+    ``VAE(VAEConfig(...))``. ``legacy=True`` wires the decoder as the original (z -> Dense HWC; its Dense 196
+    ReLU is not created); otherwise z -> Dense 196 ReLU -> Dense HWC, the evident intent.
     """
 
     learning_rate = 1e-4
 
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
-        kwargs.setdefault("name", type(self).__name__)
-        super().__init__(image_shape, latent_dim, **kwargs)
+    def __init__(self, config: VAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
         self.encoder_hidden1 = _dense(MLP_HIDDEN[0], "tanh", name="encoder_hidden1")
         self.encoder_hidden2 = _dense(MLP_HIDDEN[1], None, name="encoder_hidden2")
         self.mean_head = _dense(self.latent_dim, name="mean")
@@ -408,21 +605,14 @@ class VAE(CollectionModel):
                 "kl": kl, "elbo": elbo}
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(CVAEConfig)
 class CVAE(VAE):
     """Conditional VAE (original ``src/CVAE.py``): the VAE with the one-hot label y tiled as K constant
     HxW planes concatenated to the image channels, and concatenated to z for the decoder. Prior N(0, I).
-
-    Raises:
-        ValueError: ``num_classes`` missing or below 1.
+    ``CVAE(CVAEConfig(num_classes=K, ...))``; every method takes labels ``(B,)`` and raises ValueError without.
     """
 
     conditional = True
-
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, num_classes: int = 10, **kwargs):
-        if num_classes is None or int(num_classes) < 1:
-            raise ValueError(f"CVAE needs num_classes >= 1, got {num_classes}")
-        super().__init__(image_shape, latent_dim, num_classes=num_classes, **kwargs)
 
     def encoder_input(self, x, y):
         h, w, _ = self.image_shape
@@ -435,17 +625,14 @@ class CVAE(VAE):
 # InfoVAE and MMD-VAE: the DCGAN-style pair
 # --------------------------------------------------------------------------------------------------
 class _ConvModel(CollectionModel):
-    """Conv encoder up to Dense 512 + leaky ReLU, and the deconv decoder, shared by InfoVAE and MMD-VAE."""
+    """Conv encoder up to Dense 512 + leaky ReLU, and the deconv decoder, shared by InfoVAE and MMD-VAE
+    (image sides divisible by 4: :class:`_ConvConfig` checks it)."""
 
     learning_rate = 1e-3
 
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
-        kwargs.setdefault("name", type(self).__name__)
-        super().__init__(image_shape, latent_dim, **kwargs)
+    def __init__(self, config=None, **kwargs):
+        super().__init__(config, **kwargs)
         h, w, c = self.image_shape
-        if h % 4 or w % 4:
-            raise ValueError(f"{type(self).__name__} needs image sides divisible by 4 (two stride-2 convolutions), "
-                             f"got {h}x{w}")
         self.conv1 = _conv(CONV_FILTERS[0], "encoder_conv1")
         self.conv2 = _conv(CONV_FILTERS[1], "encoder_conv2")
         self.encoder_dense = _dense(CONV_DENSE, None, normal, name="encoder_dense")
@@ -467,21 +654,19 @@ class _ConvModel(CollectionModel):
         return _f32(self.deconv2(self.deconv1(g)))
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(InfoVAEConfig)
 class InfoVAE(_ConvModel):
     """InfoVAE (original ``src/infoVAE.py``, objective of Zhao et al. 2017 as the README states it).
 
-    Posterior N(mean, std^2) with ``std = max(sigmoid(Dense), 0.001)``. Objective
-    ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD``; ``legacy=True``: the original's
+    ``InfoVAE(InfoVAEConfig(...))``. Posterior N(mean, std^2) with ``std = max(sigmoid(Dense), 0.001)``.
+    Objective ``R + (1 - alpha) KL + (alpha + lambda - 1) MMD``; ``legacy=True``: the original's
     ``mean (x_hat - x)^2 + 0.001 mean_(B,D) KL_d`` (no MMD). Multiplied by H*W*C this is the summed squared
     error + (0.001 H W C / D) x the summed KL: alpha = 1 - 0.001 H W C / D (about 0.985 at 32x32x3, D = 200) and
     lambda = 1 - alpha, with a squared error in place of the negative log-likelihood.
     """
 
-    uses = ("alpha", "lambda_", "mmd_bandwidth")
-
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
-        super().__init__(image_shape, latent_dim, **kwargs)
+    def __init__(self, config: InfoVAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
         self.mean_head = _dense(self.latent_dim, name="mean")
         self.std_head = _dense(self.latent_dim, "sigmoid", name="std")
 
@@ -504,17 +689,16 @@ class InfoVAE(_ConvModel):
         return {"loss": loss, "reconstruction": nll, "kl": kl, "mmd": mmd, "elbo": elbo}
 
 
-@keras.saving.register_keras_serializable(package="hvae")
+@register(MMDVAEConfig)
 class MMDVAE(_ConvModel):
     """MMD-VAE (original ``src/MMDVAE.py``): a deterministic encoder ``z = Dense(D)`` (N(0, 0.02^2)) and
     the objective ``R + lambda MMD(z, N(0, I))``; ``legacy=True``: ``mean (x_hat - x)^2 + MMD`` with
-    bandwidth D^2. No posterior, hence no ELBO."""
+    bandwidth D^2. No posterior, hence no ELBO. ``MMDVAE(MMDVAEConfig(...))``."""
 
     has_posterior = False
-    uses = ("lambda_", "mmd_bandwidth")
 
-    def __init__(self, image_shape=(32, 32, 3), latent_dim: int = 200, **kwargs):
-        super().__init__(image_shape, latent_dim, **kwargs)
+    def __init__(self, config: MMDVAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
         self.code = _dense(self.latent_dim, None, normal, name="code")
 
     def infer(self, x, y=None) -> Latent:
@@ -530,18 +714,20 @@ class MMDVAE(_ConvModel):
         return {"loss": reconstruction + self.lambda_ * mmd, "reconstruction": reconstruction, "mmd": mmd}
 
 
+# The command line's model names -> classes (``MODELS[name].config_class`` is the config).
 MODELS = {"VAE": VAE, "CVAE": CVAE, "InfoVAE": InfoVAE, "MMDVAE": MMDVAE}
-# name -> (model, image shape, options): the original's preset (32x32x3, latent 200, 10 classes for CVAE) under
-# each model's name, and the same models on 28x28x1 grey digits (mnist, binarized_mnist) as <name>_mnist.
-PRESET_SHAPES = {}
-for _name in MODELS:
-    _classes = {"num_classes": 10} if _name == "CVAE" else {}
-    PRESET_SHAPES[_name] = (_name, (32, 32, 3), dict(_classes))
-    PRESET_SHAPES[f"{_name}_mnist"] = (_name, (28, 28, 1), dict(_classes))
-# name -> a function building that preset (``models.from_preset`` looks here).
-PRESETS = {name: (lambda name=name, **kw: CollectionModel.from_preset(name, **kw)) for name in PRESET_SHAPES}
 
-
-def build(name: str, image_shape, latent_dim: int = 200, **kwargs) -> CollectionModel:
-    """Build one of :data:`MODELS` by its canonical name and create its weights."""
-    return MODELS[name](image_shape, latent_dim, **kwargs).build_all()
+# The original's preset (32x32x3, latent 200, 10 classes for CVAE) under each model's name, and the same models on
+# 28x28x1 grey digits (mnist, binarized_mnist, digits) as <name>_mnist.
+_ORIGINAL = {"VAE": VAEConfig(), "CVAE": CVAEConfig(num_classes=10), "InfoVAE": InfoVAEConfig(),
+             "MMDVAE": MMDVAEConfig()}
+PRESETS: dict[str, CollectionConfig] = register_presets({
+    "VAE": _ORIGINAL["VAE"],
+    "VAE_mnist": _ORIGINAL["VAE"].replace(image_shape=MNIST_SHAPE),
+    "CVAE": _ORIGINAL["CVAE"],
+    "CVAE_mnist": _ORIGINAL["CVAE"].replace(image_shape=MNIST_SHAPE),
+    "InfoVAE": _ORIGINAL["InfoVAE"],
+    "InfoVAE_mnist": _ORIGINAL["InfoVAE"].replace(image_shape=MNIST_SHAPE),
+    "MMDVAE": _ORIGINAL["MMDVAE"],
+    "MMDVAE_mnist": _ORIGINAL["MMDVAE"].replace(image_shape=MNIST_SHAPE),
+})

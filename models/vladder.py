@@ -7,14 +7,18 @@ deterministic feature h_k (h_0 = x) and gives q(z_k | h_k) = N(mu_k, sigma_k^2) 
 Generation is top-down: g_L = f_L(z_L), g_k = f_k(g_{k+1}, z_k), and x_hat = f_0(g_1, z_0). Every
 layer's prior is N(0, I); posteriors, priors and the likelihood are ``tfp.distributions``.
 
-Four built-in configurations (``CONFIGS``), layer for layer as the original:
+One typed configuration, :class:`VLadderConfig`, holds the architecture and the objective. Four presets
+(``PRESETS``, registered with :mod:`models.base`), layer for layer as the original:
 
-| netname        | layers | latent dims | loss_ratio | image    |
-|----------------|--------|-------------|------------|----------|
-| vladder_mnist  | Small  | 2/2/2       | 8.0        | 28x28x1  |
-| vladder_svhn   | Medium | 5/5/5/10    | 8.0        | 32x32x3  |
-| vladder_celebA | Large  | 10/10/10/10 | 0.5        | 64x64x3  |
-| vladder_lsun   | Large  | 20/20/20/40 | 0.5        | 64x64x3  |
+| preset         | layers | latent dims | loss_ratio | image    | value range |
+|----------------|--------|-------------|------------|----------|-------------|
+| vladder_mnist  | Small  | 2/2/2       | 8.0        | 28x28x1  | [0, 1]      |
+| vladder_svhn   | Medium | 5/5/5/10    | 8.0        | 32x32x3  | [0, 1]      |
+| vladder_celebA | Large  | 10/10/10/10 | 0.5        | 64x64x3  | [-1, 1]     |
+| vladder_lsun   | Large  | 20/20/20/40 | 0.5        | 64x64x3  | [-1, 1]     |
+
+    model = VLadder.from_preset("vladder_mnist", reg="mmd")        # or models.from_preset(...)
+    model = VLadder(PRESETS["vladder_svhn"].replace(denoise=True)).build_all()
 
 Objective (``reg='kl'``): ``loss = beta_t * sum_k KL(q(z_k|x) || N(0,I)) + loss_ratio * sum_pixels |x - x_hat|``
 (batch mean), with warm-up ``beta_t = 1 - exp(-t/2000)``. The reconstruction term is the negative
@@ -24,69 +28,181 @@ log-density of a factorised Laplace likelihood with scale ``1/loss_ratio`` minus
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from hvae.errors import ConfigError
+
 from . import objectives
-from .base import HVAEModel, zeros_like_input
+from .base import HVAEModel, ModelConfig, register, register_presets, setting, zeros_like_input
 from .latent import per_sample, terms_from_layers, tile_batch
 from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, moving_statistics_only, tracked_list
 
 SIGMA_OFFSET = 0.001  # sigma = head + 0.001, as the original
 
+# The three layer sets of the original: how many latent layers each has and the image shape it is built for
+# (the decoder's reshapes and output channels fix it).
+LAYER_SETS = {"small": (3, (28, 28, 1)), "medium": (4, (32, 32, 3)), "large": (4, (64, 64, 3))}
+FIGURE_KINDS = ("manifold", "conditional", "samples")
 
-@dataclass(frozen=True)
-class VLadderConfig:
-    """One VLadder configuration (original ``VLadder.__init__``).
+
+def _coerce(config, name: str, convert) -> None:
+    """Normalise a field in place (JSON's lists and ints -> the field's tuple of ints / floats)."""
+    value = getattr(config, name)
+    try:
+        converted = convert(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"VLadderConfig.{name} cannot be {value!r}") from None
+    object.__setattr__(config, name, converted)
+
+
+def _shape(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class VLadderConfig(ModelConfig):
+    """Everything that defines a VLadder and its objective (original ``VLadder.__init__``, ``main.py`` flags).
+    The defaults are the ``vladder_mnist`` preset.
 
     Attributes:
-        netname: the configuration's name.
-        layers: ``small`` (MNIST), ``medium`` (SVHN) or ``large`` (CelebA, LSUN).
-        latent_dims: latent size of each layer, bottom to top.
-        loss_ratio: weight of the L1 reconstruction term (the Laplace likelihood's inverse scale).
-        shape: image shape ``(H, W, C)`` the layers are built for.
-        figures: the visualisers the original ran for this configuration.
+        architecture: the built-in configuration this one is (or derives from): the model's default name and
+            ``config.json``'s ``architecture``.
+        layers: ``small`` (MNIST), ``medium`` (SVHN) or ``large`` (CelebA, LSUN): the original's layer sets.
+        latent_dims: latent size of each layer, bottom to top (3 sizes for ``small``, 4 otherwise).
+        loss_ratio: weight of the L1 reconstruction term (the Laplace likelihood's inverse scale, per data unit).
+        image_shape: ``(H, W, C)`` the layers are built for: 28x28x1 (small), 32x32x3 (medium), 64x64x3 (large).
+        figures: the visualisers the original ran for this configuration (``manifold``, ``conditional``,
+            ``samples``).
+        value_range: ``(lo, hi)`` of the data, (0, 1) or (-1, 1); the decoder's sigmoid is mapped onto it.
+        reg: ``kl`` (analytic KL with warm-up) or ``mmd`` (MMD to N(0, I), weights 100/100).
+        denoise: corrupt the inputs (salt and pepper plus Gaussian) during training and testing; the targets
+            stay clean (original ``--denoise_train``).
+        top_heads: ``original`` keeps the Large layers' ReLU mean and scale heads of the top layer (the contrib
+            default the original left in place); ``fixed`` makes them linear and sigmoid like every other
+            layer. No effect on the Small and Medium layers.
+        warmup_steps: tau of the KL warm-up beta_t = 1 - exp(-t/tau), in iterations.
+
+    Raises:
+        ValueError: a value outside its choices, latent sizes or an image shape that do not fit the layer set,
+            an empty or reversed value range, a non-positive loss_ratio or warmup_steps, an unknown figure.
     """
 
-    netname: str
-    layers: str
-    latent_dims: tuple
-    loss_ratio: float
-    shape: tuple
-    figures: tuple = field(default=())
+    architecture: str = setting("vladder_mnist", help="the built-in configuration this one is or derives from "
+                                                      "(the model's default name)")
+    layers: str = setting("small", choices=tuple(LAYER_SETS),
+                          help="the original's layer set: small (MNIST), medium (SVHN) or large (CelebA, LSUN)")
+    latent_dims: tuple = setting((2, 2, 2), help="latent size of each layer, bottom to top")
+    loss_ratio: float = setting(8.0, help="weight of the L1 reconstruction term (inverse scale of the Laplace "
+                                          "likelihood)")
+    image_shape: tuple = setting((28, 28, 1), help="image shape (H, W, C) the layers are built for")
+    figures: tuple = setting(("manifold",), help="the visualisers the original ran for this configuration "
+                                                 "(manifold, conditional, samples)")
+    value_range: tuple = setting((0.0, 1.0), help="(lo, hi) of the data; the decoder's sigmoid is mapped onto it")
+    reg: str = setting("kl", choices=("kl", "mmd"),
+                       help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)")
+    denoise: bool = setting(False, flag="--denoise_train", help="corrupt inputs (salt and pepper + Gaussian)")
+    top_heads: str = setting("original", choices=("original", "fixed"),
+                             help="Large layers' top mean/scale heads: original ReLU (default) or linear/sigmoid")
+    warmup_steps: float = setting(2000.0, help="tau of the KL warm-up beta_t = 1 - exp(-t/tau), in iterations")
+
+    def __post_init__(self):
+        _coerce(self, "latent_dims", lambda v: tuple(int(d) for d in v))
+        _coerce(self, "image_shape", lambda v: tuple(int(d) for d in v))
+        _coerce(self, "value_range", lambda v: tuple(float(d) for d in v))
+        _coerce(self, "figures", lambda v: (v,) if isinstance(v, str) else tuple(str(f) for f in v))
+        _coerce(self, "loss_ratio", float)
+        _coerce(self, "warmup_steps", float)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        count, shape = LAYER_SETS[self.layers]
+        if len(self.latent_dims) != count or min(self.latent_dims) < 1:
+            raise ValueError(f"VLadderConfig.latent_dims must be {count} positive sizes for the {self.layers} "
+                             f"layers, not {self.latent_dims}")
+        if self.image_shape != shape:
+            raise ValueError(f"VLadderConfig.image_shape must be {_shape(shape)} for the {self.layers} layers, "
+                             f"not {_shape(self.image_shape)}")
+        if len(self.value_range) != 2 or not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"VLadderConfig.value_range must be (lo, hi) with lo < hi, not {self.value_range}")
+        if not self.loss_ratio > 0:
+            raise ValueError(f"VLadderConfig.loss_ratio must be positive, not {self.loss_ratio}")
+        if not self.warmup_steps > 0:
+            raise ValueError(f"VLadderConfig.warmup_steps must be positive, not {self.warmup_steps}")
+        unknown = [f for f in self.figures if f not in FIGURE_KINDS]
+        if unknown:
+            raise ValueError(f"VLadderConfig.figures must be among {', '.join(FIGURE_KINDS)}, not "
+                             f"{', '.join(map(repr, unknown))}")
 
 
-CONFIGS = {
-    "vladder_mnist": VLadderConfig("vladder_mnist", "small", (2, 2, 2), 8.0, (28, 28, 1), ("manifold",)),
-    "vladder_svhn": VLadderConfig("vladder_svhn", "medium", (5, 5, 5, 10), 8.0, (32, 32, 3), ("conditional",)),
-    "vladder_celebA": VLadderConfig("vladder_celebA", "large", (10, 10, 10, 10), 0.5, (64, 64, 3),
-                                    ("conditional", "samples")),
-    "vladder_lsun": VLadderConfig("vladder_lsun", "large", (20, 20, 20, 40), 0.5, (64, 64, 3), ("conditional",)),
-}
+_MNIST = VLadderConfig()
+_CELEBA = _MNIST.replace(architecture="vladder_celebA", layers="large", latent_dims=(10, 10, 10, 10), loss_ratio=0.5,
+                         image_shape=(64, 64, 3), value_range=(-1.0, 1.0), figures=("conditional", "samples"))
+
+# The original's four configurations (value range [0, 1] for 28x28 and 32x32 data, [-1, 1] for 64x64).
+PRESETS: dict[str, VLadderConfig] = register_presets({
+    "vladder_mnist": _MNIST,
+    "vladder_svhn": _MNIST.replace(architecture="vladder_svhn", layers="medium", latent_dims=(5, 5, 5, 10),
+                                   image_shape=(32, 32, 3), figures=("conditional",)),
+    "vladder_celebA": _CELEBA,
+    "vladder_lsun": _CELEBA.replace(architecture="vladder_lsun", latent_dims=(20, 20, 20, 40), figures=("conditional",)),
+})
 
 
 def builtin_config(netname: str) -> VLadderConfig | None:
-    """The built-in configuration named ``netname`` (case-insensitive), or None."""
-    for name, cfg in CONFIGS.items():
+    """The preset named ``netname`` (case-insensitive), or None."""
+    for name, cfg in PRESETS.items():
         if name.lower() == str(netname).lower():
             return cfg
     return None
 
 
 def config_for_shape(shape, dataset_name: str = "") -> VLadderConfig | None:
-    """The configuration a dataset of this image shape trains: 28x28x1 -> mnist, 32x32x3 -> svhn,
-    64x64x3 -> celebA (lsun for the ``lsun`` dataset). None for any other shape."""
+    """The preset a dataset of this image shape trains: 28x28x1 -> mnist, 32x32x3 -> svhn, 64x64x3 -> celebA
+    (lsun for the ``lsun`` dataset). None for any other shape."""
     shape = tuple(int(s) for s in shape)
-    if dataset_name.lower() == "lsun" and shape == CONFIGS["vladder_lsun"].shape:
-        return CONFIGS["vladder_lsun"]
+    if dataset_name.lower() == "lsun" and shape == PRESETS["vladder_lsun"].image_shape:
+        return PRESETS["vladder_lsun"]
     for key in ("vladder_mnist", "vladder_svhn", "vladder_celebA"):
-        if CONFIGS[key].shape == shape:
-            return CONFIGS[key]
+        if PRESETS[key].image_shape == shape:
+            return PRESETS[key]
     return None
+
+
+def config_for_run(netname: str, dataset_name: str, image_shape, value_range, **overrides) -> VLadderConfig:
+    """The configuration a command-line run trains (the original ``main.py``'s choice of layers).
+
+    A preset netname (case-insensitive) selects its configuration, and the dataset must have its image shape;
+    any other netname takes the configuration of the dataset's image shape (:func:`config_for_shape`). The
+    value range is the data's; ``overrides`` (``reg``, ``denoise``, ``top_heads``, ...) replace settings.
+
+    Args:
+        netname: the run's ``--netname``.
+        dataset_name: the run's ``--dataset``.
+        image_shape: the data's ``(H, W, C)``.
+        value_range: the data's ``(lo, hi)``.
+    Raises:
+        ConfigError: the shape does not fit the named configuration, or no configuration takes it (one line).
+        ValueError: an unknown or invalid override.
+    """
+    shape = tuple(int(s) for s in image_shape)
+    cfg = builtin_config(netname)
+    if cfg is not None:
+        if cfg.image_shape != shape:
+            raise ConfigError(f"{cfg.architecture} takes {_shape(cfg.image_shape)} images but dataset {dataset_name} "
+                              f"gives {_shape(shape)}: choose another --netname (the architecture then follows the "
+                              f"data)")
+    else:
+        cfg = config_for_shape(shape, dataset_name)
+        if cfg is None:
+            sizes = ", ".join(sorted({_shape(c.image_shape) for c in PRESETS.values()}))
+            raise ConfigError(f"VLadder has layers for {sizes} images; dataset {dataset_name} gives {_shape(shape)} "
+                              f"(use --image_size or a dataset option to resize)")
+    return cfg.replace(value_range=tuple(float(v) for v in value_range), **overrides)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,7 +293,7 @@ class Generative(layers.Layer):
 # --------------------------------------------------------------------------------------------------
 # The three layer sets of the original (vladder_small.py, vladder_medium.py, vladder_large.py)
 # --------------------------------------------------------------------------------------------------
-def _small(cfg: VLadderConfig, value_range, top_heads):
+def _small(cfg: VLadderConfig):
     d = cfg.latent_dims
     ladders = [
         LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(128, 2)], d[0], name="ladder0"),
@@ -190,7 +306,7 @@ def _small(cfg: VLadderConfig, value_range, top_heads):
     ]
     generatives = [
         Generative([fc_bn(7 * 7 * 128, "relu"), Reshape((7, 7, 128)), conv_t_bn_lrelu(64, 2),
-                    OutputLayer(1, 2, value_range)],
+                    OutputLayer(1, 2, cfg.value_range)],
                    embed=fc_bn(1024, "lrelu", always_train_bn=True), merge="gated_add", name="generative0"),
         Generative([fc_bn(1024, "relu"), fc_bn(1024, "relu"), dense(1024)],
                    embed=fc_bn(1024, "relu"), merge="gated_add", name="generative1"),
@@ -199,7 +315,7 @@ def _small(cfg: VLadderConfig, value_range, top_heads):
     return ladders, inferences, generatives
 
 
-def _medium(cfg: VLadderConfig, value_range, top_heads):
+def _medium(cfg: VLadderConfig):
     d = cfg.latent_dims
     ladders = [
         LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], d[0], name="ladder0"),
@@ -213,7 +329,7 @@ def _medium(cfg: VLadderConfig, value_range, top_heads):
         Sequence([conv_bn_lrelu(256, 2), conv_bn_lrelu(256, 1), layers.Flatten()], name="inference2"),
     ]
     generatives = [
-        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, value_range)],
+        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, cfg.value_range)],
                    embed=Sequence([fc_bn(16 * 16 * 64, "relu"), Reshape((16, 16, 64))]), merge="concat",
                    name="generative0"),
         Generative([conv_t_bn_lrelu(128, 2), conv_t_bn_lrelu(64, 1)],
@@ -227,14 +343,14 @@ def _medium(cfg: VLadderConfig, value_range, top_heads):
     return ladders, inferences, generatives
 
 
-def _large(cfg: VLadderConfig, value_range, top_heads):
+def _large(cfg: VLadderConfig):
     d = cfg.latent_dims
     ladders = [
         LadderHead([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], d[0], name="ladder0"),
         LadderHead([conv_bn_lrelu(128, 2), conv_bn_lrelu(128, 1), conv_bn_lrelu(256, 2)], d[1], name="ladder1"),
         LadderHead([conv_bn_lrelu(256, 1), conv_bn_lrelu(512, 2), conv_bn_lrelu(512, 1)], d[2], name="ladder2"),
         LadderHead([layers.Flatten(), fc_bn(1024, "lrelu"), fc_bn(1024, "lrelu")], d[3],
-                   head_activation="relu" if top_heads == "original" else "default", name="ladder3"),
+                   head_activation="relu" if cfg.top_heads == "original" else "default", name="ladder3"),
     ]
     inferences = [
         Sequence([conv_bn_lrelu(64, 2), conv_bn_lrelu(64, 1)], name="inference0"),
@@ -242,7 +358,7 @@ def _large(cfg: VLadderConfig, value_range, top_heads):
         Sequence([conv_bn_lrelu(256, 1), conv_bn_lrelu(512, 2), conv_bn_lrelu(512, 1)], name="inference2"),
     ]
     generatives = [
-        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, value_range)],
+        Generative([conv_t_bn_lrelu(64, 2), OutputLayer(3, 1, cfg.value_range)],
                    embed=Sequence([fc_bn(32 * 32 * 64, "relu"), Reshape((32, 32, 64))]), merge="concat",
                    name="generative0"),
         Generative([conv_t_bn_lrelu(128, 2), conv_t_bn_lrelu(128, 1), conv_t_bn_lrelu(64, 2)],
@@ -263,53 +379,58 @@ _BUILDERS = {"small": _small, "medium": _medium, "large": _large}
 # --------------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hvae")
+@register(VLadderConfig)
 class VLadder(HVAEModel):
     """The Variational Ladder Autoencoder as a Keras subclassed model.
 
     Args:
-        config: a :class:`VLadderConfig` (layer set, latent sizes, loss_ratio, image shape).
-        value_range: ``(lo, hi)`` of the data, (0, 1) or (-1, 1); the decoder's sigmoid is mapped onto it.
-        reg: ``'kl'`` (analytic KL with warm-up) or ``'mmd'`` (MMD to N(0, I), weights 100/100).
-        denoise: corrupt the inputs (salt and pepper plus Gaussian) during training and testing;
-            the targets stay clean (original ``--denoise_train``).
-        top_heads: ``'original'`` keeps the Large layers' ReLU mean and scale heads of the top layer
-            (the contrib default the original left in place); ``'fixed'`` makes them linear and sigmoid
-            like every other layer. No effect on the Small and Medium layers.
-        warmup_steps: tau of the KL warm-up beta_t = 1 - exp(-t/tau).
+        config: a :class:`VLadderConfig` (layer set, latent sizes, loss_ratio, image shape, value range and the
+            objective's settings); None: the defaults (``vladder_mnist``). See :data:`PRESETS`.
+        **kwargs: Keras' own (``name``; default ``config.architecture``).
 
-    Shapes: images ``(B, H, W, C)`` float32 in ``value_range``; codes a list (bottom to top) of
+    Shapes: images ``(B, H, W, C)`` float32 in ``config.value_range``; codes a list (bottom to top) of
     ``(B, d_k)`` float32.
 
     Raises:
-        ValueError: unknown ``reg`` or ``top_heads``.
+        TypeError: ``config`` is not a :class:`VLadderConfig`.
     """
 
-    def __init__(self, config: VLadderConfig, value_range=(0.0, 1.0), reg: str = "kl", denoise: bool = False,
-                 top_heads: str = "original", warmup_steps: float = 2000.0, **kwargs):
-        super().__init__(name=kwargs.pop("name", config.netname), **kwargs)
-        if reg not in ("kl", "mmd"):
-            raise ValueError(f"reg must be 'kl' or 'mmd', not {reg!r}")
-        if top_heads not in ("original", "fixed"):
-            raise ValueError(f"top_heads must be 'original' or 'fixed', not {top_heads!r}")
-        self.config = config
-        self.value_range = tuple(float(v) for v in value_range)
-        self.reg = reg
-        self.denoise = denoise
-        self.top_heads = top_heads
-        self.warmup_steps = float(warmup_steps)
-        self.latent_dims = tuple(config.latent_dims)
-        self.num_layers = len(self.latent_dims)
-        ladders, inferences, generatives = _BUILDERS[config.layers](config, self.value_range, top_heads)
+    def __init__(self, config: VLadderConfig | None = None, **kwargs):
+        if config is None:
+            config = VLadderConfig()
+        if isinstance(config, VLadderConfig):
+            kwargs.setdefault("name", config.architecture)
+        super().__init__(config, **kwargs)
+        ladders, inferences, generatives = _BUILDERS[self.config.layers](self.config)
         tracked_list(self, "ladders", ladders)
         tracked_list(self, "inferences", inferences)
         tracked_list(self, "generatives", generatives)
-        self.likelihood_scale = 1.0 / config.loss_ratio
 
-    # ---- building and serialisation ---------------------------------------------------------------
+    # ---- settings read from the config ------------------------------------------------------------
+    @property
+    def value_range(self) -> tuple:
+        """``(lo, hi)`` of the images (``config.value_range``)."""
+        return self.config.value_range
+
+    @property
+    def latent_dims(self) -> tuple:
+        """Latent size of each layer, bottom to top (``config.latent_dims``)."""
+        return self.config.latent_dims
+
+    @property
+    def num_layers(self) -> int:
+        """The number of latent layers."""
+        return len(self.config.latent_dims)
+
+    @property
+    def likelihood_scale(self) -> float:
+        """The Laplace likelihood's scale, ``1 / loss_ratio`` (data units)."""
+        return 1.0 / self.config.loss_ratio
+
+    # ---- building ---------------------------------------------------------------------------------
     def build_all(self):
         """Create every weight by running both paths once on zeros (needed before a checkpoint restore)."""
-        x = tf.zeros((2,) + tuple(self.config.shape))
+        x = tf.zeros((2,) + tuple(self.config.image_shape))
         self.encode(x, training=False)
         self.decode_mean(self.prior_codes(2), training=False)
         self.built = True
@@ -317,48 +438,48 @@ class VLadder(HVAEModel):
 
     def example_inputs(self, n: int = 2):
         """``(n, H, W, C)`` images at the bottom of ``value_range``, no labels."""
-        return zeros_like_input(self.config.shape, self.value_range, n), None
+        return zeros_like_input(self.config.image_shape, self.value_range, n), None
 
-    def get_config(self) -> dict:
-        """The constructor's arguments (the :class:`VLadderConfig` as a dict)."""
-        cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()}
-        return {"config": cfg, "value_range": list(self.value_range), "reg": self.reg, "denoise": bool(self.denoise),
-                "top_heads": self.top_heads, "warmup_steps": self.warmup_steps, "name": self.name}
+    # The base class runs loss_terms once on example_inputs for the metric names (also while
+    # keras.models.load_model restores a compiled model, after the weights) and for summary's output shapes. The
+    # Small layers' z_0 embedding normalises with batch statistics in every mode and would move its moving
+    # averages (which the likelihood evaluation uses) on those calls: they use the moving averages instead.
+    def _trackers(self) -> dict:
+        with moving_statistics_only():
+            return super()._trackers()
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        cfg = config.pop("config")
-        if isinstance(cfg, dict):
-            cfg = VLadderConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-        return cls(cfg, **config)
+    def output_shapes(self) -> dict:
+        with moving_statistics_only():
+            return super().output_shapes()
 
     @classmethod
-    def from_preset(cls, name: str, value_range=None, **kwargs):
-        """A built-in configuration (``vladder_mnist``, ``vladder_svhn``, ``vladder_celebA``, ``vladder_lsun``),
-        built. ``value_range`` defaults to the dataset's: [0, 1] for 28x28 and 32x32, [-1, 1] for 64x64.
+    def migrate_config(cls, config: dict) -> dict:
+        """The earlier ``get_config`` (``.keras`` files) -> the fields of :class:`VLadderConfig`.
 
-        Raises:
-            ValueError: unknown preset.
+        The earlier dict nested the architecture, ``{"config": {"netname", "layers", "latent_dims",
+        "loss_ratio", "shape", "figures"}, "value_range", "reg", "denoise", "top_heads", "warmup_steps"}``;
+        ``netname`` is now ``architecture`` and ``shape`` ``image_shape``. A dict of today's fields is returned
+        unchanged.
         """
-        cfg = builtin_config(name)
-        if cfg is None:
-            raise ValueError(f"unknown VLadder preset {name!r}; presets: {', '.join(CONFIGS)}")
-        if value_range is None:
-            value_range = (-1.0, 1.0) if cfg.shape[0] == 64 else (0.0, 1.0)
-        return cls(cfg, value_range=value_range, **kwargs).build_all()
+        config = dict(config)
+        nested = config.pop("config", None)
+        if isinstance(nested, dict):
+            renamed = {"netname": "architecture", "shape": "image_shape"}
+            config = {**{renamed.get(k, k): v for k, v in nested.items()}, **config}
+        return config
 
     # ---- inference and generation --------------------------------------------------------------
-    def encode(self, x, training=False):
+    def encode(self, images, labels=None, training=False):
         """Bottom-up inference: the posteriors q(z_k | x), bottom to top.
 
         Args:
-            x: images ``(B, H, W, C)`` in ``value_range``.
+            images: ``(B, H, W, C)`` in ``value_range``; ``labels`` ignored (VLadder is unsupervised).
+            training: batch statistics (True) or moving averages (False) in the batch norms.
         Returns:
             list of ``tfd.Distribution`` with batch shape ``(B,)`` and event shape ``(d_k,)``.
         """
         posteriors = []
-        h = x
+        h = images
         for k in range(self.num_layers):
             mean, scale = self.ladders[k](h, training=training)
             posteriors.append(objectives.diagonal_normal(mean, scale))
@@ -366,9 +487,11 @@ class VLadder(HVAEModel):
                 h = self.inferences[k](h, training=training)
         return posteriors
 
-    def decode(self, codes, training=False):
+    def decode(self, codes, labels=None, *, training=False):
         """Top-down generation: the likelihood p(x | z), a factorised ``tfd.Laplace(x_hat, 1/loss_ratio)``
-        with event shape ``(H, W, C)``, from one code per layer (list, bottom to top, of ``(B, d_k)``)."""
+        with batch shape ``(B,)`` and event shape ``(H, W, C)``, from one code per layer (list, bottom to top,
+        of ``(B, d_k)``); ``labels`` ignored. ``training``: as :meth:`decode_mean`'s (moving averages by
+        default)."""
         return self.likelihood(self.decode_mean(codes, training=training))
 
     def decode_mean(self, codes, training=False):
@@ -388,7 +511,7 @@ class VLadder(HVAEModel):
         return g
 
     def sample_images(self, codes):
-        """``decode(codes, training=False)`` compiled with ``tf.function`` (the sampling path of the figures)."""
+        """``decode_mean(codes, training=False)`` compiled with ``tf.function`` (the sampling path of the figures)."""
         if getattr(self, "_sample_fn", None) is None:
             self._sample_fn = tf.function(lambda c: self.decode_mean(c, training=False), autograph=False,
                                           reduce_retracing=True)
@@ -438,14 +561,15 @@ class VLadder(HVAEModel):
         codes = [q.sample() for q in self.encode(x, training=training)]
         return self.decode_mean(codes, training=training)
 
-    def sample(self, n: int, seed=None):
+    def sample(self, n: int, labels=None, seed=None):
         """``n`` images from the prior (every layer N(0, I)), the likelihood's location: ``(n, H, W, C)`` in
-        ``value_range`` (the figures' sampling path)."""
+        ``value_range`` (the figures' sampling path); ``labels`` ignored, ``seed`` an int or None."""
         return self.sample_images(self.prior_codes(n, seed=seed))
 
-    def reconstruct(self, images, labels=None, sample: bool = False):
-        """``images (B, H, W, C)`` -> their reconstructions in ``value_range``, decoded from the posterior means
-        (``sample=True``: one posterior sample per layer), inference mode."""
+    def reconstruct(self, images, labels=None, *, sample: bool = False):
+        """``images (B, H, W, C)`` -> their reconstructions ``(B, H, W, C)`` in ``value_range``: the likelihood's
+        location decoded from the posterior means (``sample=True``: one posterior sample per layer), inference
+        mode; ``labels`` ignored."""
         posteriors = self.encode(images, training=False)
         codes = [q.sample() if sample else q.mean() for q in posteriors]
         return self.decode_mean(codes, training=False)
@@ -461,7 +585,7 @@ class VLadder(HVAEModel):
         ``x * Bernoulli(0.9) + Bernoulli(0.1) + N(0, 0.1^2)``; for [-1, 1] data the "pepper" is 0 and the
         "salt" adds 1, as the original. Returns ``x`` unchanged when ``denoise`` is off.
         """
-        if not self.denoise:
+        if not self.config.denoise:
             return x
         keep = tf.cast(tf.random.uniform(tf.shape(x)) < 0.9, x.dtype)
         salt = tf.cast(tf.random.uniform(tf.shape(x)) < 0.1, x.dtype)
@@ -469,13 +593,13 @@ class VLadder(HVAEModel):
         return tf.clip_by_value(noisy, self.value_range[0], self.value_range[1])
 
     # ---- objective -----------------------------------------------------------------------------
-    def loss_terms(self, images, labels=None, iteration=1, training=True):
+    def loss_terms(self, images, labels=None, iteration=None, training=True):
         """The training objective and its parts, for one batch.
 
         Args:
             images: clean images ``(B, H, W, C)`` in ``value_range`` (corrupted here when ``denoise``).
             labels: ignored (VLadder is unsupervised).
-            iteration: 1-based step count t of the warm-up beta_t = 1 - exp(-t/2000).
+            iteration: 1-based step count t of the warm-up beta_t = 1 - exp(-t/warmup_steps) (None: 1).
             training: batch-norm mode of the inference and reconstruction paths.
 
         Returns:
@@ -483,18 +607,20 @@ class VLadder(HVAEModel):
             ``regularization`` (unweighted sum over layers; x100 for mmd), ``kl/layerK`` or
             ``mmd/layerK`` per layer (nats for KL), and ``beta`` (kl only).
         """
+        if iteration is None:
+            iteration = 1
         noisy = self.corrupt(images)
         posteriors = self.encode(noisy, training=training)
         codes = [q.sample() for q in posteriors]
         x_hat = self.decode_mean(codes, training=training)
         l1_scaled = objectives.scaled_l1_from_laplace(self.likelihood(x_hat), images)  # (B,) loss_ratio * sum|err|
         terms = {}
-        if self.reg == "kl":
+        if self.config.reg == "kl":
             per_layer = [tf.reduce_mean(objectives.kl_to_standard_normal(q)) for q in posteriors]
             for k, v in enumerate(per_layer):
                 terms[f"kl/layer{k}"] = v
             regularization = tf.add_n(per_layer)
-            beta = objectives.kl_warmup(iteration, self.warmup_steps)
+            beta = objectives.kl_warmup(iteration, self.config.warmup_steps)
             reconstruction = tf.reduce_mean(l1_scaled)
             loss = beta * regularization + reconstruction
             terms["beta"] = tf.convert_to_tensor(beta, tf.float32)
@@ -505,7 +631,7 @@ class VLadder(HVAEModel):
                 per_layer.append(objectives.mmd(z, prior_draw, bandwidth=float(d * d)))
                 terms[f"mmd/layer{k}"] = per_layer[-1]
             regularization = 100.0 * tf.add_n(per_layer)
-            pixels = float(np.prod(self.config.shape))
+            pixels = float(np.prod(self.config.image_shape))
             reconstruction = 100.0 * tf.reduce_mean(l1_scaled) / (self.config.loss_ratio * pixels)
             loss = regularization + reconstruction
         terms.update(loss=loss, reconstruction=reconstruction, regularization=regularization)
@@ -521,7 +647,7 @@ class VLadder(HVAEModel):
             def test_batch(clean):
                 noisy = self.corrupt(clean)
                 x_hat = self(noisy, training=False)
-                h, w = self.config.shape[:2]
+                h, w = self.config.image_shape[:2]
                 err = tf.reduce_sum(tf.square(x_hat - clean)) / float(h * w) / tf.cast(tf.shape(clean)[0], tf.float32)
                 return err, noisy, x_hat
 
@@ -563,6 +689,3 @@ class VLadder(HVAEModel):
         """``n`` images from the prior, every layer N(0, I) (original SampleVisualizer): ``(n, H, W, C)``."""
         return self.sample_images(self.prior_codes(n, seed=seed)).numpy()
 
-
-# name -> a function building that preset (``models.from_preset`` looks here): the four built-in configurations.
-PRESETS = {name: (lambda name=name, **kw: VLadder.from_preset(name, **kw)) for name in CONFIGS}

@@ -1,5 +1,6 @@
-"""The VAE collection (models/vae_collection.py, hvae/collection_task.py): layers and parameter counts,
-each objective against a hand computation, training on real data, and the command line end to end.
+"""The VAE collection (models/vae_collection.py, hvae/collection_task.py): the typed configs and presets
+(overrides, validation, round trips, today's get_config dicts), the one model interface, layers and parameter
+counts, each objective against a hand computation, training on real data, and the command line end to end.
 
 Subprocesses are few (each starts TensorFlow): one training run, then the generate modes and one bad
 input run concurrently. The other bad inputs go through ``hvae.cli.main`` in this process.
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import models
 from models import objectives
 from models import vae_collection as vc
 
@@ -58,6 +60,12 @@ def n(t):
     return np.asarray(t, np.float64)
 
 
+def make(name, shape, latent_dim, **settings):
+    """Model ``name`` of :data:`vc.MODELS` for ``shape`` images and latent size ``latent_dim``, built."""
+    cls = vc.MODELS[name]
+    return cls(cls.config_class(image_shape=shape, latent_dim=latent_dim, **settings)).build_all()
+
+
 # --------------------------------------------------------------------------------------------------
 # architecture
 # --------------------------------------------------------------------------------------------------
@@ -87,7 +95,7 @@ PRESET_COUNTS = [
 
 @pytest.mark.parametrize("name,legacy,expected", PRESET_COUNTS)
 def test_preset_shapes_and_parameter_counts(name, legacy, expected):
-    model = vc.MODELS[name](legacy=legacy, **({"num_classes": 10} if name == "CVAE" else {})).build_all()
+    model = vc.MODELS[name](vc.PRESETS[name].replace(legacy=legacy)).build_all()
     assert model.image_shape == (32, 32, 3) and model.latent_dim == 200
     assert model.count_parameters() == expected
     labels = tf.constant([0, 3, 9]) if name == "CVAE" else None
@@ -107,7 +115,7 @@ def test_preset_shapes_and_parameter_counts(name, legacy, expected):
 
 
 def test_other_shapes_and_layer_details():
-    info = vc.InfoVAE((28, 28, 1), 16).build_all()
+    info = make("InfoVAE", (28, 28, 1), 16)
     assert info(tf.zeros((2, 28, 28, 1))).shape == (2, 28, 28, 1)
     assert info.lrelu.negative_slope == pytest.approx(0.2)
     v = tf.constant([-3.0, -0.5, 0.0, 0.7, 2.0])
@@ -116,17 +124,197 @@ def test_other_shapes_and_layer_details():
     # the std head is a true std bounded below by 0.001
     latent = info.infer(tf.random.uniform((4, 28, 28, 1)))
     assert float(tf.reduce_min(latent.spread)) >= 0.001 and float(tf.reduce_max(latent.spread)) < 1.0
-    cvae = vc.CVAE((64, 64, 3), 8, num_classes=3).build_all()
+    cvae = make("CVAE", (64, 64, 3), 8, num_classes=3)
     assert cvae(tf.zeros((2, 64, 64, 3)), tf.constant([0, 2])).shape == (2, 64, 64, 3)
     assert cvae.encoder_hidden1.kernel.shape == (64 * 64 * (3 + 3), 392)
-    mmd = vc.MMDVAE((64, 64, 3), 8).build_all()
+    mmd = make("MMDVAE", (64, 64, 3), 8)
     assert mmd.infer(tf.zeros((2, 64, 64, 3))).posterior is None
-    with pytest.raises(ValueError, match="divisible by 4"):
-        vc.InfoVAE((30, 30, 1), 4)
-    with pytest.raises(ValueError, match="alpha"):
-        vc.MMDVAE((28, 28, 1), 4, alpha=0.5)
-    with pytest.raises(ValueError, match="legacy"):
-        vc.InfoVAE((28, 28, 1), 4, legacy=True, lambda_=2.0)
+    with pytest.raises(ValueError, match="InfoVAE needs image sides divisible by 4"):
+        vc.InfoVAEConfig(image_shape=(30, 30, 1), latent_dim=4)
+    with pytest.raises(ValueError, match="no setting 'alpha'"):
+        vc.MMDVAEConfig().replace(alpha=0.5)
+    with pytest.raises(ValueError, match="lambda does not apply with legacy=True"):
+        vc.InfoVAEConfig(legacy=True, lambda_=2.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# configs, presets and the one interface
+# --------------------------------------------------------------------------------------------------
+# get_config() of the models before the typed configs, exactly as that code wrote them (into .keras files):
+# num_classes only for CVAE, the InfoVAE / MMD-VAE weights resolved, and left out with legacy=True.
+OLD_CONFIGS = [
+    ("VAE", {"image_shape": [28, 28, 1], "latent_dim": 200, "value_range": [0.0, 1.0], "likelihood": "bernoulli",
+             "legacy": False, "name": "VAE"}),
+    ("VAE", {"image_shape": [28, 28, 1], "latent_dim": 16, "value_range": [0.0, 1.0], "likelihood": "bernoulli",
+             "legacy": True, "name": "my_vae"}),
+    ("CVAE", {"image_shape": [28, 28, 1], "latent_dim": 8, "value_range": [-1.0, 1.0], "likelihood": "gaussian",
+              "legacy": False, "name": "CVAE", "num_classes": 4}),
+    ("InfoVAE", {"image_shape": [28, 28, 1], "latent_dim": 200, "value_range": [0.0, 1.0], "likelihood": "bernoulli",
+                 "legacy": False, "name": "InfoVAE", "alpha": 0.0, "lambda_": 1000.0, "mmd_bandwidth": 200.0}),
+    ("InfoVAE", {"image_shape": [28, 28, 1], "latent_dim": 8, "value_range": [0.0, 1.0], "likelihood": "bernoulli",
+                 "legacy": True, "name": "InfoVAE"}),
+    ("MMDVAE", {"image_shape": [28, 28, 1], "latent_dim": 8, "value_range": [0.0, 1.0], "likelihood": "bernoulli",
+                "legacy": False, "name": "MMDVAE", "lambda_": 3.0, "mmd_bandwidth": 8.0}),
+]
+
+
+@pytest.mark.parametrize("name,old", OLD_CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OLD_CONFIGS)])
+def test_old_get_config_dicts_still_load(name, old):
+    """``from_config`` (what load_model calls) of a dict exactly as the models wrote it before the typed configs:
+    the same model, the same behaviour (resolved weights equal the defaults they replaced)."""
+    cls = vc.MODELS[name]
+    assert cls.migrate_config({k: v for k, v in old.items() if k != "name"}) == \
+        {k: v for k, v in old.items() if k != "name"}  # today's keys are the fields: nothing to rename
+    loaded = cls.from_config(dict(old))
+    assert type(loaded) is cls and loaded.name == old["name"]
+    assert loaded.image_shape == tuple(old["image_shape"]) and loaded.latent_dim == old["latent_dim"]
+    assert loaded.value_range == tuple(old["value_range"]) and loaded.legacy == old["legacy"]
+    assert loaded.num_classes == old.get("num_classes")
+    for key in vc.OBJECTIVE_SETTINGS:
+        if key in old:
+            assert getattr(loaded, key) == old[key]
+    # the weights the old dict resolved are the ones its preset's defaults (None) resolve to
+    preset = cls(vc.PRESETS[f"{name}_mnist"].replace(latent_dim=old["latent_dim"]))
+    if all(old.get(k) == getattr(preset, k) for k in vc.OBJECTIVE_SETTINGS if k in old):
+        assert (preset.alpha, preset.lambda_, preset.mmd_bandwidth) == \
+            (loaded.alpha, loaded.lambda_, loaded.mmd_bandwidth)
+    # the new get_config holds the same settings, and round-trips
+    again = cls.from_config(loaded.get_config())
+    assert again.config == loaded.config and again.get_config() == loaded.get_config()
+
+
+def test_config_round_trips_and_types():
+    import json
+
+    for name, config in vc.PRESETS.items():
+        assert models.preset(name) is config
+        d = config.to_dict()
+        assert type(config).from_dict(json.loads(json.dumps(d))) == config  # lists back to tuples
+        assert d["image_shape"] in ([32, 32, 3], [28, 28, 1]) and d["latent_dim"] == 200
+    assert vc.PRESETS["CVAE"].to_dict() == {"image_shape": [32, 32, 3], "latent_dim": 200, "value_range": [0.0, 1.0],
+                                            "likelihood": "bernoulli", "legacy": False, "num_classes": 10}
+    assert set(vc.InfoVAEConfig.field_names()) - set(vc.VAEConfig.field_names()) == {"alpha", "lambda_",
+                                                                                         "mmd_bandwidth"}
+    assert set(vc.MMDVAEConfig.field_names()) - set(vc.VAEConfig.field_names()) == {"lambda_", "mmd_bandwidth"}
+    assert issubclass(vc.CVAEConfig, vc.VAEConfig) and vc.CVAE.config_class is vc.CVAEConfig
+    # the data pipeline's numpy numbers and JSON's lists get today's types (a JSON-able get_config)
+    config = vc.CVAEConfig(image_shape=np.array([28, 28, 1]), latent_dim=np.int64(8), value_range=[0, 1],
+                           num_classes=np.int32(3))
+    assert config.image_shape == (28, 28, 1) and type(config.image_shape[0]) is int
+    assert config.value_range == (0.0, 1.0) and type(config.value_range[0]) is float
+    assert type(config.latent_dim) is int and type(config.num_classes) is int
+    json.dumps(vc.CVAE(config).get_config())
+    assert type(vc.MMDVAEConfig(lambda_=3).lambda_) is float
+    # every field has a one-line help; lambda_ keeps today's flag spelling
+    for cls in (vc.VAEConfig, vc.CVAEConfig, vc.InfoVAEConfig, vc.MMDVAEConfig):
+        import dataclasses
+
+        for f in dataclasses.fields(cls):
+            assert f.metadata["help"] and "\n" not in f.metadata["help"], (cls, f.name)
+    assert {f.name: f.metadata["flag"] for f in dataclasses.fields(vc.InfoVAEConfig)}["lambda_"] == "--lambda"
+
+
+def test_config_validation():
+    bad = [
+        (lambda: vc.VAEConfig(likelihood="laplace"), "likelihood must be one of"),
+        (lambda: vc.VAEConfig(legacy=True, likelihood="gaussian"), "takes no likelihood option"),
+        (lambda: vc.CVAEConfig(num_classes=0), "CVAE needs num_classes >= 1"),
+        (lambda: vc.CVAEConfig(num_classes=None), "CVAE needs num_classes >= 1"),
+        (lambda: vc.MMDVAEConfig(mmd_bandwidth=0.0), "mmd_bandwidth must be positive"),
+        (lambda: vc.InfoVAEConfig(legacy=True, alpha=0.0), "alpha does not apply with legacy=True"),
+        (lambda: vc.MMDVAEConfig(legacy=True, mmd_bandwidth=4.0), "mmd_bandwidth does not apply with legacy"),
+        (lambda: vc.MMDVAEConfig(image_shape=(28, 30, 1)), "MMDVAE needs image sides divisible by 4"),
+        (lambda: vc.VAEConfig(image_shape=(28, 28)), "three positive sizes"),
+        (lambda: vc.VAEConfig(latent_dim=0), "latent_dim must be at least 1"),
+        (lambda: vc.VAEConfig(value_range=(1.0, 0.0)), "lo < hi"),
+        (lambda: vc.VAEConfig(image_shape="big"), "not a valid value"),
+        (lambda: vc.VAEConfig().replace(num_classes=10), "VAEConfig has no setting 'num_classes'"),
+        (lambda: vc.InfoVAEConfig.from_dict({"lambda": 3.0}), "its settings: image_shape"),
+    ]
+    for build, message in bad:
+        with pytest.raises(ValueError, match=message):
+            build()
+    vc.VAEConfig(image_shape=(30, 30, 1))  # the MLP pair takes any side
+    # a config of another model is refused, even a subclass's
+    with pytest.raises(TypeError, match="VAE takes a VAEConfig, not CVAEConfig"):
+        vc.VAE(vc.CVAEConfig())
+    with pytest.raises(TypeError, match="takes a InfoVAEConfig"):
+        vc.InfoVAE(vc.MMDVAEConfig())
+
+
+def test_from_preset_with_overrides():
+    vae = models.from_preset("VAE_mnist", latent_dim=10)
+    assert type(vae) is vc.VAE and vae.name == "VAE" and vae.latent_dim == 10 and vae.image_shape == (28, 28, 1)
+    # 784->392->196, heads 196->10 x 2, decoder 10->196->784
+    assert vae.count_parameters() == (784 * 392 + 392) + (392 * 196 + 196) + 2 * (196 * 10 + 10) + \
+        (10 * 196 + 196) + (196 * 784 + 784)
+    info = vc.InfoVAE.from_preset("InfoVAE_mnist", latent_dim=10, alpha=0.5)
+    assert info.mmd_bandwidth == 10.0 and info.alpha == 0.5 and info.lambda_ == 1000.0  # bandwidth follows D
+    cvae = vc.CVAE.from_preset("CVAE", num_classes=3, legacy=True)
+    assert cvae.num_classes == 3 and cvae.decoder_hidden is None and cvae.config == vc.PRESETS["CVAE"].replace(
+        num_classes=3, legacy=True)
+    with pytest.raises(ValueError, match="builds a InfoVAE, not a VAE"):
+        vc.VAE.from_preset("InfoVAE_mnist")
+    with pytest.raises(ValueError, match="no setting 'alpha'"):
+        models.from_preset("VAE_mnist", alpha=0.5)
+    with pytest.raises(ValueError, match="unknown preset"):
+        vc.VAE.from_preset("VAE_cifar")
+    assert [n for n in models.preset_names() if n in vc.PRESETS] == \
+        ["VAE", "VAE_mnist", "CVAE", "CVAE_mnist", "InfoVAE", "InfoVAE_mnist", "MMDVAE", "MMDVAE_mnist"]
+
+
+def test_from_settings_is_the_command_lines_config():
+    settings = {"latent_dim": 8, "likelihood": "bernoulli", "legacy": False, "alpha": None, "lambda_": 2.0,
+                "mmd_bandwidth": None, "epochs": 3}
+    config = vc.InfoVAEConfig.from_settings(settings, (28, 28, 1), (0, 1))
+    assert config == vc.PRESETS["InfoVAE_mnist"].replace(latent_dim=8, lambda_=2.0)
+    assert vc.VAEConfig.from_settings(settings, [28, 28, 1], [-1, 1]) == vc.VAEConfig(
+        image_shape=(28, 28, 1), latent_dim=8, value_range=(-1.0, 1.0))  # InfoVAE's weights are not the VAE's
+    assert vc.CVAEConfig.from_settings({}, (28, 28, 1), (0, 1), 7).num_classes == 7
+    with pytest.raises(ValueError, match="num_classes"):
+        vc.CVAEConfig.from_settings({}, (28, 28, 1), (0, 1), None)
+
+
+INTERFACE = {  # HVAEModel's signatures: (name, default) of the common parameters, in order
+    "encode": [("images", None), ("labels", None), ("training", False)],
+    "decode": [("codes", None), ("labels", None)],
+    "sample": [("n", None), ("labels", None), ("seed", None)],
+    "reconstruct": [("images", None), ("labels", None)],
+}
+
+
+@pytest.mark.parametrize("name", list(vc.MODELS))
+def test_the_one_interface(name):
+    import inspect
+
+    cls = vc.MODELS[name]
+    for method, common in INTERFACE.items():
+        params = list(inspect.signature(getattr(cls, method)).parameters.values())[1:]
+        got = [(p.name, None if p.default is inspect.Parameter.empty else p.default) for p in params[:len(common)]]
+        assert got == common, (method, got)
+        assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[:len(common)])
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[len(common):]), method
+    model = models.from_preset(f"{name}_mnist", latent_dim=4)
+    labels = tf.constant([1, 2, 3]) if model.conditional else None
+    x = tf.random.stateless_uniform((3, 28, 28, 1), seed=(0, 1))
+    q = model.encode(x, labels, training=False)
+    assert len(q) == 1 and q[0].event_shape == (4,) and q[0].batch_shape == (3,)
+    p = model.decode(q[0].mean(), labels)
+    assert p.event_shape == (28, 28, 1) and p.log_prob(x).shape == (3,)
+    assert model.decode([q[0].mean()], labels).mean().shape == (3, 28, 28, 1)
+    images = model.sample(3, labels, seed=1)
+    assert images.shape == (3, 28, 28, 1) and float(tf.reduce_min(images)) >= 0.0
+    # reconstruct: deterministic, the likelihood's mean at the posterior mean; sample=True: one posterior draw
+    r = model.reconstruct(x, labels).numpy()
+    np.testing.assert_array_equal(r, model.reconstruct(x, labels).numpy())
+    np.testing.assert_allclose(r, p.mean().numpy(), rtol=1e-6, atol=1e-6)
+    drawn = model.reconstruct(x, labels, sample=True).numpy()
+    assert drawn.shape == r.shape and (name == "MMDVAE") == bool(np.array_equal(drawn, r))
+    with pytest.raises(TypeError):
+        model.reconstruct(x, labels, True)  # the extra is keyword-only
+    if model.conditional:
+        with pytest.raises(ValueError, match="needs labels"):
+            model.encode(x)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,7 +375,7 @@ def test_vae_and_cvae_objectives(name):
     kw = {"num_classes": 4} if name == "CVAE" else {}
     labels = tf.constant([0, 3, 1]) if name == "CVAE" else None
     x = _batch((4, 4, 1))
-    model = vc.MODELS[name]((4, 4, 1), 3, **kw).build_all()
+    model = make(name, (4, 4, 1), 3, **kw)
     latent, logits, t = _terms(model, x, labels)
     m, lv = n(latent.mean), n(latent.spread)
     kl = np_kl(m, np.exp(lv / 2)).mean()
@@ -197,7 +385,7 @@ def test_vae_and_cvae_objectives(name):
     assert t["loss"] == pytest.approx(rec + kl, rel=1e-4)
     assert t["elbo"] == pytest.approx(-(rec + kl), rel=1e-4)
     # legacy: summed cross-entropy with +1e-10 inside the logs on the sigmoid output + the exp(l/2) term
-    legacy = vc.MODELS[name]((4, 4, 1), 3, legacy=True, **kw).build_all()
+    legacy = make(name, (4, 4, 1), 3, legacy=True, **kw)
     latent, logits, t = _terms(legacy, x, labels)
     p = np_sigmoid(n(logits))
     rec = (-(n(x) * np.log(p + 1e-10) + (1 - n(x)) * np.log(1 - p + 1e-10))).reshape(3, -1).sum(1).mean()
@@ -206,7 +394,7 @@ def test_vae_and_cvae_objectives(name):
     assert t["legacy_kl"] == pytest.approx(lkl, rel=1e-4, abs=1e-4)
     assert t["loss"] == pytest.approx(rec + lkl, rel=1e-4)
     # gaussian likelihood: Normal(sigmoid(logits), 0.1)
-    gauss = vc.MODELS[name]((4, 4, 1), 3, likelihood="gaussian", **kw).build_all()
+    gauss = make(name, (4, 4, 1), 3, likelihood="gaussian", **kw)
     latent, logits, t = _terms(gauss, x, labels)
     ref = ((n(x) - np_sigmoid(n(logits))) ** 2 / 0.02).reshape(3, -1).sum(1) + 16 * np.log(0.1 * np.sqrt(2 * np.pi))
     assert t["reconstruction"] == pytest.approx(ref.mean(), rel=1e-4)
@@ -223,7 +411,7 @@ def test_infovae_and_mmdvae_objectives(monkeypatch):
     monkeypatch.setattr(objectives, "mmd", spy)
     x = _batch((8, 8, 1), b=4)
     # InfoVAE: R + (1 - alpha) KL + (alpha + lambda - 1) MMD
-    model = vc.InfoVAE((8, 8, 1), 2, alpha=0.3, lambda_=5.0).build_all()
+    model = make("InfoVAE", (8, 8, 1), 2, alpha=0.3, lambda_=5.0)
     latent, logits, t = _terms(model, x)
     zx, zy, bw = seen[-1]
     assert bw == 2.0 and zy.shape == zx.shape
@@ -236,13 +424,13 @@ def test_infovae_and_mmdvae_objectives(monkeypatch):
     assert t["loss"] == pytest.approx(rec + 0.7 * kl + 4.3 * mmd, rel=1e-4)
     assert t["elbo"] == pytest.approx(-(rec + kl), rel=1e-4)
     # defaults alpha 0, lambda 1000, bandwidth = latent size
-    model = vc.InfoVAE((8, 8, 1), 2).build_all()
+    model = make("InfoVAE", (8, 8, 1), 2)
     latent, logits, t = _terms(model, x)
     assert seen[-1][2] == 2.0
     assert t["loss"] == pytest.approx(t["reconstruction"] + t["kl"] + 999.0 * t["mmd"], rel=1e-5)
     # legacy InfoVAE: mean squared error + 0.001 * mean over (B, D) of the per-dim KL; no MMD
     calls = len(seen)
-    legacy = vc.InfoVAE((8, 8, 1), 2, legacy=True).build_all()
+    legacy = make("InfoVAE", (8, 8, 1), 2, legacy=True)
     latent, logits, t = _terms(legacy, x)
     assert len(seen) == calls and "mmd" not in t
     m, s = n(latent.mean), n(latent.spread)
@@ -250,12 +438,12 @@ def test_infovae_and_mmdvae_objectives(monkeypatch):
     per_dim = np.mean(-0.5 * (1 + 2 * np.log(s) - m ** 2 - s ** 2))
     assert t["loss"] == pytest.approx(mse + 0.001 * per_dim, rel=1e-4)
     # MMD-VAE: R + lambda MMD (bandwidth --mmd_bandwidth); legacy: mean squared error + MMD with D^2
-    model = vc.MMDVAE((8, 8, 1), 3, lambda_=10.0, mmd_bandwidth=7.0).build_all()
+    model = make("MMDVAE", (8, 8, 1), 3, lambda_=10.0, mmd_bandwidth=7.0)
     latent, logits, t = _terms(model, x)
     zx, zy, bw = seen[-1]
     assert bw == 7.0 and latent.posterior is None and "elbo" not in t
     assert t["loss"] == pytest.approx(np_bce(logits, n(x)).mean() + 10.0 * np_mmd(zx, zy, 7.0), rel=1e-4)
-    legacy = vc.MMDVAE((8, 8, 1), 3, legacy=True).build_all()
+    legacy = make("MMDVAE", (8, 8, 1), 3, legacy=True)
     latent, logits, t = _terms(legacy, x)
     zx, zy, bw = seen[-1]
     assert bw == 9.0
@@ -301,7 +489,7 @@ def digits():
 @pytest.mark.parametrize("name", ["VAE", "CVAE", "InfoVAE", "MMDVAE"])
 def test_loss_falls_on_digits(digits, name):
     tf.random.set_seed(0)
-    model = vc.MODELS[name]((28, 28, 1), 32, **({"num_classes": 10} if name == "CVAE" else {})).build_all()
+    model = models.from_preset(f"{name}_mnist", latent_dim=32)
     conv = name in ("InfoVAE", "MMDVAE")
     before, after = _train(model, digits, 15 if conv else 30, model.learning_rate * (1 if conv else 10),
                            batch_size=32 if conv else 64)
@@ -315,7 +503,7 @@ def test_elbo_rises_on_binarized_mnist(shared_data):
 
     data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
     tf.random.set_seed(0)
-    model = vc.VAE((28, 28, 1), 200).build_all()
+    model = vc.VAE.from_preset("VAE_mnist")
     before, after = _train(model, data, 40, 1e-3)
     assert before["elbo"] < -500 and after["elbo"] > before["elbo"] + 200, (before, after)
     assert after["loss"] == pytest.approx(-after["elbo"], rel=1e-6)

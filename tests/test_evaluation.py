@@ -187,7 +187,7 @@ def test_collection_vae_weights_match_its_elbo():
     from models import objectives
 
     tf.random.set_seed(0)
-    model = vc.VAE((28, 28, 1), 16).build_all()
+    model = vc.VAE.from_preset("VAE_mnist", latent_dim=16)
     x = tf.cast(tf.random.uniform((8, 28, 28, 1)) < 0.3, tf.float32)
     terms = model.importance_terms(x, 4000)
     assert terms["log_weights"].shape == (8, 4000) and terms["layer_kl"].shape == (8, 4000, 1)
@@ -199,16 +199,16 @@ def test_collection_vae_weights_match_its_elbo():
     trainer = np.mean([float(model.loss_terms(x)["elbo"]) for _ in range(300)])
     assert abs(trainer - float(tf.reduce_mean(terms["log_weights"]))) < 0.5, trainer
     with pytest.raises(NotImplementedError):
-        vc.MMDVAE((28, 28, 1), 8).build_all().importance_terms(x, 2)
+        vc.MMDVAE.from_preset("MMDVAE_mnist", latent_dim=8).importance_terms(x, 2)
 
 
 def test_vladder_weights_match_its_objective():
     from models import objectives
     from models.layers import moving_statistics_only
-    from models.vladder import CONFIGS, VLadder
+    from models.vladder import PRESETS, VLadder
 
     tf.random.set_seed(0)
-    model = VLadder(CONFIGS["vladder_mnist"]).build_all()
+    model = VLadder(PRESETS["vladder_mnist"]).build_all()
     x = tf.random.uniform((4, 28, 28, 1))
     terms = model.importance_terms(x, 300)
     assert terms["layer_kl"].shape == (4, 300, 3)

@@ -1,13 +1,17 @@
 """The deep Ladder VAE of addtt/ladder-vae-pytorch (models/lvae.py, hvae/lvae_task.py): parameter counts of every
 preset against the original's, shapes through every path and likelihood, the discretized logistic mixture
 against a hand computation, free bits, importance weights vs the ELBO, data-dependent initialisation, the loss
-falling on real binarized MNIST, the command line (train -> resume -> evaluate -> generate) and bad inputs.
+falling on real binarized MNIST, the typed config (presets, overrides, old get_config dicts, the command line's
+flag spelling), the shared model interface, the command line (train -> resume -> evaluate -> generate) and bad
+inputs.
 
 Tiny configurations (a few filters, one block per layer) keep each test to seconds; presets are only
 constructed (weights declared without being created, ``keras.StatelessScope``), never run.
 """
 
 import contextlib
+import dataclasses
+import inspect
 import json
 import math
 
@@ -18,11 +22,11 @@ import tensorflow as tf
 
 from hvae.cli import main
 from hvae.figures import read_png
-from hvae.lvae_task import PRESETS, model_kwargs, resolve_settings
+from hvae.lvae_task import PRESET_NAMES, PRESET_TEST_BATCH_SIZES
 from models.discretized_logistic import (DiscretizedLogistic, DiscretizedLogisticMixture,
                                          discretized_logistic_log_prob_per_subpixel, mixture_log_prob_per_pixel,
                                          sample_mixture)
-from models.lvae import LVAE
+from models.lvae import LVAE, PRESETS, LVAEConfig
 
 from conftest import shared_subdir
 
@@ -58,7 +62,7 @@ ORIGINAL_VARIANTS = [
 
 
 def tiny(**overrides) -> LVAE:
-    return LVAE(**{"image_shape": (28, 28, 1), **TINY, **overrides}).build_all()
+    return LVAE(LVAEConfig(**{"image_shape": (28, 28, 1), **TINY, **overrides})).build_all()
 
 
 def binary_images(n=4, shape=(28, 28, 1), seed=0):
@@ -83,44 +87,47 @@ def weights_declared_only():
         global_state.set_global_attribute("uninitialized_variables", before)
 
 
-def preset_model_kwargs(name):
-    shape = PRESET_SHAPES[name.split("_")[0]]
-    settings = resolve_settings({"preset": name, "dataset": "", "no_bn": False, "residual_type": "bacdbacd",
-                                 "merge_layers": "residual", "beta_anneal": 0, "weight_decay": 0.0, "nonlin": "elu",
-                                 "dropout": 0.2, "analytical_kl": False, "no_initial_downscaling": False}, shape)
-    return model_kwargs(settings, shape, (0.0, 1.0))
-
-
 def test_every_preset_has_the_original_parameter_count():
-    assert set(ORIGINAL_PARAMETERS) == set(PRESETS)
-    assert PRESETS["svhn_15"] == PRESETS["cifar10_15"]  # the same recipe on the same image size
+    assert {f"LVAE_{name}" for name in ORIGINAL_PARAMETERS} == set(PRESETS)
+    # the same recipe on the same image size
+    assert PRESETS["LVAE_svhn_15"] == PRESETS["LVAE_cifar10_15"]
     counted = {}
     # no forward pass and no weight created; channel dropout (no parameters) left out to build faster
     with weights_declared_only():
-        for name in PRESETS:
+        for name in ORIGINAL_PARAMETERS:
             if name == "svhn_15":
                 continue
-            counted[name] = LVAE(**{**preset_model_kwargs(name), "dropout": None}).build_all().count_parameters()
-        base = {**preset_model_kwargs("mnist_3"), "dropout": None}
-        variants = [LVAE(**{**base, **o}).build_all().count_parameters() for o, _ in ORIGINAL_VARIANTS]
+            config = PRESETS[f"LVAE_{name}"].replace(dropout=None)
+            counted[name] = LVAE(config).build_all().count_parameters()
+        base = PRESETS["LVAE_mnist_3"].replace(dropout=None)
+        variants = [LVAE(base.replace(**o)).build_all().count_parameters() for o, _ in ORIGINAL_VARIANTS]
     counted["svhn_15"] = counted["cifar10_15"]
     assert counted == ORIGINAL_PARAMETERS
     assert variants == [n for _, n in ORIGINAL_VARIANTS]
 
 
 def test_presets_match_the_readme_recipe():
-    for name, p in PRESETS.items():
-        assert len(p["zdims"]) == len(p["downsample"])
+    assert PRESET_NAMES == tuple(name[len("LVAE_"):] for name in PRESETS)   # --preset's TF-free copy
+    for full, p in PRESETS.items():
+        name = full[len("LVAE_"):]
+        assert len(p.z_dims) == len(p.downsample)
+        assert p.image_shape == PRESET_SHAPES[name.split("_")[0]]
+        assert p.likelihood == ("bernoulli" if p.image_shape[-1] == 1 else "discr_log_mix")
+        assert p.value_range == ((-1.0, 1.0) if name.startswith("celeba") else (0.0, 1.0))
+        assert (p.dropout, p.residual_type, p.merge_layers, p.nonlin, p.batch_norm) == (
+            0.2, "bacdbacd", "residual", "elu", True)
         if name == "original_defaults":
+            assert p == LVAEConfig() and not (p.skip or p.gated or p.learn_top_prior or p.data_dep_init)
             continue
-        assert len(p["zdims"]) == int(name.split("_")[-1])
-        size = PRESET_SHAPES[name.split("_")[0]][0]
+        assert len(p.z_dims) == int(name.split("_")[-1])
+        size = p.image_shape[0]
         padded = 32 if size == 28 else size
-        assert padded // (2 * 2 ** sum(p["downsample"])) == 2, name      # top feature map 2x2
-        assert p["freebits"] == (1.0 if len(p["zdims"]) > 6 else 0.5), name
-        assert p["blocks_per_layer"] == 4 and p["skip"] and p["gated"] and p["learn_top_prior"] and p["data_dep_init"]
-    assert PRESETS["mnist_12"]["downsample"] == [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0]
-    assert PRESETS["mnist_3"]["downsample"] == [1, 1, 1]
+        assert padded // (2 * 2 ** sum(p.downsample)) == 2, name      # top feature map 2x2
+        assert p.free_bits == (1.0 if len(p.z_dims) > 6 else 0.5), name
+        assert p.blocks_per_layer == 4 and p.skip and p.gated and p.learn_top_prior and p.data_dep_init
+    assert PRESETS["LVAE_mnist_12"].downsample == (0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0)
+    assert PRESETS["LVAE_mnist_3"].downsample == (1, 1, 1)
+    assert PRESET_TEST_BATCH_SIZES == {"mnist_12": 2000}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,6 +170,11 @@ def test_shapes_of_every_path(likelihood, shape, extra):
     assert model.layer_samples(1, rows=2, cols=3).shape == (6,) + shape
     dist = model.decode([q.sample() for q in posteriors])
     assert tuple(dist.event_shape) == shape and dist.log_prob(model.to_unit(x)).shape == (3,)
+    # codes as posterior_means gives them (flattened channels-first) = the same codes in their own shape
+    x01 = model.to_unit(x)
+    at_means = model.decode(means).log_prob(x01).numpy()
+    np.testing.assert_allclose(at_means, model.decode([q.mean() for q in posteriors]).log_prob(x01).numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(model.reconstruct(x).numpy(), model.reconstruct(x).numpy())   # deterministic
 
 
 def test_per_layer_figure_shares_the_layers_above_and_takes_means_below():
@@ -369,27 +381,35 @@ def test_keras_fit_serialisation_round_trip(tmp_path):
                         shuffle=False)
     assert {"loss", "elbo", "kl/layer1", "kl_free_bits"} <= set(history.history)
     clone = LVAE.from_config(model.get_config()).build_all()
-    assert clone.count_parameters() == model.count_parameters()
+    assert clone.count_parameters() == model.count_parameters() and clone.config == model.config
     assert json.loads(json.dumps(model.get_config()))["z_dims"] == [3, 4]
     path = str(tmp_path / "lvae.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
+    assert type(loaded) is LVAE and loaded.config == model.config
     x = binary_images(2)
+    np.testing.assert_array_equal(loaded.reconstruct(x).numpy(), model.reconstruct(x).numpy())
     for a, b in zip(model.posterior_means(x), loaded.posterior_means(x)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_bad_architectures_raise_one_line():
     with pytest.raises(ValueError, match="--zdims has 2 entries but --downsample has 3"):
-        LVAE((28, 28, 1), z_dims=(4, 4), downsample=(1, 1, 1))
+        LVAEConfig(z_dims=(4, 4), downsample=(1, 1, 1))
     with pytest.raises(ValueError, match="smaller than one pixel"):
-        LVAE((28, 28, 1), z_dims=(4, 4), downsample=(2, 2), blocks_per_layer=2)
+        LVAEConfig(z_dims=(4, 4), downsample=(2, 2), blocks_per_layer=2)
     with pytest.raises(ValueError, match="RGB images"):
-        LVAE((28, 28, 1), likelihood="discr_log_mix")
+        LVAEConfig(likelihood="discr_log_mix")
     with pytest.raises(ValueError, match="exceeds --blocks_per_layer"):
-        LVAE((28, 28, 1), downsample=(2, 0, 0), blocks_per_layer=1)
+        LVAEConfig(downsample=(2, 0, 0), blocks_per_layer=1)
     with pytest.raises(ValueError, match="--freebits must be 0 or more"):
-        LVAE((28, 28, 1), free_bits=-0.5)
+        PRESETS["LVAE_mnist_3"].replace(free_bits=-0.5)
+    with pytest.raises(ValueError, match="LVAEConfig.nonlin must be one of"):
+        LVAEConfig(nonlin="tanh")
+    with pytest.raises(ValueError, match="LVAEConfig has no setting 'zdims'"):
+        LVAEConfig().replace(zdims=(4,))
+    with pytest.raises(TypeError, match="LVAE takes a LVAEConfig"):
+        LVAE({"z_dims": (4,)})
 
 
 def test_benchmark_cases():
@@ -398,13 +418,147 @@ def test_benchmark_cases():
     import models
     from models import lvae
 
-    assert set(lvae.PRESETS) == {f"LVAE_{name}" for name in PRESETS} and "LVAE_celeba_20" in models.preset_names()
+    assert set(lvae.PRESETS) == {f"LVAE_{name}" for name in PRESET_NAMES} and "LVAE_celeba_20" in models.preset_names()
     cases = benchmark_cases()
     assert set(cases) == {"lvae_mnist_3", "lvae_mnist_12"}
     case = cases["lvae_mnist_3"](batch=2)
     assert case["model"].count_parameters() == ORIGINAL_PARAMETERS["mnist_3"]
     assert case["images"].shape == (2, 28, 28, 1)
     assert np.isfinite(float(case["loss_terms"](case["images"], case["labels"], tf.constant(1))["loss"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# The typed config: presets with overrides, old get_config dicts, round trips, the command line's spelling
+# --------------------------------------------------------------------------------------------------
+# LVAE(...).get_config() exactly as the code before LVAEConfig wrote it (into .keras files), for
+# LVAE((28, 28, 1), z_dims=(3, 4), downsample=(1, 1), blocks_per_layer=1, n_filters=8, skip=True, gated=True,
+# learn_top_prior=True, dropout=0.0, likelihood="gaussian", value_range=(-1.0, 1.0), free_bits=0.25):
+# no data_dep_init, and a dropout below 1e-5 written as None.
+OLD_GET_CONFIG = {
+    "name": "LVAE", "image_shape": [28, 28, 1], "z_dims": [3, 4], "downsample": [1, 1], "blocks_per_layer": 1,
+    "n_filters": 8, "batch_norm": True, "skip": True, "gated": True, "learn_top_prior": True,
+    "residual_type": "bacdbacd", "merge_layers": "residual", "nonlin": "elu", "dropout": None, "free_bits": 0.25,
+    "analytical_kl": False, "initial_downscaling": True, "likelihood": "gaussian", "value_range": [-1.0, 1.0],
+    "beta_anneal": 0, "weight_decay": 0.0}
+
+
+def test_from_preset_with_overrides():
+    import models
+
+    with weights_declared_only():
+        model = LVAE.from_preset("LVAE_mnist_3", free_bits=1.0, z_dims=(8, 16, 4), n_filters=32)
+        assert model.built and model.name == "LVAE"
+        assert model.config == PRESETS["LVAE_mnist_3"].replace(free_bits=1.0, z_dims=(8, 16, 4), n_filters=32)
+        assert (model.free_bits, model.z_dims, model.skip) == (1.0, (8, 16, 4), True)
+        assert model.count_parameters() == 785_353                   # ORIGINAL_VARIANTS' last line, with dropout
+        other = models.from_preset("LVAE_original_defaults", learn_top_prior=True)
+        assert isinstance(other, LVAE) and other.learn_top_prior and other.blocks_per_layer == 2
+    with pytest.raises(ValueError, match="LVAEConfig has no setting 'freebits'"):
+        LVAE.from_preset("LVAE_mnist_3", freebits=1.0)
+    with pytest.raises(ValueError, match="builds a VAE, not a LVAE"):
+        LVAE.from_preset("VAE_mnist")
+    with pytest.raises(ValueError, match="unknown preset 'mnist_3'"):
+        LVAE.from_preset("mnist_3")
+
+
+def test_old_get_config_dicts_still_load():
+    assert LVAE.migrate_config(dict(OLD_GET_CONFIG)) == OLD_GET_CONFIG     # the same keys: nothing to migrate
+    model = LVAE.from_config(dict(OLD_GET_CONFIG))
+    assert model.name == "LVAE"
+    assert model.config == LVAEConfig(image_shape=(28, 28, 1), z_dims=(3, 4), downsample=(1, 1), blocks_per_layer=1,
+                                      n_filters=8, skip=True, gated=True, learn_top_prior=True, dropout=None,
+                                      likelihood="gaussian", value_range=(-1.0, 1.0), free_bits=0.25)
+    assert model.dropout is None and not model.data_dep_init
+    # the same architecture as the new config with dropout 0 (also no dropout layer)
+    assert model.build_all().count_parameters() == tiny(likelihood="gaussian", dropout=0.0).count_parameters()
+    new = model.get_config()
+    assert {k: v for k, v in new.items() if k != "data_dep_init"} == OLD_GET_CONFIG and new["data_dep_init"] is False
+
+
+def test_config_round_trips():
+    for name, config in PRESETS.items():
+        d = json.loads(json.dumps(config.to_dict()))
+        assert LVAEConfig.from_dict(d) == config, name
+        assert hash(config) == hash(LVAEConfig.from_dict(d))
+    config = LVAEConfig(z_dims=[4, 4], downsample=[1, 1], free_bits=1, value_range=[-1, 1], dropout=0)
+    assert config.z_dims == (4, 4) and isinstance(config.free_bits, float) and config.value_range == (-1.0, 1.0)
+    assert config.to_dict()["z_dims"] == [4, 4] and isinstance(config.dropout, float)
+    with pytest.raises(ValueError, match="LVAEConfig has no setting 'name'"):
+        LVAEConfig.from_dict({"name": "LVAE"})
+    # every field documented for the generated command line; flags that are spelled differently
+    fields = {f.name: f for f in dataclasses.fields(LVAEConfig)}
+    assert all(f.metadata["help"] for f in fields.values())
+    assert {n: f.metadata["flag"] for n, f in fields.items() if f.metadata["flag"]} == {
+        "z_dims": "--zdims", "n_filters": "--nfilters", "batch_norm": "--no_bn", "free_bits": "--freebits",
+        "initial_downscaling": "--no_initial_downscaling"}
+
+
+def test_config_from_the_command_lines_flags():
+    from hvae.lvae_task import FAMILY
+
+    defaults = {**FAMILY.defaults, "dataset": "binarized_mnist"}
+    assert LVAEConfig.from_flags(defaults, (28, 28, 1), (0.0, 1.0)) == PRESETS["LVAE_mnist_3"]
+    cifar = LVAEConfig.from_flags({**defaults, "dataset": "cifar10"}, (32, 32, 3), (0.0, 1.0))
+    assert cifar == PRESETS["LVAE_cifar10_15"]
+    celeba = LVAEConfig.from_flags({**defaults, "dataset": "celebA"}, (64, 64, 3), (-1.0, 1.0))
+    assert celeba == PRESETS["LVAE_celeba_20"]
+    # an unnamed dataset: the preset by image shape; the likelihood by channels
+    assert LVAEConfig.from_flags({**defaults, "dataset": "x"}, (32, 32, 3), (0.0, 1.0)) == PRESETS["LVAE_cifar10_15"]
+    flags = {**defaults, "preset": "mnist_12", "zdims": [4] * 12, "nfilters": 16, "no_bn": True, "freebits": 0.25,
+             "no_initial_downscaling": True, "skip": False, "likelihood": "discr_log", "dropout": 0.1}
+    config = LVAEConfig.from_flags(flags, (28, 28, 1), (0.0, 1.0))
+    assert config == PRESETS["LVAE_mnist_12"].replace(z_dims=(4,) * 12, n_filters=16, batch_norm=False, free_bits=0.25,
+                                                       initial_downscaling=False, skip=False, likelihood="discr_log",
+                                                       dropout=0.1)
+    back = config.flag_values()
+    assert (back["zdims"], back["nfilters"], back["no_bn"], back["freebits"], back["no_initial_downscaling"]) == (
+        [4] * 12, 16, True, 0.25, True)
+    assert LVAEConfig.flag_overrides(back) == {k: v for k, v in config.to_dict().items()
+                                               if k not in ("image_shape", "value_range")}
+    # flags not given (None) keep the preset's; the data fields never come from the flags (a resumed config.json)
+    assert LVAEConfig.flag_overrides({"zdims": None, "image_shape": [64, 64, 3], "skip": None}) == {}
+    with pytest.raises(ValueError, match="RGB images"):
+        LVAEConfig.from_flags({**defaults, "likelihood": "discr_log_mix"}, (28, 28, 1), (0.0, 1.0))
+
+
+def test_the_shared_interface():
+    from models.base import HVAEModel
+
+    for method in ("encode", "decode", "sample", "reconstruct"):
+        ours = list(inspect.signature(getattr(LVAE, method)).parameters.values())
+        shared = list(inspect.signature(getattr(HVAEModel, method)).parameters.values())
+        assert [(p.name, p.default) for p in ours[:len(shared)]] == [(p.name, p.default) for p in shared], method
+        assert all(p.kind is p.KEYWORD_ONLY for p in ours[len(shared):]), method   # extras keyword-only
+    model = tiny(z_dims=(3, 2, 2), downsample=(1, 0, 1))
+    x = binary_images(3)
+    posteriors = model.encode(x, None, training=False)
+    assert len(posteriors) == 3 and [tuple(q.event_shape) for q in posteriors] == model.latent_shapes()
+    # each layer's posterior given the layers above at their posterior means: the same as posterior_means
+    for q, m in zip(posteriors, model.posterior_means(x)):
+        np.testing.assert_allclose(tf.reshape(tf.transpose(q.mean(), (0, 3, 1, 2)), (3, -1)).numpy(), m.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert tuple(model.decode([q.mean() for q in posteriors], None).event_shape) == (28, 28, 1)
+    a, b = model.sample(4, None, seed=3).numpy(), model.sample(4, seed=3).numpy()
+    np.testing.assert_array_equal(a, b)                                   # seeded: every draw
+    assert not np.array_equal(a, model.sample(4, seed=4).numpy()) and set(np.unique(a)) <= {0.0, 1.0}
+    r = model.reconstruct(x, None).numpy()
+    np.testing.assert_array_equal(r, model.reconstruct(x).numpy())        # deterministic
+    assert r.shape == (3, 28, 28, 1) and 0.0 <= r.min() and r.max() <= 1.0
+    assert model.reconstruct(x, sample_latents=True).shape == (3, 28, 28, 1)   # the original's figures
+    with pytest.raises(ValueError, match="one code per latent layer"):
+        model.decode([posteriors[0].mean()])
+
+
+def test_mixture_reconstruction_is_the_mixtures_mean():
+    model = tiny(image_shape=(8, 8, 3), likelihood="discr_log_mix", z_dims=(2,), downsample=(1,),
+                 value_range=(-1.0, 1.0))
+    x = tf.random.stateless_uniform((2, 8, 8, 3), (0, 1), -1.0, 1.0)
+    r = model.reconstruct(x).numpy()
+    np.testing.assert_array_equal(r, model.reconstruct(x).numpy())
+    # against a Monte-Carlo mean of the likelihood at the posterior means (edge clipping aside)
+    _, dist, _ = model._inference(x, mean_layers=(0,))
+    mc = tf.reduce_mean(dist.sample(4000, seed=(2, 3)), axis=0).numpy() * 2.0 - 1.0
+    assert np.abs(r - mc).mean() < 0.02, np.abs(r - mc).mean()
 
 
 # --------------------------------------------------------------------------------------------------

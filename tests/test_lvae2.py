@@ -1,12 +1,13 @@
 """The small Ladder VAE of ahmeterdem1/lvae (models/lvae2.py, hvae/lvae2_task.py): parameter count and
 layer shapes against the original, PyTorch's initialisation, the merge and KL formulas against hand
 computations, the objective against a numpy re-computation, the importance weights against the ELBO,
-training on real digits, serialisation, and the command line (train, resume, evaluate, generate, bad input)
-in this process.
+training on real digits, serialisation, the typed config (presets, overrides, old ``get_config`` dicts, the
+interface's signatures), and the command line (train, resume, evaluate, generate, bad input) in this process.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -15,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import models
-from models.lvae2 import LVAE2, BetaSchedule, gaussian_kl, legacy_merge, precision_weighted_merge
+from models.lvae2 import PRESETS, LVAE2, BetaSchedule, LVAE2Config, gaussian_kl, legacy_merge, precision_weighted_merge
 
 # Trainable parameters (spec B.3; PyTorch weight + bias), summed by hand:
 #   encoder: Conv 1->32 3x3: 1*32*9 + 32 = 320; ladder Conv 32->64 3x3: 32*64*9 + 64 = 18,496;
@@ -86,9 +87,11 @@ def test_parameters_layer_shapes_and_initialisation(model):
     v = tf.constant([-3.0, -0.5, 0.0, 2.0])
     np.testing.assert_allclose(model.lrelu(v).numpy(), [-0.6, -0.1, 0.0, 2.0], rtol=1e-6)
     with pytest.raises(ValueError, match="28x28x1"):
-        LVAE2((32, 32, 3))
+        LVAE2Config(image_shape=(32, 32, 3))
     with pytest.raises(ValueError, match="sampling"):
-        LVAE2(sampling="both")
+        LVAE2Config(sampling="both")
+    with pytest.raises(TypeError, match="LVAE2Config"):
+        LVAE2({"sampling": "paper"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def _fixed_forward(m, x, seed=3):
                                                   ("paper", "precision", "nll"), ("paper", "precision", "mse")])
 def test_objective_against_numpy(sampling, merge, recon, digits):
     tf.random.set_seed(1)
-    m = LVAE2(sampling=sampling, merge=merge, recon=recon, beta_constant=0.3).build_all()
+    m = LVAE2(LVAE2Config(sampling=sampling, merge=merge, recon=recon, beta_constant=0.3)).build_all()
     x = digits.take("train", 5, seed=0)
     fwd = _fixed_forward(m, x)
     t = {k: float(v) for k, v in m.objective(x, fwd, iteration=11).items()}
@@ -206,7 +209,7 @@ def test_importance_weights_and_elbo(digits):
     tf.random.set_seed(2)
     x = digits.take("test", 2, seed=0)
     for sampling in ("repo", "paper"):
-        m = LVAE2(sampling=sampling, recon="nll").build_all()
+        m = LVAE2(LVAE2Config(sampling=sampling, recon="nll")).build_all()
         k = 100
         out = m.importance_terms(x, k)
         w, ll, kl = (out[key].numpy().astype(np.float64) for key in ("log_weights", "log_likelihood", "layer_kl"))
@@ -246,7 +249,7 @@ def test_elbo_rises_on_digits(digits):
 
     tf.random.set_seed(0)
     held_out = digits.take("test", 64, seed=0)
-    m = LVAE2(sampling="paper", recon="nll", beta_constant=1.0).build_all()
+    m = models.from_preset("LVAE2_paper_mnist")   # sampling paper, recon nll, beta 1
     opt = keras.optimizers.Adam(1e-3, epsilon=1e-8)
 
     @tf.function
@@ -278,15 +281,94 @@ def test_serialisation_presets_and_public_api(model, tmp_path):
     x = tf.random.uniform((3, 28, 28, 1), seed=4)
     np.testing.assert_allclose(loaded.reconstruct(x).numpy(), model.reconstruct(x).numpy(), rtol=1e-6, atol=1e-6)
     paper = models.from_preset("LVAE2_paper_mnist")
-    assert (paper.sampling, paper.recon, paper.beta.value(99)) == ("paper", "nll", 1.0)
+    assert (paper.config.sampling, paper.config.recon, paper.beta.value(99)) == ("paper", "nll", 1.0)
     assert models.from_preset("LVAE2_head_mnist").beta.value(5000) == 1e-3
     # encode: the posteriors bottom to top; decode: the likelihood of the bottom code
     ladder, top = paper.encode(x)
     assert ladder.event_shape == (13, 13, 64) and top.event_shape == (2,) and ladder.batch_shape == (3,)
+    # deterministic by default: z_ladder's posterior is the one given z_top at its mean (posterior_means)
+    np.testing.assert_array_equal(paper.encode(x)[0].mean().numpy(), ladder.mean().numpy())
+    means = paper.posterior_means(x)
+    np.testing.assert_allclose(tf.reshape(ladder.mean(), (3, -1)).numpy(), means[0].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(top.mean().numpy(), means[1].numpy(), rtol=1e-6)
+    assert paper.encode(x, sample=True)[1].event_shape == (2,)
+    np.testing.assert_array_equal(paper.reconstruct(x).numpy(), paper.reconstruct(x).numpy())
     likelihood = paper.decode([ladder.sample(), top.sample()])
     assert likelihood.event_shape == (28, 28, 1) and likelihood.log_prob(tf.zeros((3, 28, 28, 1))).shape == (3,)
     assert paper.decode(tf.zeros((3, 2))).mean().shape == (3, 28, 28, 1)
     assert model.sample(4).shape == (4, 28, 28, 1) and model.sample(2, scale=0.5, ladder="mean").shape == (2, 28, 28, 1)
+    assert model.sample(2, None, 5).shape == (2, 28, 28, 1)   # sample(n, labels, seed)
+    with pytest.raises(ValueError, match="ladder"):
+        model.sample(2, ladder="median")
+
+
+# --------------------------------------------------------------------------------------------------
+# the typed config
+# --------------------------------------------------------------------------------------------------
+# today's get_config (before the typed configs; the dict in .keras files), exactly as it wrote LVAE2_paper_mnist
+OLD_GET_CONFIG = {"name": "LVAE2", "image_shape": [28, 28, 1], "value_range": [0.0, 1.0], "sampling": "paper",
+                  "merge": "precision", "recon": "nll", "likelihood": "bernoulli", "beta_start": 0.0001,
+                  "beta_growth": 1.001, "beta_max": 0.5, "beta_constant": 1.0}
+
+
+def test_presets_are_data_and_from_preset_takes_overrides():
+    assert list(PRESETS) == ["LVAE2_mnist", "LVAE2_head_mnist", "LVAE2_paper_mnist"]
+    assert {n for n in models.preset_names() if n.startswith("LVAE2")} == set(PRESETS)
+    assert all(isinstance(c, LVAE2Config) and models.preset(n) is c for n, c in PRESETS.items())
+    assert PRESETS["LVAE2_mnist"] == LVAE2Config()          # the original's defaults
+    assert PRESETS["LVAE2_head_mnist"] == LVAE2Config(beta_constant=1e-3)
+    assert PRESETS["LVAE2_paper_mnist"] == LVAE2Config(sampling="paper", recon="nll", beta_constant=1.0)
+    m = models.from_preset("LVAE2_mnist", merge="legacy", beta_start=1e-3)
+    assert isinstance(m, LVAE2) and m.built and m.count_parameters() == PARAMETERS
+    assert (m.config.merge, m.beta.value(1), m.config.sampling) == ("legacy", 1e-3, "repo")
+    g = LVAE2.from_preset("LVAE2_paper_mnist", likelihood="gaussian")
+    assert g.config == PRESETS["LVAE2_paper_mnist"].replace(likelihood="gaussian") and g.data_density == "gaussian"
+    with pytest.raises(ValueError, match="no setting 'latent_dim'.*beta_constant"):
+        models.from_preset("LVAE2_mnist", latent_dim=3)
+    with pytest.raises(ValueError, match="merge"):
+        models.from_preset("LVAE2_mnist", merge="average")
+    other = next(n for n in models.preset_names() if not n.startswith("LVAE2"))   # another family's preset
+    with pytest.raises(ValueError, match="builds a"):
+        LVAE2.from_preset(other)
+
+
+def test_config_round_trip_validation_and_old_dicts():
+    config = PRESETS["LVAE2_paper_mnist"].replace(value_range=(-1, 1))
+    assert config.value_range == (-1.0, 1.0) and isinstance(config.value_range[0], float)
+    d = config.to_dict()
+    assert json.loads(json.dumps(d)) == d and d["image_shape"] == [28, 28, 1]
+    assert LVAE2Config.from_dict(json.loads(json.dumps(d))) == config
+    assert LVAE2Config.from_dict(LVAE2Config().to_dict()) == LVAE2Config()
+    for bad, match in [(dict(beta_growth=0.9), "beta_growth"), (dict(beta_constant=0.0), "beta_constant"),
+                       (dict(beta_start=-1.0), "beta_start"), (dict(value_range=(1.0, 0.0)), "value_range"),
+                       (dict(recon="l1"), "recon"), (dict(likelihood="laplace"), "likelihood")]:
+        with pytest.raises(ValueError, match=match):
+            LVAE2Config(**bad)
+    with pytest.raises(ValueError, match="no setting 'zdim'"):
+        LVAE2Config.from_dict({"zdim": 2})
+    # a .keras file's config as today's code wrote it: the field names are its keys, nothing to migrate
+    assert LVAE2.migrate_config(dict(OLD_GET_CONFIG)) == OLD_GET_CONFIG
+    old = LVAE2.from_config(dict(OLD_GET_CONFIG))
+    assert old.config == PRESETS["LVAE2_paper_mnist"] and old.name == "LVAE2"
+    assert old.get_config() == OLD_GET_CONFIG   # and it writes the same dict again
+    # the command line's settings (a resolved train.py config): None keeps the default, other keys are ignored
+    run = {"sampling": "paper", "merge": "precision", "recon": "nll", "likelihood": "bernoulli", "beta_start": None,
+           "beta_growth": None, "beta_max": 0.25, "beta_constant": None, "epochs": 3, "image_shape": [1, 2, 3]}
+    assert LVAE2Config.from_settings(run, (28, 28, 1), (0.0, 1.0)) == LVAE2Config(sampling="paper", recon="nll",
+                                                                                   beta_max=0.25)
+
+
+def test_interface_signatures():
+    from models.base import HVAEModel
+
+    for method in ("encode", "decode", "sample", "reconstruct", "loss_terms"):
+        ours = inspect.signature(getattr(LVAE2, method)).parameters
+        base = inspect.signature(getattr(HVAEModel, method)).parameters
+        assert [(p.name, p.default, p.kind) for p in list(ours.values())[:len(base)]] == \
+            [(p.name, p.default, p.kind) for p in base.values()], method
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(ours.values())[len(base):]), method
+    assert list(inspect.signature(LVAE2.sample).parameters)[len(inspect.signature(HVAEModel.sample).parameters):] \
+        == ["scale", "ladder"]
 
 
 def test_benchmark_cases():
@@ -295,7 +377,7 @@ def test_benchmark_cases():
     cases = benchmark_cases()
     assert set(cases) == {"LVAE2", "LVAE2_paper_nll"}
     case = cases["LVAE2_paper_nll"](batch=4)
-    assert case["images"].shape == (4, 28, 28, 1) and case["model"].sampling == "paper"
+    assert case["images"].shape == (4, 28, 28, 1) and case["model"].config.sampling == "paper"
     terms = case["loss_terms"](case["images"], case["labels"], tf.constant(1, tf.int64))
     assert np.isfinite(float(terms["loss"])) and float(terms["elbo"]) < 0
 

@@ -19,11 +19,11 @@ def restore_policy():
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_the_loss_in_float32(policy, restore_policy):
     from models import vae_collection as vc
-    from models.vladder import CONFIGS, VLadder
+    from models.vladder import PRESETS, VLadder
 
     assert runtime.apply_precision(policy) == policy and keras.mixed_precision.global_policy().name == policy
     x = tf.cast(tf.random.stateless_uniform((4, 28, 28, 1), seed=(0, 1)) < 0.3, tf.float32)
-    for model in (vc.VAE((28, 28, 1), 8).build_all(), VLadder(CONFIGS["vladder_mnist"]).build_all()):
+    for model in (vc.VAE.from_preset("VAE_mnist", latent_dim=8), VLadder(PRESETS["vladder_mnist"]).build_all()):
         assert model.trainable_variables[0].dtype == tf.float32  # float32 weights
         terms = model.loss_terms(x, iteration=tf.constant(1, tf.int64))
         assert all(v.dtype == tf.float32 for v in terms.values()) and np.isfinite(float(terms["loss"]))
