@@ -112,7 +112,7 @@ def _from_idx(folder: str, train_split: str):
     if missing:
         hint = ""
         if paths.get("train_images") is None and train_split == "train":
-            hint = ("; without the training images pass train_split='test' (--train_split test) "
+            hint = ("; without the training images pass train_split='test' (--dataset_option=train_split=test) "
                     "to train on the 10,000 test images")
         raise DatasetError(f"mnist: {folder} lacks {', '.join(missing)}{hint}")
     arrays = {"test": (read_idx(paths["test_images"], 3), read_idx(paths["test_labels"], 1))}

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import shutil
 import sys
 
 from . import registry
-from .errors import ConfigError, HVAEError
+from .errors import ConfigError, HVAEError, unwritable
 from .registry import MODES, flag
 from .runs import find_single_run, load_config_json, run_dir_of
 
@@ -101,6 +102,21 @@ EXAMPLES = {
 }
 
 
+# The console scripts of ``pip install``: the same command lines as ``python train.py`` / ``python generate.py``.
+GENERATE_PROGS = ("generate.py", "hvae-generate")
+
+
+def _is_generate(prog: str) -> bool:
+    return prog in GENERATE_PROGS
+
+
+def _examples(prog: str) -> str:
+    if prog in EXAMPLES:
+        return EXAMPLES[prog]
+    script = "generate.py" if _is_generate(prog) else "train.py"
+    return EXAMPLES[script].replace(f"python {script}", prog)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (and exit status 2)."""
 
@@ -109,10 +125,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _description(prog: str) -> str:
-    if prog == "generate.py":
-        return ("Restore a trained model and write its figures: python generate.py [MODEL] [IMAGE] [flags] "
-                "(the same as python train.py MODEL generate [IMAGE]).")
-    return ("Train, evaluate or draw a hierarchical VAE: python train.py [MODEL] [MODE] [IMAGE] [flags], "
+    run = "python " + prog if prog.endswith(".py") else prog
+    if _is_generate(prog):
+        train = "python train.py" if prog.endswith(".py") else "hvae-train"
+        return (f"Restore a trained model and write its figures: {run} [MODEL] [IMAGE] [flags] "
+                f"(the same as {train} MODEL generate [IMAGE]).")
+    return (f"Train, evaluate or draw a hierarchical VAE: {run} [MODEL] [MODE] [IMAGE] [flags], "
             "MODE = train (default), generate or evaluate.")
 
 
@@ -127,7 +145,7 @@ def _models_epilog() -> str:
 
 def _shown(f, prog: str) -> bool:
     """Whether ``--help`` of ``prog`` lists the flag (generate.py: only the flags of ``generate``)."""
-    return prog != "generate.py" or "generate" in f.modes
+    return not _is_generate(prog) or "generate" in f.modes
 
 
 def _add(group, f, prog: str) -> None:
@@ -140,14 +158,14 @@ def _add(group, f, prog: str) -> None:
 def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentParser:
     """The parser for one family's models (``fam``), or the help-only parser of every family (None)."""
     p = _Parser(prog=prog, argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=_description(prog), epilog=_models_epilog() + "\n\n" + EXAMPLES.get(prog, ""))
-    if prog == "generate.py":
+                description=_description(prog), epilog=_models_epilog() + "\n\n" + _examples(prog))
+    if _is_generate(prog):
         p.add_argument("positional", nargs="*", metavar="MODEL IMAGE",
                        help="model (see below) and, for the models that take one, an image to reconstruct")
     else:
         p.add_argument("positional", nargs="*", metavar="MODEL MODE IMAGE",
                        help="model (see below), mode (train, generate, evaluate), image path (generate)")
-    titles = ("data", "run", "generate" if prog == "generate.py" else "evaluate and generate")
+    titles = ("data", "run", "generate" if _is_generate(prog) else "evaluate and generate")
     for title, flags in zip(titles, (DATA_FLAGS, RUN_FLAGS, EVALUATION_FLAGS)):
         g = p.add_argument_group(title)
         for f in flags:
@@ -281,9 +299,14 @@ def family_of(model: str) -> str:
     return fam.name
 
 
+NETNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
 def _check_netname(netname: str) -> None:
-    if not netname or "/" in netname or "\\" in netname or netname.startswith("."):
-        raise ConfigError(f"--netname must be a plain folder name, got {netname!r}")
+    """A run folder's name that every filesystem and shell takes as it is: letters, digits, ``_ - .``."""
+    if not NETNAME.fullmatch(netname or ""):
+        raise ConfigError(f"--netname must be a folder name of letters, digits, '_', '-' and '.' (not starting with "
+                          f"'.' or '-'), got {netname!r}")
 
 
 def _parse(argv: list, fam, model: str, prog: str) -> dict:
@@ -319,6 +342,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     fam = registry.family_of_model(model)
     explicit = _parse(argv, fam, model, prog)
     explicit.pop("positional", None)
+    _check_values(explicit)  # a bad value is reported as such, before any comparison with config.json
     if explicit.get("no_train"):
         mode = "generate"
     defaults = {**COMMON_DEFAULTS, "dataset": fam.default_dataset, **fam.defaults}
@@ -382,7 +406,12 @@ def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _validate(config: dict, explicit: dict, fam=None) -> None:
+def _check_values(config: dict) -> None:
+    """The common settings' ranges (each one line).
+
+    Raises:
+        ConfigError: a count below 1, a negative validation size, a non-positive learning rate.
+    """
     for key in ("batch_size", "vis_frequency", "checkpoint_frequency", "log_frequency", "epochs", "latent_dim",
                 "max_iterations", "image_size", "iw_samples", "num_images"):
         value = config.get(key)
@@ -392,6 +421,10 @@ def _validate(config: dict, explicit: dict, fam=None) -> None:
         raise ConfigError(f"--validation_size must be 0 or more, got {config['validation_size']}")
     if config.get("learning_rate") is not None and not config["learning_rate"] > 0:
         raise ConfigError(f"--learning_rate must be positive, got {config['learning_rate']}")
+
+
+def _validate(config: dict, explicit: dict, fam=None) -> None:
+    _check_values(config)
     mode = config["mode"]
     if explicit.get("best") and mode == "train":
         raise ConfigError("--best chooses the checkpoint that 'generate' and 'evaluate' restore; it does not apply "
@@ -438,8 +471,27 @@ def _wants_help(argv: list) -> bool:
 
 
 def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> int:
-    """Run the command line; returns the process exit status (0 success, 2 bad input, 3 diverged, 130 aborted)."""
+    """Run the command line; returns the process exit status (0 success, 2 bad input, 3 diverged, 4 a lost worker,
+    5 an output that cannot be written, 130 aborted)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv, script_mode, prog)
+    except OSError as err:  # a run folder or figure that cannot be written (read-only, full disk, permissions)
+        error = unwritable(err)
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Exception as err:
+        # TensorFlow's own file errors (a checkpoint or event file in a folder it cannot write)
+        tf = sys.modules.get("tensorflow")
+        if tf is None or not isinstance(err, tf.errors.PermissionDeniedError):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        print(f"{prog}: error: cannot write: {first}; make the folder writable (or free disk space), or write the "
+              f"run elsewhere with another --netname", file=sys.stderr)
+        return 5
+
+
+def _main(argv: list, script_mode, prog: str) -> int:
     try:
         if _wants_help(argv) and not any(registry.family_of_model(a) for a in _positionals(argv)):
             print(full_help(prog))
@@ -458,3 +510,13 @@ def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> i
     except KeyboardInterrupt:
         print(f"\n{prog}: aborted", file=sys.stderr)
         return 130
+
+
+def train_script() -> int:
+    """The ``hvae-train`` console script (``pip install``): ``python train.py``'s command line."""
+    return main(sys.argv[1:], prog="hvae-train")
+
+
+def generate_script() -> int:
+    """The ``hvae-generate`` console script (``pip install``): ``python generate.py``'s command line."""
+    return main(sys.argv[1:], script_mode="generate", prog="hvae-generate")

@@ -35,3 +35,33 @@ class WorkerLost(HVAEError):
     """A worker of a multi-worker job died or became unreachable; restarting every worker resumes the run."""
 
     exit_code = 4
+
+
+class RunFolderError(HVAEError):
+    """A file of the run folder (or another output) cannot be written: a read-only or immutable folder, a full
+    disk, a missing permission. Whatever was already computed has been printed or kept."""
+
+    exit_code = 5
+
+
+_REASONS = {1: "the operation is not permitted (an immutable or protected folder?)", 13: "permission denied",
+            28: "no space left on the device", 30: "the file system is read-only", 122: "the disk quota is exceeded"}
+
+
+def unwritable(err: OSError, what: str = "") -> RunFolderError:
+    """The one-line :class:`RunFolderError` for an ``OSError`` raised while writing ``err.filename``.
+
+    Args:
+        err: the error (its ``filename`` and ``errno`` name the path and the reason).
+        what: what was lost or kept, appended to the message (``"the evaluation was printed above"``).
+    """
+    path = err.filename or "the run folder"
+    reason = _REASONS.get(err.errno, err.strerror or str(err))
+    verb = "write" if err.errno in WRITE_ERRNOS else "access"
+    message = (f"cannot {verb} {path}: {reason}; make the folder writable (or free disk space), or write the run "
+               f"elsewhere with another --netname")
+    return RunFolderError(message + (f"; {what}" if what else ""))
+
+
+# errno values of a write that the file system refused (EPERM, EACCES, ENOSPC, EROFS, EDQUOT)
+WRITE_ERRNOS = (1, 13, 28, 30, 122)

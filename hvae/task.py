@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, unwritable
 from .runs import load_dataset
 
 EVALUATION_DIR = "evaluation"
@@ -45,6 +46,11 @@ class Task:
         self.optimizer = None
         self._trainer = None
         self.dataset_defaults = {}
+
+    @property
+    def family(self):
+        """The family's declaration (:class:`hvae.family.Family`): the ``FAMILY`` of the task's module."""
+        return sys.modules[type(self).__module__].FAMILY
 
     # ---- the trainer's hooks (defaults) ------------------------------------------------------------
     def loss_terms(self, images, labels, iteration):
@@ -129,9 +135,7 @@ class Task:
         original (``Family.dataset_options``) where the run's ``--dataset_option`` does not set them; those are
         recorded in ``self.dataset_defaults`` and in the config (``dataset_option_defaults``)."""
         if self.dataset is None:
-            from . import registry
-
-            fam = registry.family(self.config["family"])
+            fam = self.family
             options = dict(self.config.get("dataset_options") or {})
             added = {k: v for k, v in fam.dataset_options.get(self.config["dataset"], {}).items() if k not in options}
             self.dataset_defaults = added
@@ -234,8 +238,13 @@ class Task:
         result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
                       checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
                       split_notes=[note for note in data.notes if note.startswith(f"{split}:")])
-        path = self.write_evaluation(result)
-        print(format_evaluation(result))
+        # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
+        print(format_evaluation(result), flush=True)
+        try:
+            path = self.write_evaluation(result)
+        except OSError as err:
+            print(json.dumps(result, indent=2, default=_json_default), flush=True)
+            raise unwritable(err, "the evaluation was printed above (its summary, then its JSON)") from None
         print(f"wrote {path}")
         return 0
 
