@@ -23,9 +23,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks.train_speed import _cpu_jiffies, all_cases, find_case  # noqa: E402
+from train_speed import _cpu_jiffies, all_cases, find_case  # noqa: E402  (the sibling script)
 
 
 def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:

@@ -13,14 +13,15 @@ beside N(0, I) against itself (the estimator's floor), and the mean kernel value
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)  # no options; answers --help
     import numpy as np
     import tensorflow as tf
 

@@ -29,7 +29,6 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 SPEED_CASES = {  # name: (batch per worker, train.py arguments)
     "vladder_mnist": (100, ["--dataset=digits", "--batch_size=100"]),
@@ -70,7 +69,7 @@ def run_speed(name: str, batch: int, argv: list, iterations: int, workers: int) 
 
 def gradient_bytes() -> list:
     import hvae  # noqa: F401
-    from benchmarks.train_speed import all_cases, find_case
+    from train_speed import all_cases, find_case  # the sibling script
 
     rows = []
     for case in all_cases():

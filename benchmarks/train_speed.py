@@ -52,7 +52,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 DEFAULT_VARIANTS = ("function", "xla", "function:onednn=0", "xla:onednn=0", "function:adam=fused", "xla:adam=fused")
 LARGE = ("vladder_celebA", "vladder_lsun")
