@@ -218,7 +218,11 @@ class Task:
             raise ConfigError(f"dataset {data.name} has no {split} split here (it has {', '.join(data.splits)}); "
                               f"the validation split comes from --validation_size")
         if config.get("num_images"):
-            data = data.subset(split, int(config["num_images"]))
+            wanted, size = int(config["num_images"]), data.sources[split].size
+            if wanted > size:
+                print(f"--num_images {wanted:,} is more than the {split} split's {size:,} images: evaluating all "
+                      f"{size:,}", flush=True)
+            data = data.subset(split, wanted)
         best = bool(config.get("best"))
         self.build(data.shape, data.value_range, data.num_classes)
         if not getattr(self.model, "has_posterior", True):

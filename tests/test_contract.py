@@ -32,7 +32,7 @@ BATCH = 2
 OVERRIDES = {
     "models.vladder": {"reg": "mmd"},
     "models.vae_collection": {"latent_dim": 10},
-    "models.lvae": {"free_bits": 0.5},
+    "models.lvae": {"free_bits": 0.25},
     "models.lvae2": {"beta_constant": 0.5},
     "models.laplace_vae": {"z_dim": 8},
 }

@@ -85,9 +85,11 @@ def test_train_a_new_run_under_a_locked_model_folder(locked_run, capsys):
 
 def test_evaluate_prints_its_result_before_the_write_fails(locked_run, capsys):
     capsys.readouterr()
-    status = cli.main(VAE[:1] + ["evaluate"] + VAE[1:] + ["--iw_samples=4"])
+    status = cli.main(VAE[:1] + ["evaluate"] + VAE[1:] + ["--iw_samples=4", "--num_images=100000"])
     out = _one_line(capsys, status, os.path.join("model", "v", "evaluation"), "printed above")
     assert "importance-weighted bound, K = 4" in out.out
+    # more images asked for than the split holds: said in one line, not cut silently
+    assert "--num_images 100,000 is more than the test split's 359 images: evaluating all 359" in out.out
     start = out.out.index("\n{") + 1
     result = json.loads(out.out[start:out.out.rindex("}") + 1])
     assert result["iw_samples"] == 4 and result["num_images"] == 359 and result["iw_bound"]["mean"] < 0
