@@ -116,6 +116,18 @@ class ModelConfig:
         cls._check_names(values)
         return cls(**values)
 
+    def with_settings(self, settings: dict, **fields):
+        """A copy with every key of ``settings`` that is a setting of this config and not None (a flat namespace
+        such as the command line's, where every model's flags share one dict: None and absent keep this config's
+        value, keys of other models or of the run are ignored), then ``fields`` as given (the data's shape, range,
+        classes).
+
+        Raises:
+            ValueError: an unknown name in ``fields`` or an invalid value.
+        """
+        chosen = {k: settings[k] for k in self.field_names() if k not in fields and settings.get(k) is not None}
+        return self.replace(**chosen, **fields)
+
     def replace(self, **overrides):
         """A copy with ``overrides`` (``dataclasses.replace``), checked like a new config.
 
@@ -131,6 +143,12 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"{cls.__name__} has no setting {', '.join(map(repr, unknown))}; its settings: "
                              f"{', '.join(cls.field_names())}")
+
+
+def config_property(name: str, doc: str | None = None) -> property:
+    """A read-only model attribute that is ``model.config.<name>`` (``image_shape = config_property("image_shape")``
+    in a model class)."""
+    return property(lambda self: getattr(self.config, name), doc=doc or f"``config.{name}`` (read-only).")
 
 
 _MODEL_CLASSES: dict = {}   # config class -> model class

@@ -74,6 +74,7 @@ from . import objectives
 from .base import (
     HVAEModel,
     ModelConfig,
+    config_property,
     register,
     register_presets,
     setting,
@@ -394,8 +395,7 @@ class LaplaceConfig(ModelConfig):
         Raises:
             ValueError: an invalid value (:meth:`validate`).
         """
-        values = {**settings, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(**{name: values[name] for name in cls.field_names() if values.get(name) is not None})
+        return cls().with_settings({**settings, **{k: v for k, v in overrides.items() if v is not None}})
 
     def own_settings(self) -> dict:
         """The settings the model adds to :class:`LaplaceConfig`'s (``{}`` for the plain VAE) and that are in
@@ -490,11 +490,6 @@ class SAVAEConfig(LaplaceConfig):
             raise ValueError(f"legacy must be true or false, got {self.legacy!r}")
 
 
-def _from_config(name: str, doc: str) -> property:
-    """A read-only model attribute that is ``model.config.<name>``."""
-    return property(lambda self: getattr(self.config, name), doc=doc)
-
-
 # --------------------------------------------------------------------------------------------------
 # the models
 # --------------------------------------------------------------------------------------------------
@@ -515,12 +510,12 @@ class LaplaceModel(HVAEModel):
 
     model_name = "VLAE_VAE"
 
-    image_shape = _from_config("image_shape", "``(H, W, C)`` of the images (``config.image_shape``).")
-    value_range = _from_config("value_range", "``(lo, hi)`` of the images given to the model.")
-    z_dim = _from_config("z_dim", "Z, latent units.")
-    hidden_dim = _from_config("hidden_dim", "H, units of the hidden layers.")
-    output_dist = _from_config("output_dist", "``'gaussian'`` or ``'bernoulli'``.")
-    logit_transform = _from_config("logit_transform", "Gaussian output: dequantised 8-bit pixels' logits.")
+    image_shape = config_property("image_shape", "``(H, W, C)`` of the images (``config.image_shape``).")
+    value_range = config_property("value_range", "``(lo, hi)`` of the images given to the model.")
+    z_dim = config_property("z_dim", "Z, latent units.")
+    hidden_dim = config_property("hidden_dim", "H, units of the hidden layers.")
+    output_dist = config_property("output_dist", "``'gaussian'`` or ``'bernoulli'``.")
+    logit_transform = config_property("logit_transform", "Gaussian output: dequantised 8-bit pixels' logits.")
 
     def __init__(self, config: LaplaceConfig | None = None, **kwargs):
         config_class = type(self).config_class
@@ -782,9 +777,9 @@ class VLAE(LaplaceModel):
 
     model_name = "VLAE"
 
-    n_update = _from_config("n_update", "T, the mode updates.")
-    update_lr = _from_config("update_lr", "alpha_0 of the harmonic schedule.")
-    update_schedule = _from_config("update_schedule", "``'harmonic'`` or ``'geometric'``.")
+    n_update = config_property("n_update", "T, the mode updates.")
+    update_lr = config_property("update_lr", "alpha_0 of the harmonic schedule.")
+    update_schedule = config_property("update_schedule", "``'harmonic'`` or ``'geometric'``.")
 
     def update_rate(self, t: int) -> float:
         """alpha_t: update_lr / (t + 1) (0.5, 0.25, 0.125, 0.083 by default) or 0.9^t."""
@@ -873,7 +868,7 @@ class HF(LaplaceModel):
 
     model_name = "HF"
 
-    n_flow = _from_config("n_flow", "K, the Householder reflections.")
+    n_flow = config_property("n_flow", "K, the Householder reflections.")
 
     def __init__(self, config: HFConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -916,9 +911,9 @@ class IAF(LaplaceModel):
 
     model_name = "IAF"
 
-    n_flow = _from_config("n_flow", "K, the flow steps.")
-    iaf_dim = _from_config("iaf_dim", "MADE hidden units.")
-    legacy = _from_config("legacy", "The original's masks (no context).")
+    n_flow = config_property("n_flow", "K, the flow steps.")
+    iaf_dim = config_property("iaf_dim", "MADE hidden units.")
+    legacy = config_property("legacy", "The original's masks (no context).")
 
     def __init__(self, config: IAFConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -994,9 +989,9 @@ class SAVAE(LaplaceModel):
 
     model_name = "SAVAE"
 
-    n_svi_step = _from_config("n_svi_step", "K, the inner refinement steps.")
-    svi_lr = _from_config("svi_lr", "The inner step size.")
-    legacy = _from_config("legacy", "The original's sign and 1/B scale.")
+    n_svi_step = config_property("n_svi_step", "K, the inner refinement steps.")
+    svi_lr = config_property("svi_lr", "The inner step size.")
+    legacy = config_property("legacy", "The original's sign and 1/B scale.")
 
     def negative_elbo(self, x, loc, log_var, eps):
         """The one-sample negative ELBO per example ``(B,)`` at z = loc + exp(log_var / 2) eps."""

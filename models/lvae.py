@@ -62,7 +62,7 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel, ModelConfig, register, register_presets, setting, zeros_like_input
+from .base import HVAEModel, ModelConfig, config_property, register, register_presets, setting, zeros_like_input
 from .discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture, unpack_mixture_params
 from .latent import per_sample, terms_from_layers, tile_batch
 from .layers import tracked_list
@@ -1249,14 +1249,10 @@ class _Segment(layers.Layer):
         return x
 
 
-def _config_property(name: str):
-    return property(lambda self: getattr(self.config, name), doc=f"``config.{name}`` (read-only)")
-
-
 # Every setting is a read-only attribute of the model, read from its config (``model.dropout`` is normalised).
 for _name in LVAEConfig.field_names():
     if _name != "dropout":
-        setattr(LVAE, _name, _config_property(_name))
+        setattr(LVAE, _name, config_property(_name))
 del _name
 
 __all__ = ["LVAE", "LVAEConfig", "PRESETS", "PRESET_PREFIX", "PRESET_SOURCES", "DATASET_PRESETS", "DATA_FIELDS",

@@ -83,7 +83,7 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel, ModelConfig, register, register_presets, setting
+from .base import HVAEModel, ModelConfig, config_property, register, register_presets, setting
 from .latent import per_sample, tile_batch
 from .vae_collection import LeakyReLU
 
@@ -321,9 +321,7 @@ class LVAE2Config(ModelConfig):
         Raises:
             ValueError: an invalid value (see the class docstring).
         """
-        overrides = {k: settings[k] for k in cls.field_names()
-                     if k not in ("image_shape", "value_range") and settings.get(k) is not None}
-        return PRESETS[preset].replace(image_shape=tuple(image_shape), value_range=tuple(value_range), **overrides)
+        return PRESETS[preset].with_settings(settings, image_shape=tuple(image_shape), value_range=tuple(value_range))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,15 +452,9 @@ class LVAE2(HVAEModel):
         self.dec_out = _conv(1, 3, 1, "same", 16, "dec_out")
 
     # ---- configuration -----------------------------------------------------------------------------
-    @property
-    def image_shape(self) -> tuple:
-        """``(28, 28, 1)`` (``config.image_shape``)."""
-        return self.config.image_shape
-
-    @property
-    def value_range(self) -> tuple:
-        """``(lo, hi)`` of the images given to the model (``config.value_range``)."""
-        return self.config.value_range
+    image_shape = config_property("image_shape", "``(28, 28, 1)`` (``config.image_shape``).")
+    value_range = config_property("value_range", "``(lo, hi)`` of the images given to the model "
+                                                  "(``config.value_range``).")
 
     def example_inputs(self, n: int = 2):
         """``(n, 28, 28, 1)`` images at the bottom of ``value_range``, no labels."""

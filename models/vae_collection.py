@@ -62,7 +62,8 @@ import tensorflow as tf
 from keras import layers
 
 from . import objectives
-from .base import HVAEModel, ModelConfig, model_class, register, register_presets, setting, zeros_like_input
+from .base import (HVAEModel, ModelConfig, config_property, model_class, register, register_presets, setting,
+                   zeros_like_input)
 from .latent import per_sample, tile_batch
 
 LEAKY_SLOPE = 0.2           # TF1 tf.nn.leaky_relu default (Keras' default is 0.3)
@@ -170,8 +171,7 @@ class CollectionConfig(ModelConfig):
         data = {"image_shape": tuple(image_shape), "value_range": tuple(value_range)}
         if "num_classes" in cls.field_names():
             data["num_classes"] = num_classes
-        overrides = {k: settings[k] for k in cls.field_names() if k not in data and settings.get(k) is not None}
-        return cls(**data, **overrides)
+        return cls().with_settings(settings, **data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,34 +322,17 @@ class CollectionModel(HVAEModel):
                             f"{type(self.config).__name__} ({owner.__name__}'s)")
 
     # ---- the settings ------------------------------------------------------------------------------
-    @property
-    def image_shape(self) -> tuple:
-        """``(H, W, C)`` of the images."""
-        return self.config.image_shape
-
-    @property
-    def latent_dim(self) -> int:
-        """D, the latent size."""
-        return self.config.latent_dim
-
-    @property
-    def value_range(self) -> tuple:
-        """``(lo, hi)`` of the images given to the model."""
-        return self.config.value_range
+    image_shape = config_property("image_shape", "``(H, W, C)`` of the images.")
+    latent_dim = config_property("latent_dim", "D, the latent size.")
+    value_range = config_property("value_range", "``(lo, hi)`` of the images given to the model.")
 
     @property
     def num_classes(self) -> int | None:
         """K, the number of classes (CVAE), else None."""
         return getattr(self.config, "num_classes", None)
 
-    @property
-    def likelihood_kind(self) -> str:
-        """``'bernoulli'`` or ``'gaussian'`` (the ``likelihood`` setting)."""
-        return self.config.likelihood
-
-    @property
-    def legacy(self) -> bool:
-        return self.config.legacy
+    likelihood_kind = config_property("likelihood", "``'bernoulli'`` or ``'gaussian'`` (the ``likelihood`` setting).")
+    legacy = config_property("legacy", "The original's objective (``legacy`` setting).")
 
     @property
     def alpha(self) -> float:

@@ -38,7 +38,7 @@ from keras import layers
 from hvae.errors import ConfigError
 
 from . import objectives
-from .base import HVAEModel, ModelConfig, register, register_presets, setting, zeros_like_input
+from .base import HVAEModel, ModelConfig, config_property, register, register_presets, setting, zeros_like_input
 from .latent import per_sample, terms_from_layers, tile_batch
 from .layers import Sequence, conv_bn_lrelu, conv_t_bn_lrelu, dense, fc_bn, moving_statistics_only, tracked_list
 
@@ -407,15 +407,8 @@ class VLadder(HVAEModel):
         tracked_list(self, "generatives", generatives)
 
     # ---- settings read from the config ------------------------------------------------------------
-    @property
-    def value_range(self) -> tuple:
-        """``(lo, hi)`` of the images (``config.value_range``)."""
-        return self.config.value_range
-
-    @property
-    def latent_dims(self) -> tuple:
-        """Latent size of each layer, bottom to top (``config.latent_dims``)."""
-        return self.config.latent_dims
+    value_range = config_property("value_range", "``(lo, hi)`` of the images (``config.value_range``).")
+    latent_dims = config_property("latent_dims", "Latent size of each layer, bottom to top (``config.latent_dims``).")
 
     @property
     def num_layers(self) -> int:
