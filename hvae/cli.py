@@ -476,7 +476,12 @@ def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> i
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return _main(argv, script_mode, prog)
+    except BrokenPipeError:  # stdout closed early (``hvae-train --help | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as err:  # a run folder or figure that cannot be written (read-only, full disk, permissions)
+        if err.filename is None:
+            raise  # not a file of ours: no message here would be right
         error = unwritable(err)
         print(f"{prog}: error: {error}", file=sys.stderr)
         return error.exit_code

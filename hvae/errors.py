@@ -63,5 +63,5 @@ def unwritable(err: OSError, what: str = "") -> RunFolderError:
     return RunFolderError(message + (f"; {what}" if what else ""))
 
 
-# errno values of a write that the file system refused (EPERM, EACCES, ENOSPC, EROFS, EDQUOT)
-WRITE_ERRNOS = (1, 13, 28, 30, 122)
+# errno values of a write that the file system refused (EPERM, EIO, EACCES, ENOSPC, EROFS, EDQUOT)
+WRITE_ERRNOS = (1, 5, 13, 28, 30, 122)

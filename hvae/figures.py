@@ -8,6 +8,7 @@ min-max stretched every canvas; see docs/fidelity.md).
 
 from __future__ import annotations
 
+import errno
 import os
 
 import cv2
@@ -102,7 +103,7 @@ def save_png(path: str, canvas) -> str:
     elif img.ndim == 3:
         img = img[..., 0]
     if not cv2.imwrite(path, img, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise OSError(f"cannot write {path}")
+        raise OSError(errno.EIO, "OpenCV could not write it", path)
     return path
 
 

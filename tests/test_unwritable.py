@@ -95,6 +95,18 @@ def test_evaluate_prints_its_result_before_the_write_fails(locked_run, capsys):
     assert result["iw_samples"] == 4 and result["num_images"] == 359 and result["iw_bound"]["mean"] < 0
 
 
+def test_a_closed_stdout_is_not_a_run_folder_error(tmp_path):
+    """``hvae-train --help | head -1``: the pipe closes early; that ends quietly, it is no unwritable folder."""
+    import sys
+
+    script = "import sys; from hvae.cli import train_script; sys.exit(train_script())"
+    p = subprocess.Popen([sys.executable, "-c", script, "--help"], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # the reader is gone before the help is written: every write gets EPIPE
+    err = p.stderr.read()
+    assert p.wait(timeout=300) == 1 and "error" not in err and "Traceback" not in err, err
+
+
 def test_generate_into_a_locked_figure_folder(locked_run, capsys):
     capsys.readouterr()
     status = cli.main(VAE[:1] + ["generate"] + VAE[1:])
