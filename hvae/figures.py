@@ -192,3 +192,25 @@ def layer_titles(num_layers: int) -> list:
     if num_layers > 1:
         titles[-1] += " (top)"
     return titles
+
+
+def show(name: str, canvas) -> None:
+    """``--use_gui``: show a figure in a matplotlib window named ``name`` without blocking."""
+    import matplotlib.pyplot as plt
+
+    plt.ion()
+    fig = plt.figure(name)
+    fig.clf()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray" if canvas.shape[-1] == 1 else None)
+    ax.set_axis_off()
+    plt.pause(0.001)
+
+
+def render(fig) -> np.ndarray:
+    """A matplotlib ``Figure`` -> RGB canvas ``(H, W, 3)`` float32 in [0, 1] (Agg, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0

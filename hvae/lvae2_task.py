@@ -44,8 +44,7 @@ import numpy as np
 from . import figures
 from .errors import ConfigError
 from .family import Family, flag
-from .runs import save_config_json
-from .task import Task
+from .task import Figure, Task
 
 LEARNING_RATE = 1e-3          # optim.Adam(model.parameters()) defaults
 ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
@@ -59,7 +58,6 @@ LINE_ENDS = ((-1.5, -1.5), (1.5, 1.5))
 SCATTER_IMAGES = 10_000
 HISTORY_FILE = "loss_history.npy"
 SHAPE = (28, 28, 1)
-LABELLED_WIDTH = {"line": 4.0, "reconstructions": 4.0}   # inches of the labelled version (default: pixels / 100)
 BETA_FLAGS = ("beta_start", "beta_growth", "beta_max")
 TRAIN = ("train",)
 
@@ -117,7 +115,10 @@ def check_options(config: dict) -> None:
 
 
 class LVAE2Task(Task):
-    """Builds, trains, evaluates and draws one LVAE2 run from a resolved command-line configuration."""
+    """Builds, trains, evaluates and draws one LVAE2 run from a resolved command-line configuration (the hooks of
+    :class:`hvae.task.Task`; epoch schedule, Adam 1e-3 with PyTorch's constants)."""
+
+    default_learning_rate = LEARNING_RATE
 
     def __init__(self, config: dict, strategy):
         check_options(config)
@@ -128,112 +129,61 @@ class LVAE2Task(Task):
         self._fixed = None
 
     # ---- set-up ---------------------------------------------------------------------------------------
-    @property
-    def learning_rate(self) -> float:
-        return float(self.config.get("learning_rate") or LEARNING_RATE)
-
-    def model_config(self, shape, value_range):
-        """The model's :class:`models.lvae2.LVAE2Config` of this run's flags and the data's shape and range
-        (:meth:`LVAE2Config.from_settings`: flags left out, e.g. the beta warm-up's, keep the defaults).
+    def build_model(self, shape, value_range, num_classes=None):
+        """:class:`models.lvae2.LVAE2` of this run's flags (:meth:`LVAE2Config.from_settings`: flags left out, e.g.
+        the beta warm-up's, keep the defaults) and the data's shape and range.
 
         Raises:
-            ValueError: an invalid setting.
-        """
-        from models.lvae2 import LVAE2Config
-
-        return LVAE2Config.from_settings(self.config, shape, value_range)
-
-    def build(self, shape, value_range, num_classes=None) -> None:
-        """Build model and optimizer in the strategy's scope.
-
-        Raises:
-            ConfigError: images other than 28x28x1, or a bad option.
+            ConfigError: images other than 28x28x1.
+            ValueError: a bad option.
         """
         import tensorflow as tf
 
-        from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (README, Speed)
+        from models.lvae2 import LVAE2, LVAE2Config
 
-        from models.lvae2 import LVAE2
-
-        shape = tuple(int(s) for s in shape)
         if shape != SHAPE:
             raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.config['dataset']} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
-        try:
-            model_config = self.model_config(shape, value_range)
-            with self.strategy.scope():
-                self.model = LVAE2(model_config, name="LVAE2").build_all()
-                self.optimizer = FusedAdam(self.learning_rate, **ADAM)
-                self.optimizer.build(self.model.trainable_variables)
-                self._last_loss = tf.Variable(0.0, trainable=False, name="last_loss",
-                                              aggregation=tf.VariableAggregation.MEAN)
-        except ValueError as err:
-            raise ConfigError(f"LVAE2: {err}") from None
-        self.num_classes = num_classes
-        self.display_range = tuple(float(v) for v in value_range)
+        model = LVAE2(LVAE2Config.from_settings(self.config, shape, value_range), name="LVAE2").build_all()
+        self._last_loss = tf.Variable(0.0, trainable=False, name="last_loss", aggregation=tf.VariableAggregation.MEAN)
+        return model
 
-    def resolved_settings(self) -> dict:
-        """What config.json records beyond the flags."""
-        m = self.model
-        return {"image_shape": list(m.image_shape), "value_range": list(m.value_range), "num_classes": self.num_classes,
-                "learning_rate": self.learning_rate, "parameters": m.count_parameters(),
-                "beta_schedule": m.beta.describe()}
+    def recorded(self) -> dict:
+        return {"beta_schedule": self.model.beta.describe()}
 
-    def describe_objective(self) -> str:
+    def describe(self) -> str:
         m, c = self.model, self.model.config
         rec = {"l2norm": "the original's L2 norm of the whole batch", "mse": "summed squared error per image",
                "nll": f"-log p(x|z) ({c.likelihood})"}[c.recon]
         ladder = ("KL(common || encoder)" if c.sampling == "repo" else "KL(posterior || top-down prior)")
-        return (f"{rec} + beta (KL_top + ladder {ladder}); {m.beta.describe()}; sampling {c.sampling}, "
-                f"merge {c.merge}")
-
-    def to_display(self, x) -> np.ndarray:
-        return figures.to_display(x, self.display_range)
+        return (f"LVAE2, {m.count_parameters():,} parameters; loss = {rec} + beta (KL_top + ladder {ladder}); "
+                f"{m.beta.describe()}; sampling {c.sampling}, merge {c.merge}; Adam lr {self.learning_rate:g}")
 
     # ---- trainer hooks -------------------------------------------------------------------------------------
     def loss_terms(self, images, labels, iteration):
         terms = self.model.loss_terms(images, None, iteration, training=True)
-        self._last_loss.assign(terms["loss"])   # read by after_step for the per-iteration loss curve
+        self._last_loss.assign(terms["loss"])   # read by on_step for the per-iteration loss curve
         return terms
 
-    def after_step(self, trainer, index: int) -> None:
+    def on_start(self, resumed: bool) -> list:
+        self.load_history(int(self._trainer.iteration.numpy()))
+        return []
+
+    def on_step(self, state) -> None:
         self.history.append(float(self._last_loss.numpy()))
-        if (index + 1) % trainer.checkpoint_frequency == 0:
+        if state.iteration % state.checkpoint_frequency == 0:
             self.save_history()
 
-    def monitor_split(self) -> str:
-        """``validation`` (``test`` only with ``--validation_size=0``)."""
-        return "validation" if "validation" in self.dataset.splits else "test"
-
-    def end_of_epoch(self, trainer, epoch: int):
-        """Validation metrics, the figures, the loss history; the score is the validation negative ELBO."""
-        step = int(trainer.iteration.numpy())
-        split = self.monitor_split()
-        metrics = self.split_metrics(split, step)
-        trainer.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=step)
-        spe = trainer.steps_per_epoch
-        start = (epoch - 1) * spe
-        epoch_losses = np.asarray(self.history[start:step], np.float64)
-        epoch_losses = epoch_losses[np.isfinite(epoch_losses)]
-        train_mean = float(epoch_losses.mean()) if epoch_losses.size else float("nan")
-        if epoch_losses.size:
-            trainer.scalars({"train/epoch_mean_loss": train_mean}, step=step)
-        self.write_figures(self.draw_figures(), epoch, step)
+    def on_end(self) -> None:
         self.save_history()
-        epochs = self.config.get("epochs")
-        last = self.history[step - 1] if 0 < step <= len(self.history) else float("nan")
-        print(f"Epoch: {epoch:03d}/{int(epochs or 0):03d} || Loss: {last:.4f} (last batch); mean over the epoch "
-              f"{train_mean:.4f} (iteration {step})", flush=True)
-        print(f"  {self.describe_metrics(split, metrics)}; figures in {self.run_dir}/", flush=True)
-        return metrics, -metrics["elbo"]
 
-    @staticmethod
-    def describe_metrics(split: str, m: dict) -> str:
-        return (f"{split}: loss {m['loss']:.4f}, ELBO {m['elbo']:.2f} nats/image, KL top {m['kl_top']:.3f}, "
-                f"KL ladder {m['kl_ladder']:.2f}, squared error {m['squared_error']:.2f}/image, beta {m['beta']:.3g}")
+    def restore_for_use(self, best: bool = False):
+        trainer = super().restore_for_use(best)
+        self.load_history(int(trainer.iteration.numpy()))
+        return trainer
 
-    # ---- measurements ------------------------------------------------------------------------------------------
-    def split_metrics(self, split: str, iteration: int) -> dict:
+    # ---- monitoring -------------------------------------------------------------------------------------------
+    def measure(self, split: str, iteration: int) -> dict:
         """Every loss term over a whole split at the current beta, per image (one posterior draw each).
 
         With ``recon='l2norm'`` the loss and reconstruction depend on the batch size: they are averaged over
@@ -267,6 +217,34 @@ class LVAE2Task(Task):
             out.update({k: v / full for k, v in batch_sums.items()})
         return out
 
+    def score(self, split: str, metrics: dict):
+        return -metrics["elbo"]
+
+    def monitor(self, state, final: bool = False) -> dict:
+        """The template's pass, with the epoch's mean training loss (``train/epoch_mean_loss``) first."""
+        step, spe = state.iteration, state.steps_per_epoch
+        losses = np.asarray(self.history[(-(-step // spe) - 1) * spe:step], np.float64)
+        losses = losses[np.isfinite(losses)]
+        self._epoch_mean = float(losses.mean()) if losses.size else float("nan")
+        if losses.size:
+            state.scalars({"train/epoch_mean_loss": self._epoch_mean}, step=step)
+        metrics = super().monitor(state, final)
+        self.save_history()
+        return metrics
+
+    def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
+        """The notebook's epoch line, then the split's terms."""
+        epoch = -(-iteration // self._steps_per_epoch())
+        last = self.history[iteration - 1] if 0 < iteration <= len(self.history) else float("nan")
+        return (f"Epoch: {epoch:03d}/{int(self.config.get('epochs') or 0):03d} || Loss: {last:.4f} (last batch); "
+                f"mean over the epoch {self._epoch_mean:.4f} (iteration {iteration})\n"
+                f"  {self.describe_metrics(split, metrics)}")
+
+    @staticmethod
+    def describe_metrics(split: str, m: dict) -> str:
+        return (f"{split}: loss {m['loss']:.4f}, ELBO {m['elbo']:.2f} nats/image, KL top {m['kl_top']:.3f}, "
+                f"KL ladder {m['kl_ladder']:.2f}, squared error {m['squared_error']:.2f}/image, beta {m['beta']:.3g}")
+
     # ---- loss history -----------------------------------------------------------------------------------------
     def history_path(self) -> str:
         return os.path.join(self.run_dir, HISTORY_FILE)
@@ -298,57 +276,54 @@ class LVAE2Task(Task):
             }
         return self._fixed
 
-    def draw_figures(self) -> dict:
-        """Every figure of the module docstring as ``{name: (canvas, what[, labelled_panel])}``: a [0, 1] canvas
-        and, for the image grids, what it shows (the title of its labelled version; None for the matplotlib
-        figures, which carry their own titles) and optionally another layout for the labelled version (the
-        line: a row instead of the original's column)."""
+    def draw_figures(self, iteration: int, split: str) -> dict:
+        """Every figure of the module docstring as :class:`hvae.task.Figure` (the matplotlib ones carry their own
+        titles; the line's labelled version is a row instead of the original's column)."""
         import tensorflow as tf
 
         m, f = self.model, self.fixed_codes()
         show = self.to_display
-        out = {"loss": (loss_canvas(self.history), None)}
-        split = self.monitor_split()
-        images = self.dataset.take(split, RECONSTRUCTION_IMAGES, seed=FIXED_SEED)
+        out = {"loss": Figure(loss_canvas(self.history))}
+        images = self.data().take(split, RECONSTRUCTION_IMAGES, seed=FIXED_SEED)
         fwd = m.forward(images, top_noise=tf.constant(f["top_noise"][:len(images)]))
         recon = m.from_unit(fwd.decoding.mean_image).numpy()
         pairs = np.stack([show(images), show(recon)], axis=1).reshape((-1,) + SHAPE)
-        out["reconstructions"] = (figures.tile(pairs, int(np.ceil(len(pairs) / 8)), 8, fill=1.0),
-                                  f"{len(images)} fixed {split} images, each followed by its reconstruction "
-                                  f"(z_top ~ q(z_top|x), z_ladder drawn as in training)")
-        out["latent"] = (self.latent_canvas(split), None)
-        out["samples"] = (figures.tile(show(m.decode_top(f["z"], "sample", f["noise"])), GRID),
-                          "prior samples: z_top ~ N(0, I), z_ladder ~ p(z_ladder | z_top)")
-        out["samples_shrunk"] = (figures.tile(show(m.decode_top(0.5 * f["z"], "sample", f["noise"])), GRID),
-                                 "prior samples from the shrunk space: z_top ~ N(0, 0.25 I), "
-                                 "z_ladder ~ p(z_ladder | z_top)")
+        out["reconstructions"] = Figure(figures.tile(pairs, int(np.ceil(len(pairs) / 8)), 8, fill=1.0),
+                                        f"{len(images)} fixed {split} images, each followed by its reconstruction "
+                                        f"(z_top ~ q(z_top|x), z_ladder drawn as in training)", width=4.0)
+        out["latent"] = Figure(self.latent_canvas(split))
+        out["samples"] = Figure(figures.tile(show(m.decode_top(f["z"], "sample", f["noise"])), GRID),
+                                "prior samples: z_top ~ N(0, I), z_ladder ~ p(z_ladder | z_top)")
+        out["samples_shrunk"] = Figure(figures.tile(show(m.decode_top(0.5 * f["z"], "sample", f["noise"])), GRID),
+                                       "prior samples from the shrunk space: z_top ~ N(0, 0.25 I), "
+                                       "z_ladder ~ p(z_ladder | z_top)")
         (a0, a1), (b0, b1) = LINE_ENDS
         s = np.linspace(0.0, 1.0, LINE_POINTS)[:, None]
         line = (1 - s) * np.array([a0, a1]) + s * np.array([b0, b1])
         line_images = show(m.decode_top(line, "mean"))
-        out["line"] = (figures.tile(line_images, LINE_POINTS, 1),
-                       f"a line in latent space: z_top from ({a0:g}, {a1:g}) (left) to ({b0:g}, {b1:g}) (right), "
-                       f"z_ladder at its mean", figures.tile(line_images, 1, LINE_POINTS))
+        out["line"] = Figure(figures.tile(line_images, LINE_POINTS, 1),
+                             f"a line in latent space: z_top from ({a0:g}, {a1:g}) (left) to ({b0:g}, {b1:g}) (right), "
+                             f"z_ladder at its mean", panels=[figures.tile(line_images, 1, LINE_POINTS)], width=4.0)
         v = np.linspace(-MANIFOLD_RANGE, MANIFOLD_RANGE, MANIFOLD)
         grid = np.array([[x, y] for y in v[::-1] for x in v], np.float32)
-        out["manifold"] = (figures.tile(show(m.decode_top(grid, "mean")), MANIFOLD),
-                           f"z_top over [-{MANIFOLD_RANGE:g}, {MANIFOLD_RANGE:g}]^2 (z_1 left to right, z_2 bottom "
-                           f"to top), z_ladder at its mean")
-        out["samples_top"] = (figures.tile(show(m.decode_top(f["z"], "mean")), GRID),
-                              "the top layer varies: z_top ~ N(0, I), z_ladder at its mean")
+        out["manifold"] = Figure(figures.tile(show(m.decode_top(grid, "mean")), MANIFOLD),
+                                 f"z_top over [-{MANIFOLD_RANGE:g}, {MANIFOLD_RANGE:g}]^2 (z_1 left to right, z_2 bottom "
+                                 f"to top), z_ladder at its mean")
+        out["samples_top"] = Figure(figures.tile(show(m.decode_top(f["z"], "mean")), GRID),
+                                    "the top layer varies: z_top ~ N(0, I), z_ladder at its mean")
         rows = np.repeat(f["rows"], GRID, axis=0)
         ladder = m.decode_top(rows, "sample", f["noise"]).numpy().reshape((GRID, GRID) + SHAPE)
         ladder[:, 0] = m.decode_top(f["rows"], "mean").numpy()
-        out["samples_ladder"] = (figures.tile(show(ladder.reshape((-1,) + SHAPE)), GRID),
-                                 "the ladder layer varies: one fixed z_top per row; column 1 z_ladder at its mean, "
-                                 "columns 2-10 z_ladder ~ p(z_ladder | z_top)")
+        out["samples_ladder"] = Figure(figures.tile(show(ladder.reshape((-1,) + SHAPE)), GRID),
+                                       "the ladder layer varies: one fixed z_top per row; column 1 z_ladder at its "
+                                       "mean, columns 2-10 z_ladder ~ p(z_ladder | z_top)")
         return out
 
     def latent_canvas(self, split: str) -> np.ndarray:
         """The notebook's ``plot_latent_space_with_labels`` over (at most 10,000 of) ``split``: sampled z_top
         (left) and posterior means (right), one Tableau colour per class, alpha 0.5."""
         from matplotlib import colors as mcolors
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure as PlotFigure
 
         sampled, means, labels = [], [], []
         seen = 0
@@ -361,7 +336,7 @@ class LVAE2Task(Task):
             if seen >= SCATTER_IMAGES:
                 break
         sampled, means, labels = (np.concatenate(a)[:SCATTER_IMAGES] for a in (sampled, means, labels))
-        fig = Figure(figsize=(12, 5.5), dpi=80)
+        fig = PlotFigure(figsize=(12, 5.5), dpi=80)
         colours = list(mcolors.TABLEAU_COLORS.values())
         classes = sorted(set(labels.tolist())) if self.dataset.num_classes else [None]
         for i, (points, title) in enumerate(((sampled, "sampled z (as the notebook)"), (means, "posterior means"))):
@@ -373,80 +348,9 @@ class LVAE2Task(Task):
             ax.set_title(f"top latent z_top, {split}: {title}", fontsize=10)
             if c is not None:
                 ax.legend(fontsize=7, markerscale=3, loc="upper right")
-        return render(fig)
+        return figures.render(fig)
 
-    def write_figures(self, drawn: dict, index: int | None, iteration: int) -> list:
-        """Save each figure as ``<run>/<name>/current.png`` (and ``epoch<index>.png``), the image grids also as
-        ``current_labelled.png`` (with a title: the run, the iteration, what it shows), and the labelled
-        versions to TensorBoard at ``iteration``. Returns the paths written."""
-        written, shown = [], {}
-        for name, (canvas, what, *alternative) in drawn.items():
-            written += figures.save_versions(os.path.join(self.run_dir, name), canvas, index)
-            shown[name] = canvas
-            if what is not None:
-                width = LABELLED_WIDTH.get(name)
-                panel = alternative[0] if alternative else canvas
-                shown[name] = figures.render_labelled([panel], [""], f"{self.config['netname']}, iteration "
-                                                                     f"{iteration:,}: {what}",
-                                                      panel_width_inches=width)
-                written.append(figures.save_png(os.path.join(self.run_dir, name, "current_labelled.png"), shown[name]))
-        if self._trainer is not None:
-            with self._trainer.writer.as_default(step=iteration):
-                for name, canvas in shown.items():
-                    figures.summary_image(f"figures/{name}", canvas, iteration)
-        return written
-
-    # ---- modes ------------------------------------------------------------------------------------------------------
-    def train(self, devices: str) -> int:
-        config = self.config
-        data = self.data()
-        self.build(data.shape, data.value_range, data.num_classes)
-        trainer = self.make_trainer(progress="bar")
-        resumed = trainer.restore()
-        start = int(trainer.iteration.numpy())
-        self.load_history(start)
-        save_config_json(config, self.resolved_settings())
-        print(f"{config['netname']}: LVAE2, {self.model.count_parameters():,} parameters; loss = "
-              f"{self.describe_objective()}; Adam lr {self.learning_rate:g}; batch {self.batch_size}; {devices}")
-        print(f"data: {data.describe()}")
-        if resumed:
-            print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
-        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
-        status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config["epochs"])
-        it, spe = int(trainer.iteration.numpy()), trainer.steps_per_epoch
-        if status == "done" and it > start and it % spe:
-            print()  # the progress bar of the partial epoch did not end its line
-            metrics, score = self.end_of_epoch(trainer, it // spe + 1)
-            trainer.save_best(score)
-        self.save_history()
-        if status == "done" and it > start and self.monitor_split() != "test":
-            metrics = self.split_metrics("test", it)
-            trainer.scalars({f"test/{k}": v for k, v in metrics.items()}, step=it)
-            print(f"end of training (iteration {it}): {self.describe_metrics('test', metrics)}")
-        trainer.writer.flush()
-        print(f"{status} at iteration {it} (epoch {it / spe:.2f}); newest checkpoint {trainer.latest_checkpoint}")
-        return 0
-
-    def generate(self) -> int:
-        """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``current.png``.
-
-        Raises:
-            CheckpointError: nothing to restore.
-            DatasetError: the run's dataset cannot be loaded (reconstructions and the scatter need it).
-        """
-        config = self.config
-        self.data()
-        trainer = self.restore_for_use(best=bool(config.get("best")))
-        iteration = int(trainer.iteration.numpy())
-        self.load_history(iteration)
-        which = " (best checkpoint by validation ELBO)" if config.get("best") else ""
-        print(f"{config['netname']} (LVAE2) at iteration {iteration}{which}", flush=True)
-        written = self.write_figures(self.draw_figures(), None, iteration)
-        trainer.writer.flush()
-        for path in written:
-            print(f"wrote {path}")
-        return 0
-
+    # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluation_notes(self) -> list:
         """What the evaluated bound means for this run: the ladder layer's proposal and, for a run not trained
         on a likelihood, that the number reads the same network as ``--likelihood``."""
@@ -470,18 +374,6 @@ class LVAE2Task(Task):
         return super().write_evaluation(result)
 
 
-# --------------------------------------------------------------------------------------------------
-# matplotlib figures as canvases
-# --------------------------------------------------------------------------------------------------
-def render(fig) -> np.ndarray:
-    """A matplotlib ``Figure`` -> RGB canvas ``(H, W, 3)`` float32 in [0, 1] (Agg, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0
-
-
 def loss_canvas(history) -> np.ndarray:
     """The notebook's loss curve: every iteration's training loss, 'fivethirtyeight' style."""
     import matplotlib.style
@@ -499,7 +391,7 @@ def loss_canvas(history) -> np.ndarray:
         ax.set_ylabel("Loss")
         ax.set_title("Training of the Ladder VAE")
         fig.tight_layout()
-        return render(fig)
+        return figures.render(fig)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,16 +1,35 @@
-"""What every family's task shares: the modes, the run's data, building for use, and ``evaluate``.
+"""The one task template: train / generate / evaluate / export, monitoring and figure writing, for every family.
 
-A family's task (``hvae/<family>_task.py``) subclasses :class:`Task` and supplies
+A family's task (``hvae/<family>_task.py``) subclasses :class:`Task` and supplies hooks; the template owns the
+rest (the data, building in the strategy's scope, the trainer, resuming, ``config.json``, the console, the figures'
+files and TensorBoard, the likelihood evaluation, the Keras export). The whole interface on one screen:
 
-    build(shape, value_range, num_classes)   -> sets self.model and self.optimizer (strategy scope)
-    loss_terms(images, labels, iteration)    -> dict of scalar tensors with 'loss' (the trainer's step)
-    train(devices) -> int, generate() -> int  (the family's own training loop hooks and figures)
+    required
+      build_model(shape, value_range, num_classes) -> model      the family's Keras model (built)
+      measure(split, iteration) -> {name: float}                   metrics over a split (monitoring)
+      draw_figures(iteration, split) -> {name: Figure}             the figures (canvases; nothing written)
+    optional (defaults in brackets)
+      build_optimizer() -> optimizer            [FusedAdam(learning_rate, 0.9, 0.999, 1e-8), TF1 / PyTorch Adam]
+      default_learning_rate: float              [1e-3]
+      loss_terms(images, labels, iteration)     [the model's training objective]
+      schedule: "epochs" | "iterations"         [epochs: monitor after every epoch; iterations: every
+                                                 monitor_frequency() steps and (monitor_first) after step 1]
+      describe() -> str                         [the model's class and parameter count]: the header line
+      recorded() -> dict                        [{}]: what config.json records beyond the settings
+      monitor_line(split, metrics, iteration)   [``iteration N (epoch E): <split> <metrics>``]
+      test_line(metrics, iteration)             [``end of training (iteration N): test <metrics>``]
+      score(split, metrics) -> float | None     [None: no best checkpoint]; lower is better
+      measure_test(iteration) -> dict           [measure("test", iteration)]: once, when training ends
+      on_start(resumed) -> [lines]              [nothing]: data-dependent initialisation, statistics, history
+      on_step(state)                            [the iteration schedule's monitoring]
+      figure_paths(name, iteration, index)      [<run>/<name>/current.png and epoch<index>.png]
+      generate() -> int                         [restore, draw_figures, write]; the collection adds IMAGE
 
-and may override ``after_step``, ``end_of_epoch`` (the trainer's hooks), ``data_levels``. ``evaluate``
-(the likelihood of :mod:`hvae.evaluation`) is the same for every family.
-
-Task modules are imported before TensorFlow starts (see :mod:`hvae.registry`); so is this one: TensorFlow
-and the trainer are imported inside the methods.
+Monitoring (:meth:`Task.monitor`) measures :meth:`monitor_split` (``validation``; ``test`` only with
+``--validation_size=0``), writes ``<split>/<metric>`` scalars, keeps the best checkpoint by :meth:`score`, prints
+:meth:`monitor_line` and writes the figures. A finished training run is monitored once more where its last step was
+not, and its test split measured once. Task modules are imported before TensorFlow starts (see
+:mod:`hvae.registry`); so is this one: TensorFlow, Keras and the trainer are imported inside the methods.
 """
 
 from __future__ import annotations
@@ -18,14 +37,38 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import figures
 from .errors import CheckpointError, ConfigError, unwritable
-from .runs import load_dataset
+from .runs import load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
+
+
+@dataclass
+class Figure:
+    """One figure as a family draws it (the template writes the files and TensorBoard).
+
+    Attributes:
+        canvas: ``(H, W, 1 or 3)`` float32 in [0, 1]: the file the original wrote.
+        what: what the figure shows; when given, a labelled version (the run, the iteration and ``what`` as its
+            title) is written beside it and sent to TensorBoard instead of the bare canvas.
+        panels: the labelled version's panels (default ``[canvas]``), e.g. one per latent layer; ``titles``: one
+            title per panel.
+        width: inches per panel of the labelled version (default: the panel's pixel width / 100).
+        row_labels: ``[(fraction_from_top, text)]`` left of the labelled version's first panel.
+    """
+
+    canvas: np.ndarray
+    what: str | None = None
+    panels: list | None = None
+    titles: list | None = None
+    width: float | None = None
+    row_labels: list | None = None
 
 
 class Task:
@@ -36,6 +79,11 @@ class Task:
         strategy: the ``tf.distribute`` strategy to build and train under.
     """
 
+    schedule = "epochs"
+    monitor_first = False
+    default_learning_rate = 1e-3
+    adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
     def __init__(self, config: dict, strategy):
         self.config = config
         self.strategy = strategy
@@ -45,39 +93,86 @@ class Task:
         self.model = None
         self.optimizer = None
         self._trainer = None
+        self._state = None
+        self._last_monitor = None
         self.dataset_defaults = {}
+        self.num_classes = None
+        self.display_range = (0.0, 1.0)
 
     @property
     def family(self):
         """The family's declaration (:class:`hvae.family.Family`): the ``FAMILY`` of the task's module."""
         return sys.modules[type(self).__module__].FAMILY
 
-    # ---- the trainer's hooks (defaults) ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The model's name (``VAE``, ``LVAE``, ...)."""
+        return self.config["model"]
+
+    @property
+    def learning_rate(self) -> float:
+        """``--learning_rate``, else the family's original value (:attr:`default_learning_rate`)."""
+        return float(self.config.get("learning_rate") or self.default_learning_rate)
+
+    # ---- hooks (see the module docstring) ----------------------------------------------------------------------
+    def build_model(self, shape, value_range, num_classes=None):
+        raise NotImplementedError
+
+    def build_optimizer(self):
+        """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel."""
+        from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (docs/performance.md)
+
+        return FusedAdam(self.learning_rate, **self.adam)
+
     def loss_terms(self, images, labels, iteration):
+        """The training step's objective: the model's ``loss_terms`` in training mode (labels for a conditional
+        model only)."""
+        labels = labels if getattr(self.model, "conditional", False) else None
+        return self.model.loss_terms(images, labels, iteration, training=True)
+
+    def measure(self, split: str, iteration: int) -> dict:
         raise NotImplementedError
 
-    def after_step(self, trainer, index: int) -> None:
-        """Called after every training step (``index`` 0-based)."""
-
-    def end_of_epoch(self, trainer, epoch: int):
-        """Called after every epoch: ``(metrics, score)``; a lower score is better (None: no best checkpoint)."""
-        return {}, None
-
-    # ---- what a family supplies ---------------------------------------------------------------------
-    def build(self, shape, value_range, num_classes=None) -> None:
+    def draw_figures(self, iteration: int, split: str) -> dict:
         raise NotImplementedError
 
-    def train(self, devices: str) -> int:
-        raise NotImplementedError
+    def describe(self) -> str:
+        return f"{self.name}, {self.model.count_parameters():,} parameters"
 
-    def generate(self) -> int:
-        raise NotImplementedError
+    def recorded(self) -> dict:
+        return {}
+
+    def describe_metrics(self, split: str, metrics: dict) -> str:
+        return f"{split} " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+    def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
+        epoch = iteration / self._steps_per_epoch() if self.dataset is not None else 0
+        return f"iteration {iteration} (epoch {epoch:.2f}): {self.describe_metrics(split, metrics)}"
+
+    def test_line(self, metrics: dict, iteration: int) -> str:
+        return f"end of training (iteration {iteration}): {self.describe_metrics('test', metrics)}"
+
+    def score(self, split: str, metrics: dict):
+        return None
+
+    def measure_test(self, iteration: int) -> dict:
+        """The test split's metrics, measured once when training ends (default :meth:`measure`)."""
+        return self.measure("test", iteration)
+
+    def on_start(self, resumed: bool) -> list:
+        return []
+
+    def monitor_frequency(self) -> int | None:
+        """The iteration schedule's steps between monitoring passes (``--vis_frequency``)."""
+        value = self.config.get("vis_frequency")
+        return int(value) if value else None
 
     def default_compile_mode(self) -> str:
         """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
-        by ``benchmarks/train_speed.py`` (README, Speed). A family overrides it for a configuration where XLA wins.
+        by ``benchmarks/train_speed.py`` (docs/performance.md). A family overrides it for a configuration where XLA
+        wins.
 
-        Measured on 2026-11-23 (2 cores, every configuration of every family, interleaved): with the Adam
+        Measured on 2026-11-23 (2 AMD EPYC cores, every configuration of every family, interleaved): with the Adam
         families' fused update (:class:`hvae.optimizers.FusedAdam`), ``tf.function`` was the fastest or within
         the noise of XLA everywhere but SA-VAE (the Laplace family overrides it), and XLA was 10-36% slower on the
         32x32 and 64x64 VLadders, the MLP VAE, VLAE and the LVAE."""
@@ -99,7 +194,115 @@ class Task:
         continuous); a family that binarises on the fly returns 2."""
         return self.data().levels
 
-    # ---- shared -----------------------------------------------------------------------------------------
+    def check_data(self, data) -> None:
+        """Reject data the family cannot train on (before building); raise ``ConfigError``."""
+
+    # ---- the trainer's callbacks ---------------------------------------------------------------------------------
+    def on_step(self, state) -> None:
+        """The iteration schedule: monitor after step 1 (:attr:`monitor_first`) and every
+        :meth:`monitor_frequency` steps."""
+        if self.schedule != "iterations":
+            return
+        every = self.monitor_frequency()
+        if (self.monitor_first and state.iteration == 1) or (every and state.iteration % every == 0):
+            self.monitor(state)
+
+    def on_epoch_end(self, state):
+        """The epoch schedule: monitor after every epoch. Returns ``(metrics, None)``: the best checkpoint is kept
+        by :meth:`monitor` itself."""
+        if self.schedule != "epochs":
+            return None
+        return self.monitor(state), None
+
+    # ---- shared ---------------------------------------------------------------------------------------------------
+    def monitor_split(self) -> str:
+        """``validation``; ``test`` only where the data has no validation split (``--validation_size=0``)."""
+        return "validation" if "validation" in self.data().splits else "test"
+
+    def to_display(self, x) -> np.ndarray:
+        """Model values -> [0, 1] for the figures (the data's value range)."""
+        return figures.to_display(x, self.display_range)
+
+    def figure_index(self, iteration: int, final: bool = False):
+        """The number of a monitoring pass's figure files (``epoch<index>.png``): the epoch (epoch schedule) or
+        ``iteration // monitor_frequency`` (iteration schedule); None at a final pass between two points."""
+        if self.schedule == "epochs":
+            spe = self._steps_per_epoch()
+            return -(-iteration // spe)   # a partial last epoch counts as the next one
+        every = self.monitor_frequency()
+        return None if final or not every else iteration // every
+
+    def figure_paths(self, name: str, iteration: int, index) -> list:
+        """Where a figure is written: ``<run>/<name>/current.png`` and, at a monitoring pass,
+        ``<run>/<name>/epoch<index>.png`` (the original VLadder's layout)."""
+        folder = os.path.join(self.run_dir, name)
+        return [os.path.join(folder, "current.png")] + (
+            [os.path.join(folder, f"epoch{index}.png")] if index is not None else [])
+
+    def labelled_path(self, name: str, paths: list) -> str:
+        """Where a figure's labelled version goes: beside its first file, ``<stem>_labelled.png`` (so
+        ``current_labelled.png``)."""
+        stem, ext = os.path.splitext(paths[0])
+        return f"{stem}_labelled{ext}"
+
+    def write_figures(self, drawn: dict, iteration: int, index=None) -> list:
+        """Write every :class:`Figure` of ``drawn`` to :meth:`figure_paths` (and its labelled version), send it to
+        TensorBoard as ``figures/<name>`` at ``iteration`` and (``--use_gui``) show it. Returns the paths written.
+
+        Raises:
+            OSError: a file cannot be written.
+        """
+        written, shown = [], {}
+        for name, fig in drawn.items():
+            paths = self.figure_paths(name, iteration, index)
+            written += [figures.save_png(path, fig.canvas) for path in paths]
+            shown[name] = fig.canvas
+            if fig.what is not None:
+                title = f"{self.config['netname']}, iteration {iteration:,}: {fig.what}"
+                shown[name] = figures.render_labelled(fig.panels or [fig.canvas], fig.titles or [""] * len(
+                    fig.panels or [fig.canvas]), title, row_labels=fig.row_labels, panel_width_inches=fig.width)
+                written.append(figures.save_png(self.labelled_path(name, paths), shown[name]))
+            if self.config.get("use_gui"):
+                figures.show(name, fig.canvas)
+        writer = self._trainer.writer if self._trainer is not None else None
+        if writer is not None:
+            with writer.as_default(step=iteration):
+                for name, canvas in shown.items():
+                    figures.summary_image(f"figures/{name}", canvas, iteration)
+        return written
+
+    def print(self, text: str = "") -> None:
+        """A line on the console (through the progress display while training)."""
+        if self._state is not None:
+            self._state.print(text)
+        else:
+            print(text, flush=True)
+
+    def monitor(self, state, final: bool = False) -> dict:
+        """One monitoring pass after ``state.iteration`` steps: measure :meth:`monitor_split`, TensorBoard
+        ``<split>/<metric>``, the best checkpoint by :meth:`score`, the console line, the figures. Returns the
+        metrics."""
+        iteration = state.iteration
+        split = self.monitor_split()
+        metrics = self.measure(split, iteration)
+        state.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=iteration)
+        line = self.monitor_line(split, metrics, iteration)
+        score = self.score(split, metrics)
+        if score is not None and state.save_best(score):
+            line += " (new best)"
+        self.print(line)
+        drawn = self.draw_figures(iteration, split)
+        if drawn:
+            written = self.write_figures(drawn, iteration, self.figure_index(iteration, final))
+            shown = ", ".join(os.path.relpath(p, self.run_dir) for p in written)
+            self.print(f"figures in {self.run_dir}/: {shown}")
+        self._last_monitor = iteration
+        return metrics
+
+    def _steps_per_epoch(self) -> int:
+        return max(self.data().train_size // self.batch_size, 1)
+
+    # ---- modes ----------------------------------------------------------------------------------------------------
     def main(self, devices: str) -> int:
         """Run the configured mode: ``train``, ``generate`` or ``evaluate``."""
         mode = self.config["mode"]
@@ -110,6 +313,70 @@ class Task:
         if mode == "generate":
             return self.generate()
         return self.train(devices)
+
+    def train(self, devices: str) -> int:
+        """``python train.py MODEL train``: data, build, restore the newest checkpoint (a resumed run continues at
+        its iteration and data position), ``config.json``, train with monitoring, then monitor the final state
+        (where the last step was not monitored) and measure the test split once."""
+        config = self.config
+        data = self.data()
+        self.check_data(data)
+        self.build(data.shape, data.value_range, data.num_classes)
+        trainer = self.make_trainer()
+        resumed = trainer.restore()
+        start = int(trainer.iteration.numpy())
+        notes = self.on_start(resumed)
+        self.save_config()
+        print(f"{config['netname']}: {self.describe()}; batch {self.batch_size}; {devices}")
+        print(f"data: {data.describe()}")
+        for note in notes:
+            print(note)
+        if resumed:
+            print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
+        print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
+        status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config.get("epochs"))
+        self._state = None
+        last = int(trainer.iteration.numpy())
+        if status == "done" and last > start:
+            state = trainer.state
+            if self._last_monitor != last:
+                self.monitor(state, final=True)
+            if self.monitor_split() != "test":
+                metrics = self.measure_test(last)
+                trainer.scalars({f"test/{k}": v for k, v in metrics.items()}, step=last)
+                print(self.test_line(metrics, last), flush=True)
+        self.on_end()
+        trainer.writer.flush()
+        epoch = f" (epoch {last / trainer.steps_per_epoch:.2f})" if self.schedule == "epochs" else ""
+        print(f"{status} at iteration {last}{epoch}; newest checkpoint {trainer.latest_checkpoint}")
+        return 0
+
+    def on_end(self) -> None:
+        """After training (done or stopped): save what the family keeps beside the checkpoints."""
+
+    def generate(self) -> int:
+        """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``current.png`` (a
+        training run's ``epoch<k>.png`` files are left alone).
+
+        Raises:
+            CheckpointError: nothing to restore.
+            DatasetError: the run's dataset cannot be loaded (figures of data need it).
+        """
+        trainer = self.restore_for_use(best=bool(self.config.get("best")))
+        iteration = int(trainer.iteration.numpy())
+        which = " (best checkpoint)" if self.config.get("best") else ""
+        print(f"{self.config['netname']} ({self.name}) at iteration {iteration}{which} "
+              f"({(trainer.best_manager if self.config.get('best') else trainer.manager).latest_checkpoint})",
+              flush=True)
+        written = self.write_figures(self.draw_figures(iteration, self.generate_split()), iteration, None)
+        trainer.writer.flush()
+        for path in written:
+            print(f"wrote {path}")
+        return 0
+
+    def generate_split(self) -> str:
+        """The split ``generate``'s figures of data show (the monitored one)."""
+        return self.monitor_split()
 
     def export(self, path: str) -> int:
         """``generate --export PATH.keras``: restore the newest (``--best``: best) checkpoint and save the model as
@@ -145,6 +412,36 @@ class Task:
             self.dataset = load_dataset(self.config)
         return self.dataset
 
+    def build(self, shape, value_range, num_classes=None) -> None:
+        """Build the model (:meth:`build_model`) and its optimizer (:meth:`build_optimizer`, variables created) in
+        the strategy's scope, batch norm synchronised over replicas with ``--sync_batch_norm``.
+
+        Raises:
+            ConfigError: the model rejects a setting (its ``ValueError``, in one line).
+        """
+        from models.layers import synchronized_batch_norm
+
+        self.num_classes = num_classes
+        self.display_range = tuple(float(v) for v in value_range)
+        try:
+            with self.strategy.scope(), synchronized_batch_norm(bool(self.config.get("sync_batch_norm"))):
+                self.model = self.build_model(tuple(int(s) for s in shape), self.display_range, num_classes)
+                self.optimizer = self.build_optimizer()
+                self.optimizer.build(self.model.trainable_variables)
+        except ValueError as err:
+            raise ConfigError(f"{self.name}: {err}") from None
+
+    def save_config(self) -> str:
+        """Write ``config.json``: the settings, the data's shape, range and classes, and :meth:`recorded`."""
+        m = self.model
+        extra = {"image_shape": list(m.image_shape), "value_range": list(self.display_range),
+                 "num_classes": self.num_classes, "learning_rate": self.learning_rate,
+                 "parameters": m.count_parameters()}
+        if hasattr(m, "config") and hasattr(m.config, "to_dict"):
+            extra["model_config"] = m.config.to_dict()
+        extra.update(self.recorded())
+        return save_config_json(self.config, extra)
+
     def build_for_use(self) -> None:
         """Build the model from ``config.json``'s image shape and range (no data needed), else from the data."""
         config = self.config
@@ -163,8 +460,9 @@ class Task:
         return f"tensorboard --logdir={self.run_dir}, or --logdir={parent} to compare every run"
 
     def make_trainer(self, **kwargs):
-        """A :class:`hvae.trainer.Trainer` with the run's seed, compile mode and frequencies. Under the
-        ``mixed_float16`` policy the optimizer gets a dynamic loss scale (``keras.optimizers.LossScaleOptimizer``)."""
+        """A :class:`hvae.trainer.Trainer` of the model, the data and this task's callbacks (:meth:`on_step`,
+        :meth:`on_epoch_end`), with the run's seed, compile mode and frequencies. Under the ``mixed_float16``
+        policy the optimizer gets a dynamic loss scale (``keras.optimizers.LossScaleOptimizer``)."""
         import keras
 
         from .trainer import Trainer
@@ -180,7 +478,20 @@ class Task:
                        checkpoint_frequency=config.get("checkpoint_frequency", 2000),
                        log_frequency=config.get("log_frequency", 20))
         options.update(kwargs)
-        self._trainer = Trainer(self, self.strategy, **options)
+        task = self
+
+        class _Callbacks:
+            def on_step(self, state):
+                task._state = state
+                task.on_step(state)
+
+            def on_epoch_end(self, state):
+                task._state = state
+                return task.on_epoch_end(state)
+
+        data = self.dataset if self.dataset is not None else _NoData()
+        self._trainer = Trainer(self.model, self.optimizer, data, self.loss_terms, batch_size=self.batch_size,
+                                run_dir=self.run_dir, strategy=self.strategy, callbacks=[_Callbacks()], **options)
         return self._trainer
 
     def restore_for_use(self, best: bool = False):
@@ -275,6 +586,13 @@ class Task:
             self._trainer.scalars(scalars, step=result["iteration"])
             self._trainer.writer.flush()
         return path
+
+
+class _NoData:
+    """The data of a trainer that restores and never trains (generate, evaluate, export without a dataset)."""
+
+    name = "none"
+    train_size = 0
 
 
 def _json_default(value):

@@ -3,8 +3,8 @@
 It owns what is not specific to a model: the ``tf.function`` training step (optionally XLA-compiled,
 optionally mirrored over several devices), the iteration counter, checkpoints (``tf.train.CheckpointManager``:
 weights, optimizer state, iteration, best test score), resuming, TensorBoard scalars, the console line,
-Ctrl-C / SIGTERM handling and the NaN / Inf guard. A *task* (``hvae.task.Task`` subclasses, one per family)
-supplies the model, the optimizer, the loss and what happens at visualisation points and epoch ends.
+Ctrl-C / SIGTERM handling and the NaN / Inf guard. The family's task (``hvae.task.Task``)
+supplies the model, the optimizer, the loss and callbacks for visualisation points and epoch ends.
 
 Why a trainer of our own and not ``model.fit`` with Keras callbacks. Every model is a Keras model that ``fit``
 trains (``models.base.HVAEModel.train_step``, the same ``loss_terms``), and the command line could have been
@@ -16,14 +16,19 @@ iteration counts, which the originals define (every ``vis_frequency`` steps, at 
 step as TensorBoard's step; resuming in the middle of an epoch at the same data position (the shuffling is
 seeded per epoch and the skipped batches are never read); and one ``tf.train.CheckpointManager`` layout
 (``ckpt-<iteration>``, ``best/``) that ``generate``, ``evaluate`` and ``hvae.load_run`` read. What Keras does
-offer is used: its progress bar (``keras.utils.Progbar``), its optimizers, and ``tf.summary`` for TensorBoard.
+offer is used: its optimizers, and ``tf.summary`` for TensorBoard.
 
-Task protocol (attributes and methods the trainer uses):
-    model, optimizer, dataset, batch_size, run_dir
-    loss_terms(images, labels, iteration) -> dict of scalar tensors with key 'loss' (traced in tf.function)
-    after_step(trainer, index)            -> None; called after every step (index = 0-based step number, so the
-                                             iteration shown everywhere, steps completed, is index + 1)
-    end_of_epoch(trainer, epoch)          -> (metrics dict, score or None); lower score = better
+What the trainer takes: the model and its optimizer (built in the strategy's scope), the data
+(:class:`datasets.base.ImageDataset`: its ``train`` split), the objective ``loss_terms(images, labels, iteration)`` ->
+dict of scalar tensors with ``loss`` (traced in ``tf.function``), and callbacks. A callback is any object with some of
+
+    on_step(state)                  after every step (state.iteration = steps completed)
+    on_epoch_end(state) -> (metrics, score) or None     after every full epoch; a lower score is better: a new
+                                    best keeps a copy of the checkpoint in ``best/``
+
+They get a :class:`TrainState` (the iteration, the epoch, TensorBoard, the best checkpoint, the console), not the
+trainer: hooks get state, they do not own the loop (pythae's ``TrainingCallback``). The console is one format for
+every family (:mod:`hvae.progress`).
 """
 
 from __future__ import annotations
@@ -66,38 +71,95 @@ class _Preempted(Exception):
     """Raised by the PreemptionCheckpointHandler's exit function once every worker has saved."""
 
 
+class TrainState:
+    """What a callback sees of the training (see the module docstring): read-only numbers and four services.
+
+    Attributes:
+        iteration: training steps completed (the number shown on the console, in TensorBoard and in checkpoint names).
+        steps_per_epoch: full batches of one epoch (the trainer drops an epoch's last partial batch).
+        target: the iteration training stops at (``max_iterations`` / ``epochs``, the nearer; None: until stopped).
+        log_frequency, checkpoint_frequency: the run's frequencies (iterations).
+        run_dir: the run folder.
+    """
+
+    def __init__(self, trainer):
+        self._trainer = trainer
+        self.iteration = int(trainer.iteration.numpy())
+        self.steps_per_epoch = trainer.steps_per_epoch
+        self.target = None
+        self.log_frequency = trainer.log_frequency
+        self.checkpoint_frequency = trainer.checkpoint_frequency
+        self.run_dir = trainer.run_dir
+        self.progress = None
+
+    @property
+    def epoch(self) -> int:
+        """Full epochs completed."""
+        return self.iteration // self.steps_per_epoch
+
+    @property
+    def writer(self):
+        """The run folder's TensorBoard writer."""
+        return self._trainer.writer
+
+    def scalars(self, values: dict, step: int | None = None) -> None:
+        """TensorBoard scalars at ``step`` (default: this iteration)."""
+        self._trainer.scalars(values, step=self.iteration if step is None else step)
+
+    def save_best(self, score: float) -> bool:
+        """Keep the current state as the best checkpoint if ``score`` (lower is better) beats the best so far."""
+        return self._trainer.save_best(score)
+
+    def print(self, text: str = "") -> None:
+        """Print a line of the family's own (ending the progress bar's line first on a terminal)."""
+        if self.progress is not None:
+            self.progress.print(text)
+        else:
+            print(text, flush=True)
+
+
 class Trainer:
-    """Trains a task's model on its dataset.
+    """Trains a model on a dataset's ``train`` split (see the module docstring).
 
     Args:
-        task: see the module docstring.
-        strategy: a ``tf.distribute`` strategy; the model and optimizer must have been built in its scope.
+        model, optimizer: built in ``strategy``'s scope (the optimizer's variables too).
+        data: the dataset (``batches``, ``train_size``, ``name``).
+        loss_terms: ``(images, labels, iteration) -> {"loss": ..., ...}``, the objective of one step.
+        batch_size: images per step (global, over every replica).
+        run_dir: the run folder (checkpoints, TensorBoard).
+        strategy: a ``tf.distribute`` strategy (default: the current one).
+        callbacks: objects with ``on_step(state)`` and/or ``on_epoch_end(state)``.
         seed: base seed of the data order (epoch e is shuffled with ``seed * 100003 + e``).
         compile_mode: ``'eager'``, ``'function'`` (``tf.function``) or ``'xla'`` (``jit_compile=True``).
         checkpoint_frequency: save every this many iterations (and at every stop).
         log_frequency: console line and TensorBoard scalars every this many iterations.
-        progress: ``'lines'`` (a console line every ``log_frequency``) or ``'bar'`` (a progress bar per epoch).
         keep_checkpoints: how many recent checkpoints to keep.
+        progress_bar: draw the console's progress as a bar (default: when standard output is a terminal).
     """
 
-    def __init__(self, task, strategy=None, *, seed: int = 0, compile_mode: str = "function",
-                 checkpoint_frequency: int = 2000, log_frequency: int = 20, progress: str = "lines",
-                 keep_checkpoints: int = 2):
-        self.task = task
+    def __init__(self, model, optimizer, data, loss_terms, *, batch_size: int, run_dir: str, strategy=None,
+                 callbacks=(), seed: int = 0, compile_mode: str = "function", checkpoint_frequency: int = 2000,
+                 log_frequency: int = 20, keep_checkpoints: int = 2, progress_bar: bool | None = None):
+        self.model = model
+        self.optimizer = optimizer
+        self.data = data
+        self.loss_terms = loss_terms
+        self.batch_size = int(batch_size)
+        self.callbacks = list(callbacks)
+        self.progress_bar = progress_bar
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         self.seed = int(seed)
         self.compile_mode = compile_mode
         self.checkpoint_frequency = int(checkpoint_frequency)
         self.log_frequency = int(log_frequency)
-        self.progress = progress
-        self.run_dir = task.run_dir
+        self.run_dir = run_dir
         self.multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
         self.is_chief = runtime.is_chief()
         with self.strategy.scope():
             self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
             self.best_score = tf.Variable(np.inf, dtype=tf.float64, trainable=False, name="best_score")
-        self.checkpoint = tf.train.Checkpoint(model=task.model, optimizer=task.optimizer, iteration=self.iteration,
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, iteration=self.iteration,
                                               best_score=self.best_score)
         # Every worker of a cluster saves (saving may run collective ops), but only the chief into the run folder;
         # the others into a temporary folder removed at exit. Every worker restores from the run folder (a
@@ -170,7 +232,7 @@ class Trainer:
             if status is not None:
                 status.expect_partial()  # no wall of "unrestored value" warnings after the one-line error
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"checkpoint {path} does not match model {self.task.model.name}: {first[:300]} "
+            raise CheckpointError(f"checkpoint {path} does not match model {self.model.name}: {first[:300]} "
                                   f"(use --restart to start fresh, or another --netname)") from None
         return True
 
@@ -188,20 +250,20 @@ class Trainer:
 
     # ---- the training step ------------------------------------------------------------------------
     def _build_step(self):
-        task, strategy = self.task, self.strategy
-        variables = task.model.trainable_variables
+        strategy, optimizer, loss_terms = self.strategy, self.optimizer, self.loss_terms
+        variables = self.model.trainable_variables
         replicas = self.replicas
 
         import keras
 
-        loss_scaled = isinstance(task.optimizer, keras.optimizers.LossScaleOptimizer)
+        loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
         def replica_step(images, labels, t):
             with tf.GradientTape() as tape:
-                terms = task.loss_terms(images, labels, t)
+                terms = loss_terms(images, labels, t)
                 scaled = terms["loss"] / replicas
                 if loss_scaled:  # mixed_float16: the optimizer unscales (and skips steps with non-finite grads)
-                    scaled = task.optimizer.scale_loss(scaled)
+                    scaled = optimizer.scale_loss(scaled)
             grads = tape.gradient(scaled, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             terms = {k: tf.cast(v, tf.float32) for k, v in terms.items()}
@@ -209,11 +271,11 @@ class Trainer:
             if loss_scaled:
                 # a step whose scaled gradient overflowed is skipped by the optimizer (and the scale lowered): that
                 # is the loss scale doing its work, not a diverging run, so its norm is reported as 0
-                scale = tf.cast(task.optimizer.dynamic_scale, norm.dtype)
+                scale = tf.cast(optimizer.dynamic_scale, norm.dtype)
                 norm = tf.where(tf.math.is_finite(norm), norm / scale, tf.zeros_like(norm))
                 terms["loss_scale"] = tf.cast(scale, tf.float32)
             terms["gradient_norm"] = norm
-            task.optimizer.apply_gradients(zip(grads, variables))
+            optimizer.apply_gradients(zip(grads, variables))
             return terms
 
         # The step has no tensor-dependent Python control flow, so autograph's source rewriting is not needed.
@@ -241,12 +303,12 @@ class Trainer:
         """
         seed = self.seed * 100003 + epoch
         if self.replicas == 1:
-            return self.task.dataset.batches("train", self.task.batch_size, shuffle=True, seed=seed,
+            return self.data.batches("train", self.batch_size, shuffle=True, seed=seed,
                                              drop_remainder=True, skip_batches=skip_batches)
-        per_replica = self.task.batch_size // self.replicas
-        if per_replica * self.replicas != self.task.batch_size:
-            raise HVAEError(f"--batch_size {self.task.batch_size} does not split evenly over {self.replicas} replicas")
-        dataset = self.task.dataset
+        per_replica = self.batch_size // self.replicas
+        if per_replica * self.replicas != self.batch_size:
+            raise HVAEError(f"--batch_size {self.batch_size} does not split evenly over {self.replicas} replicas")
+        dataset = self.data
 
         def dataset_fn(context):
             local = self.replicas // context.num_input_pipelines
@@ -258,7 +320,7 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        return self.task.dataset.train_size // self.task.batch_size
+        return self.data.train_size // self.batch_size
 
     # ---- the loop -----------------------------------------------------------------------------------
     def fit(self, max_iterations: int | None = None, epochs: int | None = None) -> str:
@@ -273,8 +335,8 @@ class Trainer:
         """
         spe = self.steps_per_epoch
         if spe == 0:
-            raise HVAEError(f"dataset {self.task.dataset.name} has {self.task.dataset.train_size} training images, "
-                            f"fewer than one batch of {self.task.batch_size}: lower --batch_size")
+            raise HVAEError(f"dataset {self.data.name} has {self.data.train_size} training images, "
+                            f"fewer than one batch of {self.batch_size}: lower --batch_size")
         limits = [x for x in (max_iterations, epochs * spe if epochs else None) if x is not None]
         total = min(limits) if limits else None
         if self._step_fn is None:
@@ -285,55 +347,53 @@ class Trainer:
             return "done"
         self._install_signal_handlers()
         self._preemption = self._preemption_handler() if self.multi_worker else None
-        bar = None
+        from .progress import Progress
+
+        state = self.state = TrainState(self)
+        state.target = total
+        progress = state.progress = Progress(self.batch_size, spe, total=total, epochs=epochs, bar=self.progress_bar)
+        progress.start(it)
+        first = it
         try:
-            last_time, last_it, first = time.time(), it, it
             while total is None or it < total:
                 epoch, offset = divmod(it, spe)
-                if self.progress == "bar":
-                    from keras.utils import Progbar
-
-                    # a live bar on a terminal; one summary line per epoch in a log file
-                    bar = Progbar(spe, unit_name="step", verbose=1 if sys.stdout.isatty() else 2)
-                    print(f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
                 for images, labels in self.train_batches(epoch, offset):
                     terms = self._preemption.run(self._step_fn, images, labels) if self._preemption else \
                         self._step_fn(images, labels)
-                    index = it
                     it += 1
+                    state.iteration = it
                     values = {k: float(v) for k, v in terms.items()}
                     self._check_finite(values, it)
                     # one numbering everywhere: iteration = training steps completed (console, TensorBoard,
                     # checkpoints); a line after this invocation's first step and every log_frequency
-                    if index == first or it % self.log_frequency == 0:
-                        now = time.time()
-                        # the first step of a run includes tracing: no meaningful speed yet
-                        rate = None if index == first else (it - last_it) * self.task.batch_size / max(now - last_time, 1e-9)
-                        last_time, last_it = now, it
+                    log = it == first + 1 or it % self.log_frequency == 0
+                    progress.update(it, values, log)
+                    if log:
+                        rate = progress.rate if it > first + 1 else None
                         self.scalars(values if rate is None else {**values, "images_per_second": rate}, step=it)
-                        if self.progress == "lines":
-                            self._print_line(it, rate, values)
-                    if bar is not None:
-                        bar.update(it - epoch * spe, values=[("loss", values["loss"])])
-                    self.task.after_step(self, index)
+                    for callback in self.callbacks:
+                        if hasattr(callback, "on_step"):
+                            callback.on_step(state)
                     if it % self.checkpoint_frequency == 0:
                         self.save()
                     if self._stop_signal is not None or (total is not None and it >= total):
                         break
                 if self._stop_signal is not None:
                     path = self.save()
-                    print(f"\nstopped by {self._stop_signal} at iteration {it}; checkpoint {path} written. "
-                          f"Run the same command again to resume.")
+                    progress.print(f"stopped by {self._stop_signal} at iteration {it}; checkpoint {path} written. "
+                                   f"Run the same command again to resume.")
                     return "stopped"
                 if it % spe == 0:
-                    metrics, score = self.task.end_of_epoch(self, it // spe)
-                    if score is not None and self.save_best(score):
-                        metrics = {**metrics, "new_best": True}
+                    for callback in self.callbacks:
+                        result = callback.on_epoch_end(state) if hasattr(callback, "on_epoch_end") else None
+                        if result is not None and result[1] is not None:
+                            self.save_best(result[1])
                     if self._stop_signal is not None:
                         path = self.save()
-                        print(f"stopped by {self._stop_signal} at iteration {it}; checkpoint {path} written.")
+                        progress.print(f"stopped by {self._stop_signal} at iteration {it}; checkpoint {path} written.")
                         return "stopped"
             self.save()
+            progress.end_line()
             if self.multi_worker:
                 print(f"final weights checksum {self.weights_checksum()} (the same on every worker)", flush=True)
             return "done"
@@ -349,6 +409,7 @@ class Trainer:
                              f"restart every worker with the same command: training resumes from the newest "
                              f"checkpoint in {self.run_dir}") from None
         finally:
+            progress.end_line()
             self._restore_signal_handlers()
             self.writer.flush()
 
@@ -371,7 +432,7 @@ class Trainer:
         import hashlib
 
         digest = hashlib.sha1()
-        for v in self.task.model.variables:
+        for v in self.model.variables:
             digest.update(np.ascontiguousarray(v.numpy()).tobytes())
         return digest.hexdigest()[:16]
 
@@ -387,11 +448,6 @@ class Trainer:
         kept = (f"the last good checkpoint {last} is kept" if last else "no checkpoint had been written yet")
         self.writer.flush()
         raise TrainingDiverged(f"{term} became {what} at iteration {it}; training stopped and {kept}")
-
-    def _print_line(self, iteration: int, rate: float | None, values: dict) -> None:
-        shown = " | ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "gradient_norm")
-        speed = "      -" if rate is None else f"{rate:7.1f}"
-        print(f"iteration {iteration:>7d} | {speed} images/s | {shown}", flush=True)
 
     def _install_signal_handlers(self) -> None:
         self._stop_signal = None
