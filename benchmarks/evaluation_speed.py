@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput of the shared likelihood evaluation (importance samples per second) for every family's models.
 
-For each case of the families' ``benchmark_cases()`` (the model as it trains), ``hvae.evaluation.Evaluator``
+For each case of ``benchmarks/cases.py`` (the model as it trains, built from its preset), ``hvae.evaluation.Evaluator``
 importance-samples a fixed batch of 100 images with K samples per image (in chunks of at most 4,096 decoded images
 per pass, as ``python train.py MODEL evaluate``), in ``tf.function`` and with XLA, after one warm-up batch
 (tracing and compilation excluded). Reported: importance samples per second (K x images / seconds, median of

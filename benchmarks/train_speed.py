@@ -2,8 +2,8 @@
 """Training speed of every model configuration on this machine, per way of running the step, measured so that
 the numbers can be trusted: variants interleaved, compilation excluded, the machine's load recorded.
 
-For each case (every family's ``benchmark_cases()``: the four VLadder configurations, the VAE collection, the
-Ladder VAEs, the Laplace family), one long-lived worker process per *variant* builds the trainer's own step
+For each case (``benchmarks/cases.py``, built from the presets: the four VLadder configurations, the VAE collection,
+the Ladder VAEs, the Laplace family), one long-lived worker process per *variant* builds the trainer's own step
 (``hvae.trainer.Trainer``: forward, loss, gradients, optimizer update, iteration += 1) on a fixed batch and warms it
 up (tracing and XLA compilation happen there, untimed). Then, in rounds, each variant in turn times ``--steps``
 consecutive steps while the other workers wait idle; the order is reversed every other round (A B C, C B A, ...)
@@ -24,7 +24,7 @@ than ``--max-other`` of the CPU is rejected and retried at the end of its round 
 every rejection is kept in the JSON with its share.
 
 The machine itself drifts: on this VM the same variant's images/s moved 7–39% between two runs 1.5 hours apart
-with nothing else running and no steal time (README, Speed: the host's load is invisible from inside). So every turn also
+with nothing else running and no steal time (docs/performance.md: the host's load is invisible from inside). So every turn also
 measures a *reference*: the worker's own float32 matmul rate (1024 x 1024 products, best of 5, before and after
 the timed steps, same threads), and reports ``images_per_reference_gflop`` = images/s / reference GFLOP/s, the
 step's speed in units of the machine's speed at that moment. A turn during which the hypervisor took more than
@@ -77,41 +77,18 @@ def parse_variant(variant: str) -> dict:
 
 
 def find_case(name: str):
-    """The builder of case ``name`` from the family that declares it (``benchmark_cases()`` of its task module)."""
-    import importlib
+    """The builder of case ``name`` (:data:`cases.CASES`, built from the presets): ``builder(batch=None)``."""
+    from cases import CASES, build_case  # the sibling module (benchmarks/cases.py)
 
-    from hvae import registry
-
-    for fam in registry.families():
-        module = importlib.import_module(fam.module)
-        cases = module.benchmark_cases() if hasattr(module, "benchmark_cases") else {}
-        if name in cases:
-            return cases[name]
-    raise SystemExit(f"unknown case {name!r}")
+    if name not in CASES:
+        raise SystemExit(f"unknown case {name!r}; cases: {', '.join(CASES)}")
+    return lambda batch=None: build_case(name, batch)
 
 
 def all_cases() -> list:
-    import importlib
+    from cases import CASES
 
-    from hvae import registry
-
-    names = []
-    for fam in registry.families():
-        module = importlib.import_module(fam.module)
-        if hasattr(module, "benchmark_cases"):
-            names += list(module.benchmark_cases())
-    return names
-
-
-class _BenchTask:
-    """What the trainer's step needs of a task: model, optimizer, loss, run folder and batch size."""
-
-    def __init__(self, built: dict, run_dir: str, batch: int):
-        self.model, self.optimizer, self.run_dir, self.batch_size = built["model"], built["optimizer"], run_dir, batch
-        self._loss = built["loss_terms"]
-
-    def loss_terms(self, images, labels, iteration):
-        return self._loss(images, labels, iteration)
+    return list(CASES)
 
 
 def peak_rss_mb() -> float:
@@ -134,7 +111,7 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
     import tensorflow as tf
 
     from hvae.environment import onednn_enabled
-    from hvae.trainer import Trainer
+    from cases import trainer_step
 
     cores = os.cpu_count() or 1
     tf.config.threading.set_intra_op_parallelism_threads(v["intra"] or cores)
@@ -152,7 +129,7 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
     images, labels = built["images"], built["labels"]
     b = int(images.shape[0])
     with tempfile.TemporaryDirectory() as run_dir:
-        step_fn = Trainer(_BenchTask(built, run_dir, b), compile_mode=v["mode"])._build_step()
+        step_fn = trainer_step(built, run_dir, v["mode"])
 
         def step():
             float(step_fn(images, labels)["loss"])  # blocks until the step is done

@@ -4,7 +4,7 @@
 importance-sampling evaluation's throughput with K = 5000.
 
 Every step is the trainer's own (``hvae.trainer.Trainer``: forward, loss, gradients, Adam update, ``tf.function``)
-at batch 128 on static binary 28x28x1 images with the Bernoulli output (:func:`hvae.laplace_task.benchmark_cases`'
+at batch 128 on static binary 28x28x1 images with the Bernoulli output (``benchmarks/cases.py``'
 setting), the original's networks (hidden 500). Reported per case: the median wall time of the timed steps and
 the process CPU time per step (both cores' work; on a machine shared with other jobs the wall time is inflated, the
 CPU time much less so), images/s, and the projected minutes per epoch of binarized MNIST (390 steps of 128).
@@ -34,16 +34,6 @@ STEPS_PER_EPOCH = 50_000 // 128
 MODELS = ("VLAE_VAE", "VLAE", "HF", "IAF", "SAVAE")
 
 
-class _BenchTask:
-    """The minimum the trainer's step needs: a model, an optimizer and the loss."""
-
-    def __init__(self, model, optimizer, run_dir, batch):
-        self.model, self.optimizer, self.run_dir, self.batch_size = model, optimizer, run_dir, batch
-
-    def loss_terms(self, images, labels, iteration):
-        return self.model.loss_terms(images, training=True)
-
-
 def _images(batch: int):
     import numpy as np
     import tensorflow as tf
@@ -56,7 +46,7 @@ def time_step(name: str, batch: int, steps: int, warmup: int, **options) -> dict
     import keras
     import tensorflow as tf
 
-    from hvae.trainer import Trainer
+    from cases import trainer_step  # the sibling module (benchmarks/cases.py)
     from models.laplace_vae import MODELS as CLASSES, PRESETS
 
     tf.random.set_seed(0)
@@ -65,7 +55,9 @@ def time_step(name: str, batch: int, steps: int, warmup: int, **options) -> dict
     optimizer.build(model.trainable_variables)
     images, labels = _images(batch), tf.zeros((batch,), tf.int64)
     with tempfile.TemporaryDirectory() as run_dir:
-        step = Trainer(_BenchTask(model, optimizer, run_dir, batch))._build_step()
+        built = dict(model=model, optimizer=optimizer, images=images,
+                     loss_terms=lambda x, y, t: model.loss_terms(x, training=True))
+        step = trainer_step(built, run_dir)
         start = time.perf_counter()
         for _ in range(warmup):
             float(step(images, labels)["loss"])

@@ -22,74 +22,23 @@ import sys
 
 from . import registry
 from .errors import ConfigError, HVAEError, unwritable
-from .registry import MODES, flag
-from .runs import find_single_run, load_config_json, run_dir_of
+from .registry import MODES
+from .runs import RunConfig, check_values, find_single_run, load_config_json, run_dir_of
 
-# Settings every family has, and their defaults (a family's ``defaults`` may override them).
-COMMON_DEFAULTS = dict(db_path=None, gpus="", netname="", seed=None, restart=False, max_iterations=None,
-                       dataset_option=[], image_size=None, cpu_devices=None, checkpoint_frequency=2000,
-                       log_frequency=20, compile="auto", learning_rate=None, validation_size=None,
-                       split="test", iw_samples=1000, num_images=None, best=False, precision="float32",
-                       sync_batch_norm=False)
+# The settings every family has: RunConfig's fields, with their defaults, checks and flags (a family's ``defaults``
+# may override a default, e.g. ``batch_size``).
+COMMON_DEFAULTS = RunConfig.defaults()
 # Settings that define the model or its objective: a resumed run must not change them.
-COMMON_IDENTITY_KEYS = ("model", "dataset", "dataset_option", "image_size", "batch_size", "learning_rate",
-                        "validation_size")
+COMMON_IDENTITY_KEYS = ("model",) + RunConfig.keys("identity")
 # How this invocation runs, not what it trains: never taken from config.json (a store_true switch saved
 # there could otherwise never be turned off again).
-COMMON_RUN_CONTROL_KEYS = ("gpus", "cpu_devices", "max_iterations", "checkpoint_frequency", "log_frequency",
-                           "compile", "restart", "best", "split", "iw_samples", "num_images", "export",
-                           "precision", "sync_batch_norm")
-
-TRAIN = ("train",)
-DATA_FLAGS = (
-    flag("--dataset", help="mnist, binarized_mnist, svhn, celebA, lsun, cifar10, folder, digits "
-                           "(default: the family's)"),
-    flag("--db_path", help="folder (or file) with the dataset's files"),
-    flag("--dataset_option", action="append", metavar="KEY=VALUE",
-         help="a loader option, e.g. train_split=test (mnist), train_split=train (svhn); repeatable"),
-    flag("--image_size", type=int, help="resize images to this size (celebA, folder, lsun image files)"),
-    flag("--validation_size", type=int, modes=("train", "evaluate"),
-         help="images held out for validation (monitoring and the best checkpoint); default: the dataset's "
-              "own validation split, else a fixed random 10%% of the training images (at most 10,000); "
-              "0: none"),
-)
-RUN_FLAGS = (
-    flag("--netname", help="run name: the folder model/<netname>/ (default <model>_<dataset>); a built-in "
-                           "name (vladder_mnist, ...) also selects that configuration"),
-    flag("--batch_size", type=int, modes=TRAIN, help="images per step (default: the family's)"),
-    flag("--learning_rate", type=float, modes=TRAIN, help="learning rate (default: the original's)"),
-    flag("--max_iterations", type=int, modes=TRAIN, help="stop after this many iterations in total"),
-    flag("--seed", type=int, help="seed of Python, NumPy, TensorFlow and the data order"),
-    flag("--restart", action="store_true", modes=TRAIN, help="delete model/<netname>/ and start from scratch"),
-    flag("--gpus", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)"),
-    flag("--cpu_devices", type=int, help="split the CPU into N logical devices and mirror over them"),
-    flag("--checkpoint_frequency", type=int, modes=TRAIN, help="iterations between checkpoints (default 2000)"),
-    flag("--log_frequency", type=int, modes=TRAIN,
-         help="iterations between console lines and TensorBoard scalars (20)"),
-    flag("--precision", choices=("float32", "tf32", "mixed_float16", "mixed_bfloat16"), modes=TRAIN,
-         help="float32 (default, as the originals; TensorFloat-32 off), tf32, mixed_float16 (with a loss scale) "
-              "or mixed_bfloat16; the loss is computed in float32"),
-    flag("--sync_batch_norm", action="store_true", modes=TRAIN,
-         help="batch-norm statistics over every replica's batch (all workers and devices) instead of each "
-              "replica's own (the original's behaviour, the default); models with batch norm only"),
-    flag("--compile", choices=("auto", "eager", "function", "xla"), modes=("train", "evaluate"),
-         help="how the training step (and evaluate's importance sampling) runs: auto (default: the fastest for "
-              "the configuration, measured by benchmarks/train_speed.py), eager, tf.function or XLA"),
-)
-EVALUATION_FLAGS = (
-    flag("--split", choices=("test", "validation", "train"), modes=("evaluate",),
-         help="evaluate: the split to measure (test)"),
-    flag("--iw_samples", type=int, modes=("evaluate",),
-         help="evaluate: importance samples K per image (default 1000; the Laplace family 5000)"),
-    flag("--num_images", type=int, modes=("evaluate",),
-         help="evaluate: a fixed random subset of this many images of the split"),
-    flag("--best", action="store_true", modes=("generate", "evaluate"),
-         help="generate, evaluate: restore the best checkpoint by validation score (model/<netname>/best/)"),
-    flag("--export", metavar="PATH.keras", modes=("generate",),
-         help="generate: save the restored model as a Keras file (keras.models.load_model reads it) instead "
-              "of drawing"),
-)
+COMMON_RUN_CONTROL_KEYS = RunConfig.keys("control")
+DATA_FLAGS = RunConfig.flags("data")
+RUN_FLAGS = RunConfig.flags("run")
+EVALUATION_FLAGS = RunConfig.flags("evaluate")
 COMMON_FLAGS = DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS
+# Family flags whose values must be at least 1 (the family checks its others)
+FAMILY_COUNTS = ("vis_frequency", "latent_dim")
 EXAMPLES = {
     "train.py": """examples:
   python train.py --dataset=digits --max_iterations=1500 --seed=1      VLadder on scikit-learn's digits
@@ -172,8 +121,10 @@ def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentPar
             _add(g, f, prog)
     if fam is not None:
         g = p.add_argument_group(fam.title)
+        common = {f.option for f in COMMON_FLAGS}
         for f in fam.flags:
-            _add(g, f, prog)
+            if f.option not in common:
+                _add(g, f, prog)
     return p
 
 
@@ -185,7 +136,8 @@ def full_help(prog: str) -> str:
     for fam in registry.families():
         p = argparse.ArgumentParser(add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter)
         g = p.add_argument_group(f"{fam.title} ({', '.join(fam.models)})")
-        shown = [f for f in fam.flags if _shown(f, prog)]
+        common = {f.option for f in COMMON_FLAGS}
+        shown = [f for f in fam.flags if _shown(f, prog) and f.option not in common]
         for f in shown:
             f.add_to(g)
         if not shown:
@@ -407,20 +359,16 @@ def _show(value) -> str:
 
 
 def _check_values(config: dict) -> None:
-    """The common settings' ranges (each one line).
+    """The ranges of the run settings (:func:`hvae.runs.check_values`) and of the families' counts (each one line).
 
     Raises:
         ConfigError: a count below 1, a negative validation size, a non-positive learning rate.
     """
-    for key in ("batch_size", "vis_frequency", "checkpoint_frequency", "log_frequency", "epochs", "latent_dim",
-                "max_iterations", "image_size", "iw_samples", "num_images"):
+    check_values(config)
+    for key in FAMILY_COUNTS:
         value = config.get(key)
         if value is not None and value < 1:
             raise ConfigError(f"{_flag(key)} must be at least 1, got {value}")
-    if config.get("validation_size") is not None and config["validation_size"] < 0:
-        raise ConfigError(f"--validation_size must be 0 or more, got {config['validation_size']}")
-    if config.get("learning_rate") is not None and not config["learning_rate"] > 0:
-        raise ConfigError(f"--learning_rate must be positive, got {config['learning_rate']}")
 
 
 def _validate(config: dict, explicit: dict, fam=None) -> None:

@@ -214,3 +214,119 @@ def render(fig) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0
+
+
+def curve_canvas(values, title: str, xlabel: str = "Iterations", ylabel: str = "Loss",
+                 style: str = "fivethirtyeight", size=(9, 5.5), dpi: int = 80) -> np.ndarray:
+    """A line plot of ``values`` (one per iteration, from 1) as an RGB canvas in [0, 1] (matplotlib ``style``);
+    "no training history" where there are none."""
+    import matplotlib.style
+    from matplotlib.figure import Figure as PlotFigure
+
+    with matplotlib.style.context(style):
+        fig = PlotFigure(figsize=size, dpi=dpi)
+        ax = fig.add_subplot(1, 1, 1)
+        values = np.asarray(values, np.float64)
+        if values.size:
+            ax.plot(np.arange(1, values.size + 1), values, linewidth=1.5)
+        else:
+            ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        fig.tight_layout()
+        return render(fig)
+
+
+def scatter_canvas(panels, labels=None, size=(12, 5.5), dpi: int = 80) -> np.ndarray:
+    """2-d points side by side, one Tableau colour per class (alpha 0.5), as an RGB canvas in [0, 1].
+
+    Args:
+        panels: ``[(points (N, 2), title)]``, one subplot each.
+        labels: ``(N,)`` integer classes of the points (None: one colour, no legend).
+    """
+    from matplotlib import colors as mcolors
+    from matplotlib.figure import Figure as PlotFigure
+
+    fig = PlotFigure(figsize=size, dpi=dpi)
+    colours = list(mcolors.TABLEAU_COLORS.values())
+    classes = sorted(set(np.asarray(labels).tolist())) if labels is not None else [None]
+    for i, (points, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for c in classes:
+            mask = np.ones(len(points), bool) if c is None else np.asarray(labels) == c
+            ax.scatter(points[mask, 0], points[mask, 1], s=4, alpha=0.5, label=None if c is None else str(c),
+                       color=colours[(c or 0) % len(colours)])
+        ax.set_title(title, fontsize=10)
+        if labels is not None:
+            ax.legend(fontsize=7, markerscale=3, loc="upper right")
+    return render(fig)
+
+
+def padded_grid(images, num_cols: int, pad: int = 2) -> np.ndarray:
+    """torchvision's ``make_grid`` with boilr's padding colour: ``pad`` pixels around and between the images,
+    white if the (lower) median of the images' border intensities is below 0.2, else black.
+
+    Args:
+        images: ``(N, H, W, C)`` in [0, 1] (clipped); filled row-major, ``num_cols`` a row.
+    Returns:
+        ``(rows (H + pad) + pad, num_cols (W + pad) + pad, C)`` float32, rows = ceil(N / num_cols).
+    """
+    x = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    n, h, w, c = x.shape
+    grey = x.mean(axis=-1)
+    border = np.concatenate([grey[:, 0].ravel(), grey[:, h - 1].ravel(), grey[:, 1:h - 1, 0].ravel(),
+                             grey[:, 1:h - 1, w - 1].ravel()])
+    lower_median = np.partition(border, (len(border) - 1) // 2)[(len(border) - 1) // 2]
+    rows = -(-n // num_cols)
+    canvas = np.full((rows * (h + pad) + pad, num_cols * (w + pad) + pad, c), 1.0 if lower_median < 0.2 else 0.0,
+                     np.float32)
+    for i in range(n):
+        r, col = divmod(i, num_cols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = x[i]
+    return canvas
+
+
+def interleave(first, second) -> np.ndarray:
+    """``[a0, b0, a1, b1, ...]`` of two ``(N, H, W, C)`` arrays (e.g. inputs and their reconstructions), float32
+    ``(2N, H, W, C)``."""
+    first, second = np.asarray(first), np.asarray(second)
+    out = np.empty((2 * len(first),) + first.shape[1:], np.float32)
+    out[0::2], out[1::2] = first, second
+    return out
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file OpenCV decodes (png, jpg, bmp, ...; any size) as RGB uint8 ``(H, W, 3)`` (a grey file gives
+    three equal channels, alpha is dropped).
+
+    Raises:
+        ConfigError: the path does not exist, is a folder, or is not an image OpenCV can decode.
+    """
+    from .errors import ConfigError
+
+    if not os.path.exists(path):
+        raise ConfigError(f"image {path} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a folder; generate takes one image file (png, jpg, ...)")
+    data = np.fromfile(path, np.uint8) if os.path.getsize(path) else np.zeros(0, np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise ConfigError(f"{path} is not an image OpenCV can read (png, jpg, bmp, ...)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def fit_image(rgb, shape) -> np.ndarray:
+    """An RGB uint8 image of any size -> a ``shape = (H, W, C)`` canvas in [0, 1]: bilinear resize (OpenCV), then
+    for C = 1 OpenCV's grey weights.
+
+    Raises:
+        ValueError: C is neither 1 nor 3.
+    """
+    h, w, c = shape
+    if c not in (1, 3):
+        raise ValueError(f"{c}-channel images: only 1 (grey) or 3 (RGB) channels can be fitted")
+    img = cv2.resize(np.asarray(rgb, np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    if c == 1:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+    return img.astype(np.float32) / 255.0

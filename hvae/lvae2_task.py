@@ -4,35 +4,14 @@
     python train.py LVAE2 evaluate [--iw_samples=K] [--best]
     python train.py LVAE2 generate [--best]          # or: python generate.py LVAE2
 
-``train`` builds the model (:mod:`models.lvae2`, 28x28x1 data: mnist, binarized_mnist, digits) and Adam
-(lr 1e-3, betas 0.9/0.999, epsilon 1e-8: PyTorch's defaults), and trains it with the shared
-:class:`hvae.trainer.Trainer` for ``--epochs`` epochs (3, as the notebook) of batches of 64 (the trainer
-drops an epoch's last partial batch; the original kept it). After every epoch it
-
-- measures every loss term over the whole validation split (``validation/...`` in TensorBoard and on the
-  console) and keeps the best checkpoint by the validation negative ELBO (``model/<netname>/best/``);
-- draws the notebook's figures and ours into ``model/<netname>/<figure>/current.png`` and
-  ``epoch<k>.png``; each image grid also as ``current_labelled.png`` (titled with the run, the iteration and
-  what it shows), which is the version TensorBoard gets:
-
-  ``loss``             the training loss at every iteration ("Training of the Ladder VAE", fivethirtyeight);
-  ``reconstructions``  8 fixed validation images, each beside its reconstruction (4 pairs a row);
-  ``latent``           the 2-d top code of the validation images coloured by class: sampled z (left, as the
-                       notebook's scatter) and posterior means (right);
-  ``samples``          100 prior samples, z_top ~ N(0, I), z_ladder ~ p(z_ladder | z_top);
-  ``samples_shrunk``   the same with z_top scaled by 0.5 (the notebook's "shrinked" generation space);
-  ``line``             5 decodes along the segment (-1.5, -1.5) -> (1.5, 1.5) of the top code, stacked
-                       vertically (the README's examples/laddervae1.png; a row in the labelled version),
-                       z_ladder at its mean;
-  ``manifold``         a 15x15 grid of the top code over [-2, 2]^2 (z_2 decreasing downwards), z_ladder at its mean;
-  ``samples_top``      100 top codes from the prior, z_ladder at its mean (what the top layer varies);
-  ``samples_ladder``   10 fixed top codes (rows): z_ladder at its mean, then 9 draws of p(z_ladder | z_top)
-                       (what the ladder layer varies).
-
-Codes and noise of the figures are fixed (seed 0), so the figures of successive epochs are comparable.
-The loss of every iteration is kept in ``model/<netname>/loss_history.npy`` (resumes continue it). The
-test split is measured once, when training ends. ``generate`` restores the newest (``--best``: best)
-checkpoint and draws every figure into ``current.png``.
+28x28x1 data (mnist, binarized_mnist, digits), Adam 1e-3 (PyTorch's constants), ``--epochs`` (3) epochs of 64.
+After every epoch: every loss term over the validation split, the best checkpoint by validation ELBO, and the
+figures (``model/<netname>/<figure>/current.png``, ``epoch<k>.png``, image grids also ``current_labelled.png``):
+``loss`` (every iteration's loss, the notebook's plot), ``reconstructions``, ``latent`` (the 2-d top code by
+class: sampled and posterior means), ``samples``, ``samples_shrunk`` (z_top x 0.5), ``line`` (5 decodes from
+(-1.5, -1.5) to (1.5, 1.5)), ``manifold`` (15x15 over [-2, 2]^2), ``samples_top`` and ``samples_ladder`` (what each
+layer varies). Codes and noise are fixed (seed 0); every iteration's loss is kept in ``loss_history.npy``. Details:
+docs/lvae2.md.
 """
 
 from __future__ import annotations
@@ -47,7 +26,6 @@ from .family import Family, flag
 from .task import Figure, Task
 
 LEARNING_RATE = 1e-3          # optim.Adam(model.parameters()) defaults
-ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 FIXED_SEED = 0
 RECONSTRUCTION_IMAGES = 8
 GRID = 10
@@ -71,7 +49,6 @@ FAMILY = Family(
     defaults=dict(batch_size=64, epochs=3, sampling="repo", merge="precision", recon="l2norm", likelihood="bernoulli",
                   beta_start=None, beta_growth=None, beta_max=None, beta_constant=None),
     flags=(
-        flag("--epochs", modes=TRAIN, type=int, help="training epochs (default 3)"),
         flag("--sampling", modes=TRAIN, choices=("repo", "paper"),
              help="LVAE2: repo (default): the decoder samples its own ladder Gaussian, ladder KL(common||encoder), "
                   "as the original; paper: it samples the merged posterior, KL(posterior||prior) (Sonderby et al.)"),
@@ -91,7 +68,6 @@ FAMILY = Family(
     ),
     identity_keys=("sampling", "merge", "recon", "likelihood", "beta_start", "beta_growth", "beta_max",
                    "beta_constant"),
-    run_control_keys=("epochs",),
     model_help={"LVAE2": "small conv Ladder VAE on 28x28 digits (mnist, binarized_mnist, digits)"},
 )
 
@@ -283,7 +259,7 @@ class LVAE2Task(Task):
 
         m, f = self.model, self.fixed_codes()
         show = self.to_display
-        out = {"loss": Figure(loss_canvas(self.history))}
+        out = {"loss": Figure(figures.curve_canvas(self.history, "Training of the Ladder VAE"))}
         images = self.data().take(split, RECONSTRUCTION_IMAGES, seed=FIXED_SEED)
         fwd = m.forward(images, top_noise=tf.constant(f["top_noise"][:len(images)]))
         recon = m.from_unit(fwd.decoding.mean_image).numpy()
@@ -321,10 +297,7 @@ class LVAE2Task(Task):
 
     def latent_canvas(self, split: str) -> np.ndarray:
         """The notebook's ``plot_latent_space_with_labels`` over (at most 10,000 of) ``split``: sampled z_top
-        (left) and posterior means (right), one Tableau colour per class, alpha 0.5."""
-        from matplotlib import colors as mcolors
-        from matplotlib.figure import Figure as PlotFigure
-
+        (left) and posterior means (right), one colour per class."""
         sampled, means, labels = [], [], []
         seen = 0
         for images, y in self.dataset.batches(split, 500, with_labels=True):
@@ -336,19 +309,9 @@ class LVAE2Task(Task):
             if seen >= SCATTER_IMAGES:
                 break
         sampled, means, labels = (np.concatenate(a)[:SCATTER_IMAGES] for a in (sampled, means, labels))
-        fig = PlotFigure(figsize=(12, 5.5), dpi=80)
-        colours = list(mcolors.TABLEAU_COLORS.values())
-        classes = sorted(set(labels.tolist())) if self.dataset.num_classes else [None]
-        for i, (points, title) in enumerate(((sampled, "sampled z (as the notebook)"), (means, "posterior means"))):
-            ax = fig.add_subplot(1, 2, i + 1)
-            for c in classes:
-                mask = np.ones(len(points), bool) if c is None else labels == c
-                ax.scatter(points[mask, 0], points[mask, 1], s=4, alpha=0.5, label=None if c is None else str(c),
-                           color=colours[(c or 0) % len(colours)])
-            ax.set_title(f"top latent z_top, {split}: {title}", fontsize=10)
-            if c is not None:
-                ax.legend(fontsize=7, markerscale=3, loc="upper right")
-        return figures.render(fig)
+        return figures.scatter_canvas([(sampled, f"top latent z_top, {split}: sampled z (as the notebook)"),
+                                       (means, f"top latent z_top, {split}: posterior means")],
+                                      labels if self.dataset.num_classes else None)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluation_notes(self) -> list:
@@ -372,57 +335,3 @@ class LVAE2Task(Task):
         for note in result["notes"]:
             print(f"note: {note}")
         return super().write_evaluation(result)
-
-
-def loss_canvas(history) -> np.ndarray:
-    """The notebook's loss curve: every iteration's training loss, 'fivethirtyeight' style."""
-    import matplotlib.style
-    from matplotlib.figure import Figure
-
-    with matplotlib.style.context("fivethirtyeight"):
-        fig = Figure(figsize=(9, 5.5), dpi=80)
-        ax = fig.add_subplot(1, 1, 1)
-        values = np.asarray(history, np.float64)
-        if values.size:
-            ax.plot(np.arange(1, values.size + 1), values, linewidth=1.5)
-        else:
-            ax.text(0.5, 0.5, "no training history", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xlabel("Iterations")
-        ax.set_ylabel("Loss")
-        ax.set_title("Training of the Ladder VAE")
-        fig.tight_layout()
-        return figures.render(fig)
-
-
-# --------------------------------------------------------------------------------------------------
-# the lead's speed benchmark
-# --------------------------------------------------------------------------------------------------
-def benchmark_cases() -> dict:
-    """``{case: builder}``; ``builder(batch=None)`` returns ``dict(model, optimizer, images, labels,
-    loss_terms)`` with ``loss_terms(images, labels, iteration)`` the training step's objective.
-
-    Cases: ``LVAE2`` (the defaults: repo sampling, whole-batch L2 norm, warm-up) and ``LVAE2_paper_nll``
-    (merged-posterior sampling, Bernoulli negative ELBO). Batch 64 unless given; images uniform in [0, 1]."""
-
-    def case(**options):
-        def builder(batch=None):
-            import keras
-            import tensorflow as tf
-
-            from models.lvae2 import LVAE2, LVAE2Config
-
-            b = int(batch or 64)
-            model = LVAE2(LVAE2Config(**options)).build_all()
-            optimizer = keras.optimizers.Adam(LEARNING_RATE, **ADAM)
-            optimizer.build(model.trainable_variables)
-            images = tf.constant(np.random.RandomState(0).uniform(size=(b,) + SHAPE).astype(np.float32))
-            labels = tf.zeros((b,), tf.int64)
-
-            def loss_terms(images, labels, iteration):
-                return model.loss_terms(images, None, iteration, training=True)
-
-            return dict(model=model, optimizer=optimizer, images=images, labels=labels, loss_terms=loss_terms)
-
-        return builder
-
-    return {"LVAE2": case(), "LVAE2_paper_nll": case(sampling="paper", recon="nll")}

@@ -6,7 +6,7 @@ of memory traffic per step on a CPU. :class:`FusedAdam` gives every variable to 
 ``ResourceApplyAdam`` kernel instead (the one ``tf.keras`` 2 and TF1's ``AdamOptimizer`` used): the same
 arithmetic (m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)),
 the same variables (a checkpoint of one restores into the other), one pass over memory. Whether it is faster is
-measured by ``benchmarks/train_speed.py`` (README, Speed); the tasks use it where it is.
+measured by ``benchmarks/train_speed.py`` (docs/performance.md); the tasks use it where it is.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError, unwritable
-from .runs import load_dataset, save_config_json
+from .runs import RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
@@ -86,9 +86,10 @@ class Task:
 
     def __init__(self, config: dict, strategy):
         self.config = config
+        self.run = RunConfig.from_settings(config)
         self.strategy = strategy
         self.run_dir = config["run_dir"]
-        self.batch_size = int(config["batch_size"])
+        self.batch_size = int(self.run.batch_size)
         self.dataset = None
         self.model = None
         self.optimizer = None
@@ -112,7 +113,7 @@ class Task:
     @property
     def learning_rate(self) -> float:
         """``--learning_rate``, else the family's original value (:attr:`default_learning_rate`)."""
-        return float(self.config.get("learning_rate") or self.default_learning_rate)
+        return float(self.run.learning_rate or self.default_learning_rate)
 
     # ---- hooks (see the module docstring) ----------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
@@ -181,12 +182,12 @@ class Task:
     def evaluation_compile_mode(self) -> str:
         """How ``evaluate`` runs its importance sampling: ``--compile`` when given, else ``tf.function``, which
         ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (1.4-2.4x)."""
-        mode = self.config.get("compile") or "auto"
+        mode = self.run.compile
         return "function" if mode == "auto" else mode
 
     def compile_mode(self) -> str:
         """``--compile``, with ``auto`` (the default) resolved by :meth:`default_compile_mode`."""
-        mode = self.config.get("compile") or "auto"
+        mode = self.run.compile
         return self.default_compile_mode() if mode == "auto" else mode
 
     def data_levels(self) -> int | None:
@@ -308,8 +309,8 @@ class Task:
         mode = self.config["mode"]
         if mode == "evaluate":
             return self.evaluate()
-        if mode == "generate" and self.config.get("export"):
-            return self.export(self.config["export"])
+        if mode == "generate" and self.run.export:
+            return self.export(self.run.export)
         if mode == "generate":
             return self.generate()
         return self.train(devices)
@@ -334,7 +335,7 @@ class Task:
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
         print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
-        status = trainer.fit(max_iterations=config.get("max_iterations"), epochs=config.get("epochs"))
+        status = trainer.fit(max_iterations=self.run.max_iterations, epochs=self.run.epochs)
         self._state = None
         last = int(trainer.iteration.numpy())
         if status == "done" and last > start:
@@ -362,12 +363,11 @@ class Task:
             CheckpointError: nothing to restore.
             DatasetError: the run's dataset cannot be loaded (figures of data need it).
         """
-        trainer = self.restore_for_use(best=bool(self.config.get("best")))
+        trainer = self.restore_for_use(best=self.run.best)
         iteration = int(trainer.iteration.numpy())
-        which = " (best checkpoint)" if self.config.get("best") else ""
+        which = " (best checkpoint)" if self.run.best else ""
         print(f"{self.config['netname']} ({self.name}) at iteration {iteration}{which} "
-              f"({(trainer.best_manager if self.config.get('best') else trainer.manager).latest_checkpoint})",
-              flush=True)
+              f"({(trainer.best_manager if self.run.best else trainer.manager).latest_checkpoint})", flush=True)
         written = self.write_figures(self.draw_figures(iteration, self.generate_split()), iteration, None)
         trainer.writer.flush()
         for path in written:
@@ -390,7 +390,7 @@ class Task:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(f"--export: folder {folder} does not exist")
-        trainer = self.restore_for_use(best=bool(self.config.get("best")))
+        trainer = self.restore_for_use(best=self.run.best)
         print(f"{self.config['netname']} ({self.config['model']}) at iteration {int(trainer.iteration.numpy())}",
               flush=True)
         self.model.save(path)
@@ -424,7 +424,7 @@ class Task:
         self.num_classes = num_classes
         self.display_range = tuple(float(v) for v in value_range)
         try:
-            with self.strategy.scope(), synchronized_batch_norm(bool(self.config.get("sync_batch_norm"))):
+            with self.strategy.scope(), synchronized_batch_norm(self.run.sync_batch_norm):
                 self.model = self.build_model(tuple(int(s) for s in shape), self.display_range, num_classes)
                 self.optimizer = self.build_optimizer()
                 self.optimizer.build(self.model.trainable_variables)
@@ -440,7 +440,8 @@ class Task:
         if hasattr(m, "config") and hasattr(m.config, "to_dict"):
             extra["model_config"] = m.config.to_dict()
         extra.update(self.recorded())
-        return save_config_json(self.config, extra)
+        fam = self.family
+        return save_config_json(self.config, extra, settings_keys=fam.flag_dests | set(fam.defaults))
 
     def build_for_use(self) -> None:
         """Build the model from ``config.json``'s image shape and range (no data needed), else from the data."""
@@ -473,10 +474,9 @@ class Task:
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
                 self.optimizer.build(self.model.trainable_variables)
 
-        config = self.config
-        options = dict(seed=config.get("seed") or 0, compile_mode=self.compile_mode(),
-                       checkpoint_frequency=config.get("checkpoint_frequency", 2000),
-                       log_frequency=config.get("log_frequency", 20))
+        run = self.run
+        options = dict(seed=run.seed or 0, compile_mode=self.compile_mode(),
+                       checkpoint_frequency=run.checkpoint_frequency, log_frequency=run.log_frequency)
         options.update(kwargs)
         task = self
 
@@ -521,20 +521,19 @@ class Task:
         """
         from .evaluation import Evaluator
 
-        config = self.config
-        split = config.get("split") or "test"
-        k = int(config.get("iw_samples") or 1000)
+        config, run = self.config, self.run
+        split, k = run.split, run.iw_samples
         data = self.data()
         if split not in data.splits:
             raise ConfigError(f"dataset {data.name} has no {split} split here (it has {', '.join(data.splits)}); "
                               f"the validation split comes from --validation_size")
-        if config.get("num_images"):
-            wanted, size = int(config["num_images"]), data.sources[split].size
+        if run.num_images:
+            wanted, size = run.num_images, data.sources[split].size
             if wanted > size:
                 print(f"--num_images {wanted:,} is more than the {split} split's {size:,} images: evaluating all "
                       f"{size:,}", flush=True)
             data = data.subset(split, wanted)
-        best = bool(config.get("best"))
+        best = run.best
         self.build(data.shape, data.value_range, data.num_classes)
         if not getattr(self.model, "has_posterior", True):
             raise ConfigError(f"{config['model']} has a deterministic encoder: there is no posterior q(z|x) to "

@@ -163,7 +163,7 @@ class Trainer:
                                               best_score=self.best_score)
         # Every worker of a cluster saves (saving may run collective ops), but only the chief into the run folder;
         # the others into a temporary folder removed at exit. Every worker restores from the run folder (a
-        # folder the cluster shares: see the README's multi-worker section).
+        # folder the cluster shares: see docs/performance.md, several devices and machines).
         save_dir = self.run_dir if self.is_chief else tempfile.mkdtemp(prefix="hvae_worker_")
         if not self.is_chief:
             atexit.register(shutil.rmtree, save_dir, True)

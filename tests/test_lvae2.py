@@ -371,20 +371,6 @@ def test_interface_signatures():
         == ["scale", "ladder"]
 
 
-def test_benchmark_cases():
-    from hvae.lvae2_task import benchmark_cases
-
-    cases = benchmark_cases()
-    assert set(cases) == {"LVAE2", "LVAE2_paper_nll"}
-    case = cases["LVAE2_paper_nll"](batch=4)
-    assert case["images"].shape == (4, 28, 28, 1) and case["model"].config.sampling == "paper"
-    terms = case["loss_terms"](case["images"], case["labels"], tf.constant(1, tf.int64))
-    assert np.isfinite(float(terms["loss"])) and float(terms["elbo"]) < 0
-
-
-# --------------------------------------------------------------------------------------------------
-# the command line, in this process
-# --------------------------------------------------------------------------------------------------
 def _main(argv, capsys):
     from hvae import cli
 

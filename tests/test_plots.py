@@ -1,4 +1,4 @@
-"""The README's plotting scripts on small real inputs: TensorBoard event files written the way the trainer writes
+"""The plotting scripts of the README and docs/ on small real inputs: TensorBoard event files written the way the trainer writes
 them, and the evaluation JSON files of the Laplace family's stages."""
 
 import json

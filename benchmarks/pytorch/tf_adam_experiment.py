@@ -54,15 +54,12 @@ def main() -> int:
     optimizer = keras.optimizers.Adam(2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     optimizer.build(model.trainable_variables)
 
-    class Task:
-        def __init__(self, run_dir):
-            self.model, self.optimizer, self.run_dir, self.batch_size = model, optimizer, run_dir, batch
-
-        def loss_terms(self, images, labels, iteration):
-            return model.loss_terms(images, labels, iteration, training=True)
+    def loss_terms(images, labels, iteration):
+        return model.loss_terms(images, labels, iteration, training=True)
 
     tmp = tempfile.TemporaryDirectory(prefix="tfadam_")
-    trainer = Trainer(Task(tmp.name), compile_mode=args.variant)
+    trainer = Trainer(model, optimizer, None, loss_terms, batch_size=batch, run_dir=tmp.name,
+                      compile_mode=args.variant)
     project_step = trainer._build_step()
 
     variables = model.trainable_variables

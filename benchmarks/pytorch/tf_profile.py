@@ -55,15 +55,9 @@ def build(case, variant, batch):
         loss_terms = lambda x, t: model.loss_terms(x, None, training=True)
     optimizer.build(model.trainable_variables)
 
-    class Task:
-        def __init__(self, run_dir):
-            self.model, self.optimizer, self.run_dir, self.batch_size = model, optimizer, run_dir, batch
-
-        def loss_terms(self, images, labels, iteration):
-            return loss_terms(images, iteration)
-
     tmp = tempfile.TemporaryDirectory(prefix="tfprof_")
-    trainer = Trainer(Task(tmp.name), compile_mode=variant)
+    trainer = Trainer(model, optimizer, None, lambda images, labels, iteration: loss_terms(images, iteration),
+                      batch_size=batch, run_dir=tmp.name, compile_mode=variant)
     step = trainer._build_step()
     variables = model.trainable_variables
     jit = variant == "xla"

@@ -34,17 +34,6 @@ from worker_common import build_model, find_project, protocol_channel, serve, wa
 BATCH = {"vladder_mnist": 100, "vae_mlp": 64, "infovae": 64, "matmul": 2048}
 
 
-class _BenchTask:
-    """What ``Trainer`` needs of a task for its step (as the project's benchmarks/train_speed.py)."""
-
-    def __init__(self, model, optimizer, run_dir, batch, call):
-        self.model, self.optimizer, self.run_dir, self.batch_size = model, optimizer, run_dir, batch
-        self._call = call
-
-    def loss_terms(self, images, labels, iteration):
-        return self._call(images, labels, iteration)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", required=True, choices=sorted(BATCH))
@@ -103,7 +92,8 @@ def main() -> int:
         info["optimizer"] = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
         info["trainable_parameters"] = int(sum(int(v.shape.num_elements()) for v in model.trainable_variables))
         run_dir = tempfile.TemporaryDirectory(prefix="tfbench_")  # checkpoints are never written; removed at exit
-        trainer = Trainer(_BenchTask(model, optimizer, run_dir.name, batch, call), compile_mode=args.variant)
+        trainer = Trainer(model, optimizer, None, call, batch_size=batch, run_dir=run_dir.name,
+                          compile_mode=args.variant)
         train_step = trainer._build_step()
         images = tf.random.uniform((batch,) + shape, 0.0, 1.0, seed=3)
         labels = tf.zeros((batch,), tf.int64)
