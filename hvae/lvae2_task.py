@@ -16,8 +16,6 @@ docs/lvae2.md.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import figures
@@ -34,7 +32,6 @@ MANIFOLD_RANGE = 2.0
 LINE_POINTS = 5
 LINE_ENDS = ((-1.5, -1.5), (1.5, 1.5))
 SCATTER_IMAGES = 10_000
-HISTORY_FILE = "loss_history.npy"
 SHAPE = (28, 28, 1)
 BETA_FLAGS = ("beta_start", "beta_growth", "beta_max")
 TRAIN = ("train",)
@@ -95,34 +92,27 @@ class LVAE2Task(Task):
     :class:`hvae.task.Task`; epoch schedule, Adam 1e-3 with PyTorch's constants)."""
 
     default_learning_rate = LEARNING_RATE
+    keep_loss_history = True     # the notebook's loss curve: every iteration's loss (model/<netname>/loss_history.npy)
 
     def __init__(self, config: dict, strategy):
         check_options(config)
         super().__init__(config, strategy)
-        self.history: list = []
-        self._eval_fn = None
-        self._last_loss = None
         self._fixed = None
 
-    # ---- set-up ---------------------------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
-        """:class:`models.lvae2.LVAE2` of this run's flags (:meth:`LVAE2Config.from_settings`: flags left out, e.g.
-        the beta warm-up's, keep the defaults) and the data's shape and range.
+        """:class:`models.lvae2.LVAE2` of this run's flags and the data's shape and range (flags left out keep the
+        defaults: :meth:`LVAE2Config.from_settings`).
 
         Raises:
             ConfigError: images other than 28x28x1.
             ValueError: a bad option.
         """
-        import tensorflow as tf
-
         from models.lvae2 import LVAE2, LVAE2Config
 
         if shape != SHAPE:
             raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.config['dataset']} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
-        model = LVAE2(LVAE2Config.from_settings(self.config, shape, value_range), name="LVAE2").build_all()
-        self._last_loss = tf.Variable(0.0, trainable=False, name="last_loss", aggregation=tf.VariableAggregation.MEAN)
-        return model
+        return LVAE2(LVAE2Config.from_settings(self.config, shape, value_range), name="LVAE2").build_all()
 
     def recorded(self) -> dict:
         return {"beta_schedule": self.model.beta.describe()}
@@ -135,63 +125,16 @@ class LVAE2Task(Task):
         return (f"LVAE2, {m.count_parameters():,} parameters; loss = {rec} + beta (KL_top + ladder {ladder}); "
                 f"{m.beta.describe()}; sampling {c.sampling}, merge {c.merge}; Adam lr {self.learning_rate:g}")
 
-    # ---- trainer hooks -------------------------------------------------------------------------------------
-    def loss_terms(self, images, labels, iteration):
-        terms = self.model.loss_terms(images, None, iteration, training=True)
-        self._last_loss.assign(terms["loss"])   # read by on_step for the per-iteration loss curve
-        return terms
-
-    def on_start(self, resumed: bool) -> list:
-        self.load_history(int(self._trainer.iteration.numpy()))
-        return []
-
-    def on_step(self, state) -> None:
-        self.history.append(float(self._last_loss.numpy()))
-        if state.iteration % state.checkpoint_frequency == 0:
-            self.save_history()
-
-    def on_end(self) -> None:
-        self.save_history()
-
-    def restore_for_use(self, best: bool = False):
-        trainer = super().restore_for_use(best)
-        self.load_history(int(trainer.iteration.numpy()))
-        return trainer
-
     # ---- monitoring -------------------------------------------------------------------------------------------
     def measure(self, split: str, iteration: int) -> dict:
-        """Every loss term over a whole split at the current beta, per image (one posterior draw each).
-
-        With ``recon='l2norm'`` the loss and reconstruction depend on the batch size: they are averaged over
-        the full batches only (over the one smaller batch if the split has no full batch).
-        """
-        import tensorflow as tf
-
-        if self._eval_fn is None:
-            model = self.model
-
-            def terms(images, it):
-                return model.loss_terms(images, None, it, training=False)
-
-            self._eval_fn = tf.function(terms, input_signature=(tf.TensorSpec((None,) + SHAPE, tf.float32),
-                                                                tf.TensorSpec((), tf.int64)))
-        it = tf.constant(max(int(iteration), 1), tf.int64)
-        sums, count, batch_sums, full = {}, 0, {}, 0
-        size = self.dataset.sources[split].size
-        for images in self.dataset.batches(split, self.batch_size, with_labels=False):
-            n = int(images.shape[0])
-            values = {k: float(v) for k, v in self._eval_fn(images, it).items()}
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value * n
-            count += n
-            if n == self.batch_size or size < self.batch_size:
-                for key in ("loss", "reconstruction"):
-                    batch_sums[key] = batch_sums.get(key, 0.0) + values[key]
-                full += 1
-        out = {k: v / max(count, 1) for k, v in sums.items()}
+        """Every loss term over a whole split at the current beta, per image (one posterior draw each). With
+        ``recon='l2norm'`` the loss and reconstruction depend on the batch size: they are averaged over the full
+        batches only (over the one smaller batch if the split has no full batch)."""
+        means, rows = self.split_means(split, iteration=iteration)
+        full = [v for n, v in rows if n == self.batch_size] or [v for _, v in rows[:1]]
         if self.model.config.recon == "l2norm" and full:
-            out.update({k: v / full for k, v in batch_sums.items()})
-        return out
+            means.update({k: sum(v[k] for v in full) / len(full) for k in ("loss", "reconstruction")})
+        return means
 
     def score(self, split: str, metrics: dict):
         return -metrics["elbo"]
@@ -204,9 +147,7 @@ class LVAE2Task(Task):
         self._epoch_mean = float(losses.mean()) if losses.size else float("nan")
         if losses.size:
             state.scalars({"train/epoch_mean_loss": self._epoch_mean}, step=step)
-        metrics = super().monitor(state, final)
-        self.save_history()
-        return metrics
+        return super().monitor(state, final)
 
     def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
         """The notebook's epoch line, then the split's terms."""
@@ -220,23 +161,6 @@ class LVAE2Task(Task):
     def describe_metrics(split: str, m: dict) -> str:
         return (f"{split}: loss {m['loss']:.4f}, ELBO {m['elbo']:.2f} nats/image, KL top {m['kl_top']:.3f}, "
                 f"KL ladder {m['kl_ladder']:.2f}, squared error {m['squared_error']:.2f}/image, beta {m['beta']:.3g}")
-
-    # ---- loss history -----------------------------------------------------------------------------------------
-    def history_path(self) -> str:
-        return os.path.join(self.run_dir, HISTORY_FILE)
-
-    def load_history(self, iteration: int) -> None:
-        """The saved per-iteration losses, cut or padded (NaN) to ``iteration`` entries."""
-        path = self.history_path()
-        values = np.load(path).astype(np.float64).tolist() if os.path.exists(path) else []
-        values = values[:iteration]
-        self.history = values + [float("nan")] * (iteration - len(values))
-
-    def save_history(self) -> None:
-        os.makedirs(self.run_dir, exist_ok=True)
-        tmp = self.history_path() + ".tmp.npy"
-        np.save(tmp, np.asarray(self.history, np.float32))
-        os.replace(tmp, self.history_path())
 
     # ---- figures --------------------------------------------------------------------------------------------------
     def fixed_codes(self) -> dict:
@@ -327,11 +251,3 @@ class LVAE2Task(Task):
                          f"that of the same network read as a {config.get('likelihood', 'bernoulli')} likelihood "
                          f"p(x|z)")
         return notes
-
-    def write_evaluation(self, result: dict) -> str:
-        """The shared evaluation's JSON and TensorBoard scalars (:meth:`hvae.task.Task.write_evaluation`), with
-        :meth:`evaluation_notes` recorded (``notes``) and printed."""
-        result["notes"] = self.evaluation_notes()
-        for note in result["notes"]:
-            print(f"note: {note}")
-        return super().write_evaluation(result)

@@ -20,6 +20,7 @@ files and TensorBoard, the likelihood evaluation, the Keras export). The whole i
       test_line(metrics, iteration)             [``end of training (iteration N): test <metrics>``]
       score(split, metrics) -> float | None     [None: no best checkpoint]; lower is better
       measure_test(iteration) -> dict           [measure("test", iteration)]: once, when training ends
+      evaluation_notes() -> [str]               [none]: what evaluate's bound means for this run
       on_start(resumed) -> [lines]              [nothing]: data-dependent initialisation, statistics, history
       on_step(state)                            [the iteration schedule's monitoring]
       figure_paths(name, iteration, index)      [<run>/<name>/current.png and epoch<index>.png]
@@ -81,6 +82,7 @@ class Task:
 
     schedule = "epochs"
     monitor_first = False
+    keep_loss_history = False    # every iteration's loss in self.history and model/<netname>/loss_history.npy
     default_learning_rate = 1e-3
     adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
@@ -96,6 +98,8 @@ class Task:
         self._trainer = None
         self._state = None
         self._last_monitor = None
+        self._compiled = {}
+        self.history: list = []
         self.dataset_defaults = {}
         self.num_classes = None
         self.display_range = (0.0, 1.0)
@@ -156,6 +160,11 @@ class Task:
     def score(self, split: str, metrics: dict):
         return None
 
+    def evaluation_notes(self) -> list:
+        """What the evaluated bound means for this run beyond the density's kind (recorded as ``notes`` in the
+        evaluation's JSON and printed); default none."""
+        return []
+
     def measure_test(self, iteration: int) -> dict:
         """The test split's metrics, measured once when training ends (default :meth:`measure`)."""
         return self.measure("test", iteration)
@@ -200,8 +209,12 @@ class Task:
 
     # ---- the trainer's callbacks ---------------------------------------------------------------------------------
     def on_step(self, state) -> None:
-        """The iteration schedule: monitor after step 1 (:attr:`monitor_first`) and every
-        :meth:`monitor_frequency` steps."""
+        """The loss history (:attr:`keep_loss_history`), and the iteration schedule: monitor after step 1
+        (:attr:`monitor_first`) and every :meth:`monitor_frequency` steps."""
+        if self.keep_loss_history:
+            self.history.append(state.values.get("loss", float("nan")))
+            if state.iteration % state.checkpoint_frequency == 0:
+                self.save_history()
         if self.schedule != "iterations":
             return
         every = self.monitor_frequency()
@@ -298,7 +311,49 @@ class Task:
             shown = ", ".join(os.path.relpath(p, self.run_dir) for p in written)
             self.print(f"figures in {self.run_dir}/: {shown}")
         self._last_monitor = iteration
+        if self.keep_loss_history:
+            self.save_history()
         return metrics
+
+    def split_means(self, split: str, terms=None, iteration: int = 1, seed: int | None = None):
+        """Each scalar of ``terms(images, labels, iteration)`` (default: the model's ``loss_terms`` in eval mode,
+        labels for a conditional model only) averaged over a whole split, per image (a batch weighted by its size),
+        in ``tf.function`` (compiled once per ``terms``).
+
+        Args:
+            split: the split to read.
+            iteration: the schedules' iteration (KL warm-up, beta), at least 1.
+            seed: read the split in one fixed shuffled order (batch-level terms such as MMD need batches drawn like
+                the training ones); None: in order.
+        Returns:
+            ``(means, rows)``: ``{term: mean}`` and ``[(batch size, {term: value})]`` per batch.
+        """
+        import tensorflow as tf
+
+        if terms is None:
+            model = self.model
+            conditional = bool(getattr(model, "conditional", False))
+
+            def terms(images, labels, it):
+                return model.loss_terms(images, labels if conditional else None, it, training=False)
+
+            key = "loss_terms"
+        else:
+            key = terms
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = tf.function(terms, reduce_retracing=True)
+        it = tf.constant(max(int(iteration), 1), tf.int64)
+        sums, count, rows = {}, 0, []
+        for images, labels in self.data().batches(split, self.batch_size, shuffle=seed is not None, seed=seed,
+                                                   drop_remainder=False, with_labels=True):
+            n = int(images.shape[0])
+            values = {k: float(v) for k, v in compiled(images, labels, it).items()}
+            rows.append((n, values))
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+            count += n
+        return {k: v / max(count, 1) for k, v in sums.items()}, rows
 
     def _steps_per_epoch(self) -> int:
         return max(self.data().train_size // self.batch_size, 1)
@@ -326,6 +381,8 @@ class Task:
         trainer = self.make_trainer()
         resumed = trainer.restore()
         start = int(trainer.iteration.numpy())
+        if self.keep_loss_history:
+            self.load_history(start)
         notes = self.on_start(resumed)
         self.save_config()
         print(f"{config['netname']}: {self.describe()}; batch {self.batch_size}; {devices}")
@@ -354,6 +411,25 @@ class Task:
 
     def on_end(self) -> None:
         """After training (done or stopped): save what the family keeps beside the checkpoints."""
+        if self.keep_loss_history:
+            self.save_history()
+
+    # ---- the loss history (keep_loss_history) ---------------------------------------------------------------------
+    HISTORY_FILE = "loss_history.npy"
+
+    def load_history(self, iteration: int) -> None:
+        """The saved per-iteration losses, cut or padded (NaN) to ``iteration`` entries (a resumed run continues
+        the curve; a checkpoint older than the file cuts it)."""
+        path = os.path.join(self.run_dir, self.HISTORY_FILE)
+        values = np.load(path).astype(np.float64).tolist() if os.path.exists(path) else []
+        self.history = values[:iteration] + [float("nan")] * (iteration - len(values[:iteration]))
+
+    def save_history(self) -> None:
+        """Write the history (float32, one per iteration) atomically."""
+        os.makedirs(self.run_dir, exist_ok=True)
+        path = os.path.join(self.run_dir, self.HISTORY_FILE)
+        np.save(path + ".tmp.npy", np.asarray(self.history, np.float32))
+        os.replace(path + ".tmp.npy", path)
 
     def generate(self) -> int:
         """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``current.png`` (a
@@ -504,6 +580,8 @@ class Task:
             self.build_for_use()
         trainer = self.make_trainer()
         trainer.restore(required=True, best=best)
+        if self.keep_loss_history:
+            self.load_history(int(trainer.iteration.numpy()))
         return trainer
 
     # ---- evaluate -----------------------------------------------------------------------------------------
@@ -552,6 +630,9 @@ class Task:
         result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
                       checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
                       split_notes=[note for note in data.notes if note.startswith(f"{split}:")])
+        notes = self.evaluation_notes()
+        if notes:
+            result["notes"] = notes
         # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
         print(format_evaluation(result), flush=True)
         try:
@@ -617,6 +698,7 @@ def format_evaluation(result: dict) -> str:
     lines.append(f"  KL per layer (bottom to top): {kls} nats; active units: {units}")
     lines.append(f"  {result['density']['note']}")
     lines.append(f"  {result['seconds']:.1f} s, {result['importance_samples_per_second']:,.0f} importance samples/s")
+    lines += [f"note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines)
 
 

@@ -76,6 +76,7 @@ class TrainState:
 
     Attributes:
         iteration: training steps completed (the number shown on the console, in TensorBoard and in checkpoint names).
+        values: the last step's loss terms and gradient norm (floats).
         steps_per_epoch: full batches of one epoch (the trainer drops an epoch's last partial batch).
         target: the iteration training stops at (``max_iterations`` / ``epochs``, the nearer; None: until stopped).
         log_frequency, checkpoint_frequency: the run's frequencies (iterations).
@@ -90,6 +91,7 @@ class TrainState:
         self.log_frequency = trainer.log_frequency
         self.checkpoint_frequency = trainer.checkpoint_frequency
         self.run_dir = trainer.run_dir
+        self.values = {}
         self.progress = None
 
     @property
@@ -361,8 +363,8 @@ class Trainer:
                     terms = self._preemption.run(self._step_fn, images, labels) if self._preemption else \
                         self._step_fn(images, labels)
                     it += 1
-                    state.iteration = it
                     values = {k: float(v) for k, v in terms.items()}
+                    state.iteration, state.values = it, values
                     self._check_finite(values, it)
                     # one numbering everywhere: iteration = training steps completed (console, TensorBoard,
                     # checkpoints); a line after this invocation's first step and every log_frequency

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import models
+from hvae.runs import load_config_json
 from models.lvae2 import PRESETS, LVAE2, BetaSchedule, LVAE2Config, gaussian_kl, legacy_merge, precision_weighted_merge
 
 # Trainable parameters (spec B.3; PyTorch weight + bias), summed by hand:
@@ -403,7 +404,7 @@ def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
     history = np.load(run / "loss_history.npy")
     assert len(history) == 20 and np.isfinite(history).all()
     assert history[-3:].mean() < 0.75 * history[:3].mean()   # the original's objective falls
-    config = json.loads((run / "config.json").read_text())
+    config = load_config_json(str(run))   # config.json flattened (its sections: hvae.runs.structure_config)
     assert config["sampling"] == "repo" and config["recon"] == "l2norm" and config["parameters"] == PARAMETERS
     assert list(run.glob("ckpt-20.index")) and list((run / "best").glob("*.index"))
     sizes = {"samples": (280, 280), "samples_shrunk": (280, 280), "samples_top": (280, 280),
