@@ -557,6 +557,19 @@ class LaplaceModel(HVAEModel):
         """``'gaussian'`` (a density of the preprocessed values) or ``'bernoulli'``."""
         return self.output_dist
 
+    def describe(self) -> str:
+        """One line: the name, :meth:`posterior_description`, the sizes and the data space, e.g. ``VLAE (T = 4
+        updates, alpha_t = 0.5/(t+1); z 50, hidden 500; Gaussian output)`` (the command line's header)."""
+        c = self.config
+        data = ("Bernoulli output" + (", dynamic binarisation" if c.resolved_binarize else "")
+                if c.output_dist == "bernoulli" else
+                "Gaussian output" + (", logit transform" if c.logit_transform else ""))
+        return f"{self.name} ({self.posterior_description()}; z {c.z_dim}, hidden {c.hidden_dim}; {data})"
+
+    def posterior_description(self) -> str:
+        """What q(z | x) is, in a few words (each model's own settings)."""
+        return "diagonal Gaussian posterior"
+
     # ---- data space ------------------------------------------------------------------------------------
     def to_unit(self, images):
         """Images in ``value_range`` ``(B, H, W, C)`` -> flattened pixels in [0, 1] ``(B, D)``."""
@@ -604,6 +617,30 @@ class LaplaceModel(HVAEModel):
             raise ValueError("only a Gaussian-output model has a pixel mean and an output variance")
         self.pixel_mean.assign(tf.reshape(tf.cast(pixel_mean, tf.float32), (self.pixels,)))
         self.decoder.log_var.assign([float(log_variance)])
+
+    def data_statistics(self, batches) -> dict:
+        """What :meth:`set_data_statistics` takes, from one pass over ``batches`` of images ``(B, H, W, C)`` in
+        ``value_range`` (the training split) in the model's data space before the mean is subtracted (with the
+        logit transform: one dequantisation draw per image; ``datasets.py``; float64 sums).
+
+        Returns:
+            ``pixel_mean`` ``(D,)`` float32, ``variance`` (the average per-pixel variance, a float) and
+            ``log_variance`` = log(max(variance, 1e-12)).
+        """
+        s1 = s2 = None
+        n = 0
+        for images in batches:
+            u = self.to_unit(images)
+            if self.logit_transform:
+                u = logit_squeeze(dequantize(u))
+            u = tf.cast(u, tf.float64).numpy()
+            s1 = u.sum(0) if s1 is None else s1 + u.sum(0)
+            s2 = (u ** 2).sum(0) if s2 is None else s2 + (u ** 2).sum(0)
+            n += len(u)
+        mean = s1 / n
+        variance = float(np.mean(np.maximum(s2 / n - mean ** 2, 0.0)))
+        return {"pixel_mean": mean.astype(np.float32), "log_variance": math.log(max(variance, 1e-12)),
+                "variance": variance}
 
     # ---- distributions ---------------------------------------------------------------------------------
     def prior(self) -> tfd.Distribution:
@@ -748,6 +785,15 @@ class LaplaceModel(HVAEModel):
         x = self.preprocess(images, seed=INFERENCE_SEED)
         return [self.posterior_point(self.fit_posterior(x, importance=True, seed=INFERENCE_SEED))]
 
+    def figure_images(self, images, prior) -> tuple:
+        """The command line's figures, as images ``(N, H, W, C)`` in ``value_range``: ``images`` as the model sees
+        them (binarised or dequantised afresh), the decoder mean at one fresh posterior draw of each, and the
+        decoder means at the prior draws ``prior`` ``(M, Z)``."""
+        x = self.preprocess(tf.constant(images))
+        z, _ = self.sample_posterior(self.fit_posterior(x), 1)
+        reconstruction = self.to_images(self.decoder_mean(self.decoder(z[0])))
+        return self.to_images(x), reconstruction, self.to_images(self.decoder_mean(self.decoder(tf.constant(prior))))
+
 
 @register(VLAEConfig)
 class VLAE(LaplaceModel):
@@ -780,6 +826,10 @@ class VLAE(LaplaceModel):
     n_update = config_property("n_update", "T, the mode updates.")
     update_lr = config_property("update_lr", "alpha_0 of the harmonic schedule.")
     update_schedule = config_property("update_schedule", "``'harmonic'`` or ``'geometric'``.")
+
+    def posterior_description(self) -> str:
+        rate = "0.9^t" if self.update_schedule == "geometric" else f"{self.update_lr:g}/(t+1)"
+        return f"T = {self.n_update} updates, alpha_t = {rate}"
 
     def update_rate(self, t: int) -> float:
         """alpha_t: update_lr / (t + 1) (0.5, 0.25, 0.125, 0.083 by default) or 0.9^t."""
@@ -874,6 +924,9 @@ class HF(LaplaceModel):
         super().__init__(config, **kwargs)
         self.householder = HouseholderFlow(self.hidden_dim, self.z_dim, self.n_flow, name="householder")
 
+    def posterior_description(self) -> str:
+        return f"{self.n_flow} Householder reflections"
+
     def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
                       seed: int | None = None) -> dict:
         """``{"loc", "log_var", "vectors" (K, B, Z)}``."""
@@ -921,6 +974,9 @@ class IAF(LaplaceModel):
 
         tracked_list(self, "made", [MADE(self.z_dim, self.hidden_dim, self.iaf_dim, legacy=self.legacy, seed=i,
                                          name=f"made{i}") for i in range(self.n_flow)])
+
+    def posterior_description(self) -> str:
+        return f"{self.n_flow} IAF steps of {self.iaf_dim} units" + (" (legacy masks)" if self.legacy else "")
 
     def flow(self, z, h):
         """``z_0 (N, Z)``, context ``h (N, C)`` -> ``(z_K (N, Z), log_det (N,))``, log_det = sum log sigma
@@ -992,6 +1048,9 @@ class SAVAE(LaplaceModel):
     n_svi_step = config_property("n_svi_step", "K, the inner refinement steps.")
     svi_lr = config_property("svi_lr", "The inner step size.")
     legacy = config_property("legacy", "The original's sign and 1/B scale.")
+
+    def posterior_description(self) -> str:
+        return f"{self.n_svi_step} inner steps of {self.svi_lr:g}" + (" (legacy)" if self.legacy else "")
 
     def negative_elbo(self, x, loc, log_var, eps):
         """The one-sample negative ELBO per example ``(B,)`` at z = loc + exp(log_var / 2) eps."""

@@ -693,12 +693,19 @@ def test_data_statistics_of_the_task(tmp_path):
     task.dataset = data
     task.build(data.shape, data.value_range)
     pixels = np.concatenate([b.numpy().reshape(len(b), -1) for b in data.batches("train", 500, with_labels=False)])
-    stats = task.data_statistics(data)
+    assert task.on_start(resumed=True) == [] and not task.recorded().get("initial_output_log_variance")
+    lines = task.on_start(resumed=False)      # a fresh Gaussian-output run: the statistics, set before training
+    stats = task.model.data_statistics(data.batches("train", 1000, with_labels=False))
     np.testing.assert_allclose(stats["pixel_mean"], pixels.mean(0), atol=1e-5)
     assert stats["log_variance"] == pytest.approx(math.log(((pixels - pixels.mean(0)) ** 2).mean()), rel=1e-5)
+    np.testing.assert_allclose(task.model.pixel_mean.numpy(), stats["pixel_mean"], atol=1e-6)
+    assert float(task.model.decoder.log_var.numpy()[0]) == pytest.approx(stats["log_variance"], rel=1e-6)
+    assert task.recorded()["initial_output_log_variance"] == pytest.approx(stats["log_variance"], rel=1e-12)
+    assert lines == [f"data statistics (training split): average per-pixel variance {stats['variance']:.5g} -> "
+                     f"initial output log-variance {stats['log_variance']:.4f}"]
     task.config = {**config, "logit_transform": True}
     task.build(data.shape, data.value_range)
-    logit = task.data_statistics(data)
+    logit = task.model.data_statistics(data.batches("train", 1000, with_labels=False))
     s = 0.05 + 0.9 * (pixels * 255 + 0.5) / 256
     assert np.abs(logit["pixel_mean"] - np.log(s / (1 - s)).mean(0)).max() < 0.05
     # weight decay is PyTorch's coupled L2: w/2 |theta|^2 added to the loss
@@ -750,7 +757,9 @@ def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
     assert "VLAE (T = 2 updates, alpha_t = 0.5/(t+1); z 4, hidden 32; Bernoulli output, dynamic binarisation)" in out
     assert "-log p(x|mu_t), t = 0..T:" in out and "end of training (iteration 4): test loss" in out
     run = tmp_path / "model" / "VLAE_digits"
-    config = json.loads((run / "config.json").read_text())
+    from hvae.runs import load_config_json
+
+    config = load_config_json(str(run))           # config.json's settings, flat
     assert config["binarize"] is True and config["n_update"] == 2 and config["learning_rate"] == 5e-4
     assert (run / "best" / "checkpoint").exists()
     for name in ("data", "reconstruction", "samples", "overview", "updates"):
