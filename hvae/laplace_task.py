@@ -132,7 +132,7 @@ class LaplaceTask(Task):
     def __init__(self, config: dict, strategy):
         check_options(config)
         super().__init__(config, strategy)
-        self._monitor_fn = self._figure_images = self._statistics = None
+        self._figure_images = self._statistics = None
 
     weight_decay = property(lambda self: float(self.config.get("weight_decay") or 0.0), doc="``--weight_decay``.")
     bernoulli = property(lambda self: self.config.get("output_dist") == "bernoulli", doc="The Bernoulli output.")
@@ -201,15 +201,11 @@ class LaplaceTask(Task):
 
     def measure(self, split: str, iteration: int) -> dict:
         """Every monitored term averaged over a whole split, per image (one posterior draw each)."""
-        import tensorflow as tf
+        return self.split_means(split, self.monitor_terms, iteration)[0]
 
-        self._monitor_fn = self._monitor_fn or tf.function(self.model.monitor_terms, reduce_retracing=True)
-        sums, count = {}, 0
-        for images in self.data().batches(split, self.batch_size, with_labels=False):
-            for key, value in self._monitor_fn(images).items():
-                sums[key] = sums.get(key, 0.0) + float(value) * len(images)
-            count += len(images)
-        return {k: v / max(count, 1) for k, v in sums.items()}
+    def monitor_terms(self, images, labels, iteration):
+        """The model's monitored terms (:meth:`models.laplace_vae.LaplaceModel.monitor_terms`)."""
+        return self.model.monitor_terms(images)
 
     def score(self, split: str, metrics: dict):
         return metrics["loss"]

@@ -322,6 +322,8 @@ class Task:
 
         Args:
             split: the split to read.
+            terms: ``(images, labels, iteration) -> {name: scalar}``; a function or bound method (one compiled
+                ``tf.function`` is kept per function: do not pass a new lambda at every call).
             iteration: the schedules' iteration (KL warm-up, beta), at least 1.
             seed: read the split in one fixed shuffled order (batch-level terms such as MMD need batches drawn like
                 the training ones); None: in order.
