@@ -66,8 +66,8 @@ CLI_RUNS = {
     "vladder_digits": {
         "argv": ["--dataset=digits", "--max_iterations=3", "--seed=1", "--log_frequency=1", "--batch_size=16",
                  "--netname=pin_vladder"],
-        "lines": [r"^iteration +1 \|", r"^Reconstruction error @1 per pixel \(validation\)", r"^iteration +2 \|",
-                  r"^iteration +3 \|", r"^Reconstruction error @3 per pixel \(validation\)",
+        "lines": [r"^iteration 1/3 \|", r"^Reconstruction error @1 per pixel \(validation\)", r"^iteration 2/3 \|",
+                  r"^iteration 3/3 \|", r"^Reconstruction error @3 per pixel \(validation\)",
                   r"^Reconstruction error @3 per pixel \(test\)", r"^pin_vladder: "],
     },
     "VAE_digits": {
@@ -83,7 +83,7 @@ CLI_RUNS = {
                   r"^pin_LVAE2: "],
     },
 }
-TIMING_FIELD = re.compile(r"images/s$")
+TIMING_FIELD = re.compile(r"images/s$|^ETA ")
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d(?:[\d,]*\d)?(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -164,8 +164,8 @@ def summarise(arrays) -> list:
 
 
 def parse_line(line: str):
-    """A console line's numbers, as printed: a ``name value | name value`` line (VLadder's) -> ``{name: value}``
-    without the speed field; any other line -> the list of its number tokens."""
+    """A console line's numbers, as printed: a ``name value | name value`` line (the progress line) ->
+    ``{name: value}`` without the speed and ETA fields; any other line -> the list of its number tokens."""
     if " | " in line:
         fields = {}
         for part in line.split(" | ")[1:]:
