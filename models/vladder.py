@@ -407,6 +407,7 @@ class VLadder(HVAEModel):
         tracked_list(self, "generatives", generatives)
 
     # ---- settings read from the config ------------------------------------------------------------
+    image_shape = config_property("image_shape", "``(H, W, C)`` of the images (``config.image_shape``).")
     value_range = config_property("value_range", "``(lo, hi)`` of the images (``config.value_range``).")
     latent_dims = config_property("latent_dims", "Latent size of each layer, bottom to top (``config.latent_dims``).")
 

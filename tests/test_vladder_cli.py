@@ -6,7 +6,6 @@ runs call ``hvae.cli.main`` in-process (TensorFlow is imported once); the ones t
 process (signals, logical devices) use ``subprocess``.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 
 from hvae.cli import main
 from hvae.figures import read_png
+from hvae.runs import load_config_json
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--dataset=digits", "--batch_size=16", "--log_frequency=5", "--seed=0"]
@@ -59,14 +59,14 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
     run = in_tmp / "model" / "vladder_digits"
-    config = json.loads((run / "config.json").read_text())
+    config = load_config_json(str(run))  # the settings and what config.json records, flat
     assert config["architecture"] == "vladder_mnist" and config["dataset"] == "digits"
     assert config["batch_size"] == 16 and config["reg"] == "kl" and config["latent_dims"] == [2, 2, 2]
     # One numbering everywhere: iteration = training steps completed (console, figures, TensorBoard, checkpoints)
-    for line in ("iteration       1 |", "iteration       5 |", "iteration      10 |",
+    for line in ("iteration 1/12 |", "iteration 5/12 |", "iteration 10/12 |",
                  "Reconstruction error @1 per pixel (validation)", "Reconstruction error @10 per pixel (validation)"):
         assert line in out
-    assert "iteration       0 |" not in out
+    assert "iteration 0/" not in out
     assert "images/s" in out and "kl/layer2" in out and "beta" in out
     ckpts = sorted(p.name for p in run.glob("ckpt-*.index"))
     assert ckpts == ["ckpt-10.index", "ckpt-12.index"]  # every 5 iterations, keeping the newest two, + the end
@@ -76,7 +76,7 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     for folder in ("manifold_samples", "reconstruction"):
         names = sorted(p.name for p in (run / folder).glob("*.png"))
         assert names == ["current.png", "current_labelled.png", "epoch0.png", "epoch1.png", "iteration12.png"], names
-    assert "Visualizing model/vladder_digits/: manifold_samples/current.png, manifold_samples/epoch1.png" in out
+    assert "figures in model/vladder_digits/: manifold_samples/current.png, manifold_samples/epoch1.png" in out
     assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
     assert read_png(str(run / "reconstruction" / "current.png")).shape == (84, 104, 1)
     labelled = read_png(str(run / "manifold_samples" / "current_labelled.png"))
@@ -92,7 +92,7 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     assert code == 0, err
     assert "resumed from model/vladder_digits/ckpt-12 at iteration 12" in out
     beta = 1 - np.exp(-15 / 2000)  # the warm-up's t is the iteration shown
-    assert "iteration      13 |" in out and "iteration      15 |" in out and f"beta {beta:.4g}" in out
+    assert "iteration 13/16 |" in out and "iteration 15/16 |" in out and f"beta {beta:.4g}" in out
     assert len(list(run.glob("events.out.tfevents.*"))) == 2
     code, out, err = run_cli(FAST + ["--max_iterations=16"], capsys)
     assert code == 0 and "nothing to do" in out
@@ -103,8 +103,8 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     trained = {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("epoch*.png")}
     code, out, err = run_cli(["--netname=vladder_digits"], capsys, script_mode="generate")
     assert code == 0, err
-    assert "vladder_digits at iteration 16" in out
-    assert out.index("vladder_digits at iteration 16") < out.index("wrote ")  # the run's line first
+    assert "vladder_digits (vladder) at iteration 16" in out
+    assert out.index("vladder_digits (vladder) at iteration 16") < out.index("wrote ")  # the run's line first
     assert "wrote model/vladder_digits/manifold_samples/current_labelled.png" in out
     assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
     assert {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("epoch*.png")} == trained
@@ -130,7 +130,7 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     code, out, err = run_cli(FAST + ["--max_iterations=2", "--restart", "--reg=mmd"], capsys)
     assert code == 0, err
     assert "resumed" not in out and "mmd/layer0" in out
-    assert json.loads((run / "config.json").read_text())["reg"] == "mmd"
+    assert load_config_json(str(run))["reg"] == "mmd"
 
 
 def test_help_fits_each_script(capsys):
@@ -156,7 +156,7 @@ def test_help_fits_each_script(capsys):
     (["vladder", "fly"], ["unknown mode 'fly'"]),
     (["--reg=l2"], ["invalid choice: 'l2'"]),
     (["--batch_size=0"], ["--batch_size must be at least 1"]),
-    (["--dataset=digits", "--epochs=3"], ["--epochs does not apply to vladder"]),
+    (["--dataset=digits", "--zdims", "4", "2"], ["--zdims does not apply to vladder", "a flag of"]),
     (["--gpus=zero"], ["--gpus must be a comma-separated list"]),
     (["--bogus_flag"], ["unrecognized arguments: --bogus_flag"]),
 ])
@@ -243,14 +243,14 @@ def test_killed_run_resumes_and_sigterm_saves(tmp_path):
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("iteration") and int(line.split()[1]) >= saved + 5:
+        if line.startswith("iteration") and int(line.split()[1].split("/")[0].replace(",", "")) >= saved + 5:
             break
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=120)
     out = "".join(lines) + rest
     assert proc.returncode == 0, out
     assert f"resumed from model/vladder_digits/ckpt-{saved} at iteration {saved}" in out
-    assert f"iteration {saved + 1:>7d} |" in out  # the first step after the resume is iteration saved + 1
+    assert f"iteration {saved + 1:,}/100,000 |" in out  # the first step after the resume is iteration saved + 1
     assert "stopped by SIGTERM at iteration" in out
     stopped_at = int(out.split("stopped by SIGTERM at iteration ")[1].split(";")[0])
     assert stopped_at >= saved + 5 and _latest(run_dir) == stopped_at
@@ -262,6 +262,6 @@ def test_mirrored_training_on_two_logical_devices(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mirrored over 2 logical CPU devices" in proc.stdout
-    assert "iteration       5 |" in proc.stdout and "Reconstruction error @5" in proc.stdout
+    assert "iteration 5/6 |" in proc.stdout and "Reconstruction error @5" in proc.stdout
     assert (tmp_path / "model" / "vladder_digits" / "ckpt-6.index").is_file()
     assert "Traceback" not in proc.stderr

@@ -2,13 +2,12 @@
 28x28x1 -> vladder_mnist (Small), 32x32x3 -> vladder_svhn (Medium), 64x64x3 -> vladder_celebA (Large),
 the lsun dataset -> vladder_lsun. Each runs two iterations on small files written in the real format."""
 
-import json
-
 import numpy as np
 import pytest
 from formats import pattern_images, write_cifar, write_image, write_mnist, write_svhn
 
 from hvae.cli import main
+from hvae.runs import load_config_json
 
 
 def make_mnist(root):
@@ -73,10 +72,10 @@ def test_dataset_trains_with_the_layers_of_its_shape(tmp_path, monkeypatch, caps
     code = main(args + ["--batch_size=4", "--max_iterations=1", "--vis_frequency=1000", "--netname=run", "--compile=eager"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    config = json.loads((tmp_path / "model" / "run" / "config.json").read_text())
+    config = load_config_json(str(tmp_path / "model" / "run"))
     assert config["architecture"] == architecture
     assert (tmp_path / "model" / "run" / "ckpt-1.index").is_file()
-    assert "iteration       1 |" in out and "Reconstruction error @1" in out  # iteration = steps completed
+    assert "iteration 1/1 |" in out and "Reconstruction error @1" in out  # iteration = steps completed
     figures = {"vladder_mnist": "manifold_samples", "vladder_svhn": "conditional_samples",
                "vladder_celebA": "samples", "vladder_lsun": "conditional_samples"}[architecture]
     assert (tmp_path / "model" / "run" / figures / "current.png").is_file()

@@ -387,6 +387,7 @@ def test_conditional_samples_keep_other_layers_fixed(built):
 
 
 def test_figure_canvases_have_the_original_pixel_sizes(built, tmp_path):
+    from hvae.figures import read_png
     from hvae.vladder_task import VLadderTask
 
     sizes = {}
@@ -394,19 +395,20 @@ def test_figure_canvases_have_the_original_pixel_sizes(built, tmp_path):
                         ("vladder_svhn", {"conditional_samples": (320, 1340, 3)}),
                         ("vladder_celebA", {"conditional_samples": (640, 2620, 3), "samples": (640, 640, 3)})):
         task = VLadderTask({"run_dir": str(tmp_path / name), "batch_size": 100, "vis_frequency": 1000,
-                            "netname": name}, None)
+                            "netname": name, "plot_reconstruction": True}, None)
         task.model, task.arch, task.display_range = built[name], PRESETS[name], built[name].value_range
         clean = np.zeros((3,) + PRESETS[name].image_shape, np.float32)
-        canvases = task.figures((clean, clean, clean))
+        task.reconstruction_batch = (clean, clean, clean)  # the monitoring pass's first batch
+        drawn = task.draw_figures(1, "validation")
+        canvases = {folder: fig.canvas for folder, fig in drawn.items()}
         for folder, shape in kinds.items():
             assert canvases[folder].shape == shape
         h, w, c = PRESETS[name].image_shape
         assert canvases["reconstruction"].shape == (3 * h, 3 * w + 20, c)
-        written = task.write_figures(task.figure_panels((clean, clean, clean)), ["current.png", "epoch2.png"], 1)
+        written = task.write_figures(drawn, 1, 2)  # a monitoring pass numbered 2: current.png and epoch2.png
         assert len(written) == 3 * len(canvases)  # current, epoch2 and the labelled version of each
         for folder in canvases:
-            from hvae.figures import read_png
-
+            assert str(tmp_path / name / folder / "current_labelled.png") in written
             for png in ("current.png", "epoch2.png"):
                 img = read_png(str(tmp_path / name / folder / png))
                 sizes[(name, folder)] = img.shape
