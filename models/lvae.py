@@ -744,6 +744,28 @@ class LVAEConfig(ModelConfig):
         return out
 
     @classmethod
+    def check_flags(cls, flags: dict) -> str:
+        """What can be checked of a command line before the data is read (the image-dependent checks follow in
+        :meth:`from_flags`): the preset of ``flags`` (:func:`resolve_preset` by ``flags["dataset"]``) completed by
+        the flags given. Returns the preset's full name.
+
+        Raises:
+            ValueError: ``--zdims`` given without ``--downsample`` and of another length than the preset's
+                downsample list; a setting :func:`check_settings` rejects (a downsample entry larger than
+                ``--blocks_per_layer`` or negative, negative free bits, dropout outside [0, 1), ...).
+        """
+        name = resolve_preset(flags.get("preset"), flags.get("dataset") or "")
+        given = cls.flag_overrides(flags)
+        settings = {**PRESETS[name].to_dict(), **given}
+        zdims, downsample = settings["z_dims"], settings["downsample"]
+        if "z_dims" in given and "downsample" not in given and len(zdims) != len(downsample):
+            raise ValueError(f"--zdims has {len(zdims)} entries but preset {name[len(PRESET_PREFIX):]}'s downsample "
+                             f"list has {len(downsample)} ({' '.join(map(str, downsample))}): give --downsample too, "
+                             f"one entry per layer")
+        check_settings(settings)
+        return name
+
+    @classmethod
     def from_flags(cls, flags: dict, image_shape=None, value_range=None) -> LVAEConfig:
         """The configuration of a command line: the preset ``flags["preset"]`` (default by
         ``flags["dataset"]`` and ``image_shape``, :func:`resolve_preset`) with the flags given
@@ -900,6 +922,34 @@ class LVAE(HVAEModel):
         for z, d in zip(self.z_dims, self.downsample):
             h, w = h // 2 ** d, w // 2 ** d
             out.append((h, w, z))
+        return out
+
+    def describe(self) -> str:
+        """One line: the layers and their latent shapes, the blocks, the options on, the likelihood and the parameter
+        count, e.g. ``3 stochastic layers (8x8x32, 4x4x32, 2x2x32, bottom to top), 4 blocks/layer, 64 filters, skip,
+        ..., bernoulli likelihood; 3,209,153 parameters`` (the command line's header)."""
+        shapes = ", ".join(f"{h}x{w}x{z}" for h, w, z in self.latent_shapes())
+        on = [name for name, value in (("skip", self.skip), ("gated", self.gated),
+                                       ("learned top prior", self.learn_top_prior),
+                                       ("data-dependent init", self.data_dep_init),
+                                       ("no batch norm", not self.batch_norm), ("analytic KL", self.analytical_kl))
+              if value]
+        return (f"{self.num_layers} stochastic layers ({shapes}, bottom to top), {self.blocks_per_layer} blocks/layer, "
+                f"{self.n_filters} filters, {', '.join(on) or 'plain'}, {self.residual_type}, {self.nonlin}, "
+                f"dropout {self.dropout or 0:g}, free bits {self.free_bits:g} nats, {self.likelihood} likelihood; "
+                f"{self.count_parameters():,} parameters")
+
+    def likelihood_warnings(self, levels, data_name: str) -> list:
+        """One-line warnings about the likelihood on data of ``levels`` distinct pixel values (2 binary, 256 8-bit,
+        None continuous) that it fits only loosely (the command line prints them; nothing is raised)."""
+        out, like = [], self.likelihood
+        if like == "bernoulli" and levels != 2:
+            out.append(f"--likelihood bernoulli on the {'grey levels' if levels else 'continuous values'} of "
+                       f"{data_name}: the loss and every 'log-likelihood' are cross-entropies, not log-probabilities "
+                       f"of the data (use binarized data, or --likelihood discr_log)")
+        if like in ("discr_log", "discr_log_mix") and levels != 256:
+            out.append(f"--likelihood {like} assumes 8-bit pixels but {data_name} has "
+                       f"{'binary pixels' if levels == 2 else 'continuous values'}: values are binned to k/255")
         return out
 
     def example_inputs(self, n: int = 2):

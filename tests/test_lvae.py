@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from hvae.cli import main
 from hvae.figures import read_png
+from hvae.runs import load_config_json
 from hvae.lvae_task import PRESET_NAMES, PRESET_TEST_BATCH_SIZES
 from models.discretized_logistic import (DiscretizedLogistic, DiscretizedLogisticMixture,
                                          discretized_logistic_log_prob_per_subpixel, mixture_log_prob_per_pixel,
@@ -128,6 +129,9 @@ def test_presets_match_the_readme_recipe():
     assert PRESETS["LVAE_mnist_12"].downsample == (0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0)
     assert PRESETS["LVAE_mnist_3"].downsample == (1, 1, 1)
     assert PRESET_TEST_BATCH_SIZES == {"mnist_12": 2000}
+    import models
+
+    assert "LVAE_celeba_20" in models.preset_names()                        # registered for models.from_preset
 
 
 # --------------------------------------------------------------------------------------------------
@@ -412,21 +416,6 @@ def test_bad_architectures_raise_one_line():
         LVAE({"z_dims": (4,)})
 
 
-def test_benchmark_cases():
-    from hvae.lvae_task import benchmark_cases
-
-    import models
-    from models import lvae
-
-    assert set(lvae.PRESETS) == {f"LVAE_{name}" for name in PRESET_NAMES} and "LVAE_celeba_20" in models.preset_names()
-    cases = benchmark_cases()
-    assert set(cases) == {"lvae_mnist_3", "lvae_mnist_12"}
-    case = cases["lvae_mnist_3"](batch=2)
-    assert case["model"].count_parameters() == ORIGINAL_PARAMETERS["mnist_3"]
-    assert case["images"].shape == (2, 28, 28, 1)
-    assert np.isfinite(float(case["loss_terms"](case["images"], case["labels"], tf.constant(1))["loss"]))
-
-
 # --------------------------------------------------------------------------------------------------
 # The typed config: presets with overrides, old get_config dicts, round trips, the command line's spelling
 # --------------------------------------------------------------------------------------------------
@@ -561,6 +550,14 @@ def test_mixture_reconstruction_is_the_mixtures_mean():
     assert np.abs(r - mc).mean() < 0.02, np.abs(r - mc).mean()
 
 
+def test_likelihood_warnings_name_the_mismatch():
+    bernoulli, logistic = tiny(), tiny(likelihood="discr_log")
+    assert bernoulli.likelihood_warnings(2, "x") == [] and logistic.likelihood_warnings(256, "x") == []
+    assert "--likelihood bernoulli on the continuous values of x" in bernoulli.likelihood_warnings(None, "x")[0]
+    assert "assumes 8-bit pixels but x has binary pixels" in logistic.likelihood_warnings(2, "x")[0]
+    assert bernoulli.describe().startswith("2 stochastic layers (8x8x3, 4x4x4, bottom to top), 1 blocks/layer")
+
+
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
@@ -595,10 +592,13 @@ def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
     assert code == 0, err
     assert "warning: --likelihood bernoulli on the grey levels of digits" in err
     run = in_tmp / "model" / "LVAE_digits"
-    config = json.loads((run / "config.json").read_text())
+    config = load_config_json(str(run))            # config.json's sections, flat
     assert config["zdims"] == [3, 4] and config["preset"] == "mnist_3" and config["freebits"] == 0.5
     assert config["likelihood"] == "bernoulli" and config["latent_shapes"] == [[8, 8, 3], [4, 4, 4]]
     assert "data-dependent initialisation on the first 16 training images" in out
+    assert ("LVAE_digits: LVAE (preset mnist_3): 2 stochastic layers (8x8x3, 4x4x4, bottom to top), 1 blocks/layer, "
+            "8 filters, skip, gated, learned top prior, data-dependent init, bacdbacd, elu, dropout 0.2, free bits "
+            "0.5 nats, bernoulli likelihood; 15,605 parameters; Adamax lr 0.0003; batch 16") in out
     assert "iteration 2: validation ELBO" in out and "iteration 3: validation ELBO" in out and "(K = 2)" in out
     for it in (2, 3):
         for name in ("samples", "reconstruction", "sample_mode_layer0", "sample_mode_layer1"):
@@ -629,6 +629,8 @@ def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
     assert code == 0, err
     for name in ("samples", "reconstructions", "sample_mode_layer0", "sample_mode_layer1"):
         assert (run / "generate" / f"{name}.png").is_file(), out
+    assert read_png(str(run / "generate" / "samples.png")).shape == (12 * 30 + 2, 12 * 30 + 2, 1)     # 12x12
+    assert read_png(str(run / "generate" / "reconstructions.png")).shape == (12 * 30 + 2, 12 * 30 + 2, 1)  # 72 pairs
 
 
 @pytest.mark.parametrize("flags,fragments", [
