@@ -539,6 +539,7 @@ def test_the_shared_interface():
 
 
 def test_mixture_reconstruction_is_the_mixtures_mean():
+    keras.utils.set_random_seed(0)   # the Monte-Carlo check's margin depends on the initial weights: fix them
     model = tiny(image_shape=(8, 8, 3), likelihood="discr_log_mix", z_dims=(2,), downsample=(1,),
                  value_range=(-1.0, 1.0))
     x = tf.random.stateless_uniform((2, 8, 8, 3), (0, 1), -1.0, 1.0)
