@@ -402,6 +402,14 @@ class CollectionModel(HVAEModel):
         """``-log p(x | z)`` per example ``(B,)``, summed over pixels, ``x`` in [0, 1]."""
         return -self.likelihood(logits).log_prob(x)
 
+    def describe_objective(self) -> str:
+        """The training objective in words, with the values its defaults resolved to (the command line's header:
+        ``negative ELBO, Bernoulli likelihood``, ...)."""
+        raise NotImplementedError
+
+    def _likelihood_name(self) -> str:
+        return "Bernoulli" if self.likelihood_kind == "bernoulli" else "Gaussian(sigma 0.1)"
+
     # ---- use ---------------------------------------------------------------------------------------------
     def call(self, images, labels=None, training=False):
         """Reconstruct ``images`` through one posterior sample (MMD-VAE: its deterministic code).
@@ -587,6 +595,11 @@ class VAE(CollectionModel):
         return {"loss": reconstruction + legacy_kl, "reconstruction": reconstruction, "legacy_kl": legacy_kl,
                 "kl": kl, "elbo": elbo}
 
+    def describe_objective(self) -> str:
+        if self.legacy:
+            return "the original's summed cross-entropy + its exp(l/2) 'KL' (--legacy)"
+        return f"negative ELBO, {self._likelihood_name()} likelihood"
+
 
 @register(CVAEConfig)
 class CVAE(VAE):
@@ -671,6 +684,12 @@ class InfoVAE(_ConvModel):
         loss = nll + (1.0 - self.alpha) * kl + (self.alpha + self.lambda_ - 1.0) * mmd
         return {"loss": loss, "reconstruction": nll, "kl": kl, "mmd": mmd, "elbo": elbo}
 
+    def describe_objective(self) -> str:
+        if self.legacy:
+            return "the original's mean squared error + 0.001 x mean KL (--legacy)"
+        return (f"{self._likelihood_name()} NLL + {1 - self.alpha:g} KL + {self.alpha + self.lambda_ - 1:g} MMD "
+                f"(alpha {self.alpha:g}, lambda {self.lambda_:g}, bandwidth {self.mmd_bandwidth:g})")
+
 
 @register(MMDVAEConfig)
 class MMDVAE(_ConvModel):
@@ -695,6 +714,11 @@ class MMDVAE(_ConvModel):
         reconstruction = tf.reduce_mean(self.negative_log_likelihood(logits, x))
         mmd = self._mmd_to_prior(latent.z, self.mmd_bandwidth)
         return {"loss": reconstruction + self.lambda_ * mmd, "reconstruction": reconstruction, "mmd": mmd}
+
+    def describe_objective(self) -> str:
+        if self.legacy:
+            return f"the original's mean squared error + MMD, bandwidth {self.latent_dim ** 2} (--legacy)"
+        return f"{self._likelihood_name()} NLL + {self.lambda_:g} MMD (bandwidth {self.mmd_bandwidth:g})"
 
 
 # The command line's model names -> classes (``MODELS[name].config_class`` is the config).
