@@ -1,7 +1,14 @@
 """The speed benchmark's reproducibility report (``benchmarks/train_speed.py --compare``): it reads two result
 files, reports each figure's change per case and variant, and says whether the largest change is within the
-tolerance; and the shim that makes a foreign harness build the project's default optimizer."""
+tolerance; the shim that makes a foreign harness build the project's default optimizer; and the cases of the
+PyTorch side-by-side harness (``benchmarks/pytorch/``): every case is known to every table of the harness (the
+TF side's presets, the twins, the suites, the FLOP counts, its README), and our model of each case has its twin's
+parameter count and trains with its twin's optimizer constants (the twins themselves need PyTorch, which is not
+in this venv: ``$TORCH_PYTHON benchmarks/pytorch/torch_models.py`` checks their counts)."""
 
+import ast
+import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -11,6 +18,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "train_speed.py")
+HARNESS = os.path.join(ROOT, "benchmarks", "pytorch")
 
 
 def _result(path, ips, ratio, norm):
@@ -63,3 +71,77 @@ def test_fused_adam_shim_replaces_keras_adam(tmp_path):
                          cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["hvae.optimizers", "FusedAdam"]
+
+
+# ---- the PyTorch side-by-side harness -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _harness_modules(*names):
+    """The harness's standard-library modules (bench, flops, worker_common), imported from benchmarks/pytorch/ and
+    removed from sys.modules afterwards."""
+    sys.path.insert(0, HARNESS)
+    try:
+        yield [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(HARNESS)
+        for name in ("bench", "flops", "worker_common"):
+            sys.modules.pop(name, None)
+
+
+def _twin_tables():
+    """torch_models.py's CASES (name -> optimizer kwargs), OPTIMIZERS and PARAMETERS, read without PyTorch."""
+    tree = ast.parse(open(os.path.join(HARNESS, "torch_models.py")).read())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            found[node.targets[0].id] = node.value
+    cases = {}
+    for key, value in zip(found["CASES"].keys, found["CASES"].values):
+        kwargs = value.elts[2]  # dict(lr=..., betas=(...), eps=...)
+        cases[ast.literal_eval(key)] = {k.arg: ast.literal_eval(k.value) for k in kwargs.keywords}
+    return cases, ast.literal_eval(found["OPTIMIZERS"]), ast.literal_eval(found["PARAMETERS"])
+
+
+def test_pytorch_harness_cases_agree_across_its_tables():
+    with _harness_modules("bench", "flops", "worker_common") as (bench, flops, common):
+        twins, optimizers, parameters = _twin_tables()
+        cases = set(common.PRESETS)
+        assert {"vladder_mnist", "vae_mlp", "infovae", "lvae_mnist_3", "vlae"} <= cases
+        assert set(twins) == set(parameters) == cases and set(optimizers) <= cases
+        assert set(common.BATCH) == cases | {"matmul"} and set(flops.BATCH) == cases
+        assert set(common.BINARY_IMAGES) <= cases
+        in_suites = {}
+        for name, specs in bench.SUITES.items():
+            for spec in specs:
+                framework, case, _ = spec.split(":")[:3]
+                in_suites.setdefault(case, set()).add(framework)
+        assert set(in_suites) == cases | {"matmul"}
+        assert all(frameworks == {"tf", "torch"} for frameworks in in_suites.values())
+        assert {"lvae", "vlae"} <= set(bench.SUITES)
+        for case in cases:
+            assert flops.train_step_flops(case, common.BATCH[case]) > 0
+        readme = open(os.path.join(HARNESS, "README.md")).read()
+        for word in sorted(cases) + [f"--suites {s}" for s in ("lvae", "vlae")]:
+            assert word in readme, f"benchmarks/pytorch/README.md does not mention {word!r}"
+
+
+def test_our_models_of_the_pytorch_harness_match_their_twins():
+    pytest.importorskip("keras")
+    import keras
+
+    with _harness_modules("worker_common") as (common,):
+        twins, optimizers, parameters = _twin_tables()
+        for case in sorted(common.PRESETS):
+            model = common.build_model(case)
+            count = sum(int(v.shape.num_elements()) for v in model.trainable_variables)
+            assert count == parameters[case], f"{case}: ours {count:,d}, the twin {parameters[case]:,d} parameters"
+            optimizer, loss_terms = common.tf_training(case, model)
+            expected = keras.optimizers.Adamax if optimizers.get(case) == "Adamax" else keras.optimizers.Adam
+            assert isinstance(optimizer, expected), case
+            torch_kwargs = twins[case]
+            assert float(optimizer.learning_rate) == pytest.approx(torch_kwargs["lr"]), case
+            assert (optimizer.beta_1, optimizer.beta_2) == pytest.approx(torch_kwargs["betas"]), case
+            assert optimizer.epsilon == pytest.approx(torch_kwargs["eps"]), case
+            if case in ("lvae_mnist_3", "vlae"):  # the new cases: the objective runs on the harness's images
+                images = common.tf_images(case, 2)
+                assert set(images.numpy().ravel().tolist()) <= {0.0, 1.0}
+                assert float(loss_terms(images, None, 1)["loss"]) > 0

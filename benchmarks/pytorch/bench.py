@@ -27,14 +27,17 @@ the project timed is the one installed in the TensorFlow venv, ``pip install -e 
         --out results.json --quiet-threshold 0.15 --max-wait 180 --max-other 0.1   # a machine shared with other jobs
     python3 benchmarks/pytorch/bench.py --suites vladder --contestants tf:vladder_mnist:function \
         tf:vladder_mnist:function:TF_ENABLE_ONEDNN_OPTS=1 torch:vladder_mnist:eager
+    python3 benchmarks/pytorch/bench.py --suites lvae --contestants tf:lvae_mnist_3:function torch:lvae_mnist_3:eager
 
 A contestant is ``FRAMEWORK:CASE:VARIANT[:NAME=VALUE[,NAME=VALUE...]]``: FRAMEWORK ``tf`` or ``torch``;
-CASE ``vladder_mnist``, ``vae_mlp``, ``infovae`` or ``matmul``; VARIANT ``function``/``xla``/``eager``
+CASE ``vladder_mnist``, ``vae_mlp``, ``infovae``, ``lvae_mnist_3``, ``vlae`` or ``matmul`` (suites ``vladder``,
+``vae_mlp``, ``infovae``, ``lvae``, ``vlae``, ``matmul``); VARIANT ``function``/``xla``/``eager``
 (tf) or ``eager``/``compile``/``eager_fused`` (torch); the optional NAME=VALUE pairs are extra
 environment variables for that worker (e.g. ``TF_ENABLE_ONEDNN_OPTS=1``, ``XLA_FLAGS=...``;
 ``PYTHONPATH=benchmarks/shims/fused_adam`` makes that TF contestant's Adam the project's default ``FusedAdam``;
 relative ``PYTHONPATH`` entries are taken from the folder bench.py was started in), and items starting with
-``--`` are extra worker options (e.g. ``--inter=1`` for TF's inter-op threads, ``--threads=1``).
+``--`` are extra worker options (e.g. ``--inter=1`` for TF's inter-op threads, ``--threads=1``,
+``--vlae-formulation=original`` for the PyTorch VLAE computed as yookoon/VLAE computes it).
 
 Prints, per suite, a table (contestant, batch, median s/step, img/s, IQR, ratio to the reference, other
 processes' CPU share) and writes everything (every step time included) to ``--out`` as JSON.
@@ -63,6 +66,9 @@ SUITES = {
                 "torch:vladder_mnist:compile"],
     "vae_mlp": ["tf:vae_mlp:function", "tf:vae_mlp:xla", "torch:vae_mlp:eager", "torch:vae_mlp:compile"],
     "infovae": ["tf:infovae:function", "tf:infovae:xla", "torch:infovae:eager", "torch:infovae:compile"],
+    "lvae": ["tf:lvae_mnist_3:function", "tf:lvae_mnist_3:xla", "torch:lvae_mnist_3:eager",
+             "torch:lvae_mnist_3:compile"],
+    "vlae": ["tf:vlae:function", "tf:vlae:xla", "torch:vlae:eager", "torch:vlae:compile"],
 }
 
 
@@ -255,10 +261,11 @@ def run_suite(name, specs, args, log):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--suites", nargs="+", default=["matmul", "vladder", "vae_mlp", "infovae"], choices=sorted(SUITES))
+    p.add_argument("--suites", nargs="+", default=["matmul", "vladder", "vae_mlp", "infovae"], choices=sorted(SUITES),
+                   help="the suites to run (default: matmul vladder vae_mlp infovae; lvae and vlae on request)")
     p.add_argument("--contestants", nargs="+",
                    help="replace the suite's contestants (one suite only): each FRAMEWORK:CASE:VARIANT[:EXTRA,...] "
-                        "with FRAMEWORK tf|torch, CASE vladder_mnist|vae_mlp|infovae|matmul, VARIANT "
+                        "with FRAMEWORK tf|torch, CASE vladder_mnist|vae_mlp|infovae|lvae_mnist_3|vlae|matmul, VARIANT "
                         "function|xla|eager (tf) or eager|compile|eager_fused (torch), EXTRA an environment "
                         "variable NAME=VALUE or a worker option --NAME=VALUE (README.md beside this file)")
     p.add_argument("--rounds", type=int, default=6)

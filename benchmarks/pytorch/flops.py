@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Floating-point operations of one training step, counted analytically from the layer shapes.
 
-Counted: the multiply-adds of every Dense / Conv2D / Conv2DTranspose layer, 1 MAC = 2 FLOPs.
+Counted: the multiply-adds of every Dense / Conv2D / Conv2DTranspose layer, 1 MAC = 2 FLOPs, and the VLAE's
+batched matrix products (the decoder Jacobian by ReLU masks, J^T W2 and J^T W3, the precision J^T V J and the
+Newton gradient J^T r, each of its T + 1 = 5 posterior evaluations; counted as layers whose "weight" is the
+right-hand factor, both factors needing gradients).
 * forward: MACs = (output elements) x (fan-in) for Dense and Conv2D; (input elements) x (C_out x k x k)
   for Conv2DTranspose. 'same' padding is counted as computed by im2col/col2im kernels (taps that fall
   on padding or are cropped are included), so this is the work the kernels do, not the "useful" work.
@@ -10,12 +13,20 @@ Counted: the multiply-adds of every Dense / Conv2D / Conv2DTranspose layer, 1 MA
   So a step is ~3x the forward (exactly: 2 x (fwd + wgrad + dgrad) MACs).
 * not counted: batch norm, activations, bias adds, the loss, the KL/MMD terms and the Adam update
   (element-wise, memory-bound; for the VLadder they add up to well under 1 GFLOP per step at batch 100:
-  Adam ~ 12 FLOPs x 25.9 M parameters = 0.3 GFLOP, the rest a few tens of MFLOP).
+  Adam ~ 12 FLOPs x 25.9 M parameters = 0.3 GFLOP, the rest a few tens of MFLOP); the LVAE's bilinear
+  upsampling; the VLAE's Cholesky factorisations and triangular solves (Z^3/3 ~ 42 k MACs per 50x50 factor; with
+  their backward about 0.2% of its step: FlopCounterMode counts 134.69 GFLOP against the analytic 134.40) and
+  its encoder's unused log-variance head (no gradient).
+* the LVAE is counted on its padded 32x32 input (the stem reads the zero-padded image, as the kernels do).
 
 Usage (from the repository's root):
     python3 benchmarks/pytorch/flops.py                   # the analytic table (standard library only)
     $TORCH_PYTHON benchmarks/pytorch/flops.py --check-torch  # + PyTorch's FlopCounterMode on the twin models
     $TF_PYTHON benchmarks/pytorch/flops.py --check-tf        # + TF's graph profiler on the project's step
+
+TF's graph profiler over-counts the VLAE (506 GFLOP against the analytic 134.40 and FlopCounterMode's 134.69): its
+statistic of ``BatchMatMulV2`` seems to ignore ``adj_x``, and counts the weight gradients of the Jacobian products
+(``jt^T @ grad``, inner dimension Z = 50) with the inner dimension H = 500, 10 times over.
 
 Prints per model: forward, weight-gradient and input-gradient MACs per image and GFLOP per step.
 """
@@ -26,7 +37,9 @@ import argparse
 import os
 import sys
 
-BATCH = {"vladder_mnist": 100, "vae_mlp": 64, "infovae": 64}
+from worker_common import BATCH as _BATCH  # (standard library only)
+
+BATCH = {case: b for case, b in _BATCH.items() if case != "matmul"}
 
 
 def dense(n_in, n_out, needs_dgrad=True):
@@ -39,6 +52,57 @@ def conv(h_out, w_out, c_in, c_out, k=4, needs_dgrad=True):
 
 def conv_t(h_in, w_in, c_in, c_out, k=4):
     return ("conv_t", h_in * w_in * c_in * c_out * k * k, True)
+
+
+def matmul(m, k, n):
+    """A product (m x k) @ (k x n) per image whose two factors both need gradients."""
+    return ("matmul", m * k * n, True)
+
+
+def _lvae_layers(z=32, c=64, blocks=4, downsample=(1, 1, 1), size=32):
+    """LVAE_mnist_3 (models/lvae.py): gated residual blocks of two 3x3 convs and a 1x1 gate conv to 2C."""
+
+    def res(h, gated=True):
+        return [conv(h, h, c, c, k=3)] * 2 + ([conv(h, h, c, 2 * c, k=1)] if gated else [])
+
+    def merge(h):
+        return [conv(h, h, 2 * c, c, k=1)] + res(h)
+
+    h = size // 2
+    L = [conv(h, h, 1, c, k=5, needs_dgrad=False)] + res(h, gated=False)     # stem (never gated)
+    latent = []
+    for d in downsample:                                                    # bottom-up segments
+        for b in range(blocks):
+            if b < d:
+                h //= 2
+                L.append(conv(h, h, c, c, k=3))
+            L += res(h)
+        latent.append(h)
+    for i in reversed(range(len(downsample))):                              # top-down layers
+        h, top = latent[i], i == len(downsample) - 1
+        L += [conv(h, h, c, 2 * z, k=3), conv(h, h, z, c, k=3)]             # posterior conv, conv_out
+        if not top:
+            L += [conv(h, h, c, 2 * z, k=3)] + merge(h) + merge(h)          # prior conv, merge, skip merge
+        for b in range(blocks):
+            if b < downsample[i]:
+                L.append(conv_t(h, h, c, c, k=3))
+                h *= 2
+            L += res(h)
+    L += res(size) * blocks                                                 # final blocks after the x2 upsampling
+    L.append(conv(28, 28, c, 1, k=3))                                       # Bernoulli logits (cropped)
+    return L
+
+
+def _vlae_layers(z=50, hidden=500, d=784, n_update=4):
+    """VLAE_binarized_mnist (models/laplace_vae.py): encoder, T + 1 decoder passes with the Jacobian and the
+    precision (T with the Newton gradient), the decoder at the posterior draw."""
+    decoder = [dense(z, hidden), dense(hidden, hidden), dense(hidden, d)]
+    L = [dense(d, hidden, needs_dgrad=False), dense(hidden, hidden), dense(hidden, z)]
+    for t in range(n_update + 1):
+        L += decoder + [matmul(z, hidden, hidden), matmul(z, hidden, d), matmul(z, d, z)]
+        if t < n_update:
+            L.append(matmul(z, d, 1))
+    return L + decoder
 
 
 def layers(case: str):
@@ -62,6 +126,10 @@ def layers(case: str):
     if case == "infovae":
         return [conv(14, 14, 1, 64, needs_dgrad=False), conv(7, 7, 64, 128), dense(6272, 512), dense(512, 200),
                 dense(512, 200), dense(200, 1024), dense(1024, 6272), conv_t(7, 7, 128, 64), conv_t(14, 14, 64, 1)]
+    if case == "lvae_mnist_3":
+        return _lvae_layers()
+    if case == "vlae":
+        return _vlae_layers()
     raise KeyError(case)
 
 
@@ -98,20 +166,16 @@ def check_torch():
 
 
 def check_tf():
-    from worker_common import build_model, find_project
+    from worker_common import build_model, find_project, tf_training
 
     find_project("flops.py --check-tf")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import tensorflow as tf
 
     for case in BATCH:
         model = build_model(case)
-        if case == "vladder_mnist":
-            loss_fn = lambda x: model.loss_terms(x, None, 1, training=True)["loss"]
-        else:
-            loss_fn = lambda x: model.loss_terms(x, None, training=True)["loss"]
-        opt = keras.optimizers.Adam(1e-4)
+        opt, loss_terms = tf_training(case, model)
+        loss_fn = lambda x: loss_terms(x, None, 1)["loss"]
         opt.build(model.trainable_variables)
 
         @tf.function(autograph=False)

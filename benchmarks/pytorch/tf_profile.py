@@ -8,7 +8,7 @@ optimizer, ``FusedAdam``, instead of Keras's ``Adam``).
 
 1. Phases, interleaved over ``--rounds`` rounds (median seconds): the loss alone (forward, in
    ``tf.function``), loss + gradients (forward + backward, no update), and the project's full trainer
-   step (``hvae.trainer.Trainer._build_step()``, which adds the global norm, Adam and the counter).
+   step (``hvae.trainer.Trainer._build_step()``, which adds the global norm, the optimizer and the counter).
    Backward = (fwd+bwd) - fwd; update = step - (fwd+bwd).
 2. An op-level profile of ``--trace-steps`` full steps with ``tf.profiler.experimental`` (the trace's
    XPlane is parsed here: time per TensorFlow op type summed over the executor's threads, the top
@@ -36,23 +36,18 @@ import tempfile
 import time
 
 from bench import wait_for_quiet  # (standard library only)
-from worker_common import build_model, find_project
+from worker_common import BATCH, PRESETS, build_model, find_project, tf_images, tf_training
 
 
 def build(case, variant, batch):
-    import keras
     import tensorflow as tf
 
     from hvae.trainer import Trainer
 
     tf.random.set_seed(0)
     model = build_model(case)
-    if case == "vladder_mnist":
-        optimizer = keras.optimizers.Adam(2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-        loss_terms = lambda x, t: model.loss_terms(x, None, t, training=True)
-    else:
-        optimizer = keras.optimizers.Adam(type(model).learning_rate, beta_1=0.5, beta_2=0.999, epsilon=1e-8)
-        loss_terms = lambda x, t: model.loss_terms(x, None, training=True)
+    optimizer, terms = tf_training(case, model)
+    loss_terms = lambda x, t: terms(x, None, t)
     optimizer.build(model.trainable_variables)
 
     tmp = tempfile.TemporaryDirectory(prefix="tfprof_")
@@ -72,7 +67,7 @@ def build(case, variant, batch):
             loss = loss_terms(x, 1)["loss"]
         return tf.linalg.global_norm(tape.gradient(loss, variables))
 
-    x = tf.random.uniform((batch, 28, 28, 1), 0.0, 1.0, seed=3)
+    x = tf_images(case, batch)
     labels = tf.zeros((batch,), tf.int64)
     phases = {"forward": lambda: float(forward(x)), "forward+backward": lambda: float(forward_backward(x)),
               "full step": lambda: float(step(x, labels)["loss"])}
@@ -111,7 +106,7 @@ def _part(name, op_type):
     scope = name.split("/", 1)[0].lower()
     if scope.startswith("gradient_tape") or op_type == "AddN":
         return "backward (gradient_tape/*, AddN)"
-    if scope.startswith("adam"):
+    if scope.startswith("adam"):  # adam/* (and adamax/*)
         return "optimizer (adam/*)"
     if "global_norm" in name or op_type == "L2Loss":
         return "gradient norm (global_norm)"
@@ -120,7 +115,7 @@ def _part(name, op_type):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", default="vladder_mnist", choices=("vladder_mnist", "vae_mlp", "infovae"))
+    p.add_argument("--case", default="vladder_mnist", choices=sorted(PRESETS))
     p.add_argument("--variant", default="function", choices=("function", "xla"))
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
@@ -146,7 +141,7 @@ def main() -> int:
         onednn = bool(_pywrap_util_port.IsMklEnabled())
     except Exception:
         onednn = "unknown"
-    batch = args.batch or (100 if args.case == "vladder_mnist" else 64)
+    batch = args.batch or BATCH[args.case]
     print(f"TensorFlow {tf.__version__}; case {args.case} batch {batch} variant {args.variant}; intra-op "
           f"{args.threads}, inter-op {args.inter or 'default'}; oneDNN enabled: {onednn} "
           f"(TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')}); "

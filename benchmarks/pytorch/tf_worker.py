@@ -8,6 +8,11 @@ from the clone, as the README's set-up); the step is built exactly as ``benchmar
   iteration += 1), batch 100 of 28x28x1 uniform [0, 1) images.
 * ``vae_mlp`` / ``infovae``: ``models.vae_collection.VAE`` / ``InfoVAE`` at (28, 28, 1), latent 200, Adam
   as the project's collection task (beta1 0.5, eps 1e-8, lr 1e-4 / 1e-3), the same trainer step, batch 64.
+* ``lvae_mnist_3``: the preset ``LVAE_mnist_3`` (``models/lvae.py``, 3,209,153 parameters), Keras Adamax(3e-4,
+  eps 1e-8) as ``hvae/lvae_task.py``, batch 64 of binary 28x28x1 images (20% ones). The preset's data-dependent
+  initialisation (a one-off on the first batch of a run, ``LVAETask.on_start``) is not part of the step and not run.
+* ``vlae``: the preset ``VLAE_binarized_mnist`` (``models/laplace_vae.py``, T = 4 mode updates, 1,361,884
+  parameters), Keras Adam(5e-4, eps 1e-8) as ``hvae/laplace_task.py``, batch 128 of binary images (20% ones).
 * ``matmul``: ``tf.linalg.matmul`` of two fixed 2048x2048 float32 matrices (one matmul per "step").
 
 Variants (``--variant``): ``function`` (tf.function, the project's default), ``xla``
@@ -29,9 +34,7 @@ import os
 import sys
 import tempfile
 
-from worker_common import build_model, find_project, protocol_channel, serve, warm_up
-
-BATCH = {"vladder_mnist": 100, "vae_mlp": 64, "infovae": 64, "matmul": 2048}
+from worker_common import BATCH, build_model, find_project, protocol_channel, serve, tf_images, tf_training, warm_up
 
 
 def main() -> int:
@@ -74,28 +77,21 @@ def main() -> int:
 
         info["flops_per_step"] = 2.0 * batch ** 3
     else:
-        import keras
-
         from hvae.trainer import Trainer
 
         tf.random.set_seed(0)
         model = build_model(args.case)
-        if args.case == "vladder_mnist":
-            optimizer = keras.optimizers.Adam(2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-            call = lambda x, y, t: model.loss_terms(x, y, t, training=True)
-        else:
-            optimizer = keras.optimizers.Adam(type(model).learning_rate, beta_1=0.5, beta_2=0.999, epsilon=1e-8)
-            call = lambda x, y, t: model.loss_terms(x, None, training=True)
-        shape = (28, 28, 1)
+        optimizer, call = tf_training(args.case, model)
         optimizer.build(model.trainable_variables)
-        # keras.optimizers.Adam, or hvae.optimizers.FusedAdam where benchmarks/shims/fused_adam is on PYTHONPATH
+        # keras.optimizers.Adam (or Adamax), or hvae.optimizers.FusedAdam where benchmarks/shims/fused_adam is on
+        # PYTHONPATH
         info["optimizer"] = f"{type(optimizer).__module__}.{type(optimizer).__name__}"
         info["trainable_parameters"] = int(sum(int(v.shape.num_elements()) for v in model.trainable_variables))
         run_dir = tempfile.TemporaryDirectory(prefix="tfbench_")  # checkpoints are never written; removed at exit
         trainer = Trainer(model, optimizer, None, call, batch_size=batch, run_dir=run_dir.name,
                           compile_mode=args.variant)
         train_step = trainer._build_step()
-        images = tf.random.uniform((batch,) + shape, 0.0, 1.0, seed=3)
+        images = tf_images(args.case, batch)
         labels = tf.zeros((batch,), tf.int64)
 
         def step():

@@ -4,8 +4,11 @@
 Run with the PyTorch venv's Python. The counterpart of ``tf_profile.py``, eager mode only:
 
 1. Phases, interleaved over ``--rounds`` rounds (median seconds): the loss alone (forward, autograd
-   recording on, as in training), loss + ``backward()``, and the full step (+ ``Adam.step()``).
+   recording on, as in training), loss + ``backward()``, and the full step (+ the optimizer's step).
 2. ``torch.profiler`` over ``--trace-steps`` full steps: self CPU time per aten op, the top ``--top``.
+
+Cases (``--case``): the harness's model cases (``vladder_mnist``, ``vae_mlp``, ``infovae``, ``lvae_mnist_3``,
+``vlae``), each with its batch and optimizer (Adam; Adamax for ``lvae_mnist_3``).
 
     $TORCH_PYTHON benchmarks/pytorch/torch_profile.py [--case vladder_mnist] [--threads 2] [--fused-adam]
 
@@ -21,14 +24,15 @@ import sys
 import time
 
 from bench import wait_for_quiet  # (standard library only)
+from worker_common import BATCH, PRESETS  # (standard library only)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", default="vladder_mnist", choices=("vladder_mnist", "vae_mlp", "infovae"))
+    p.add_argument("--case", default="vladder_mnist", choices=sorted(PRESETS))
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--fused-adam", action="store_true")
+    p.add_argument("--fused-adam", action="store_true", help="Adam's fused CPU kernel (not for lvae_mnist_3: Adamax)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--trace-steps", type=int, default=3)
@@ -42,18 +46,21 @@ def main() -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from torch_models import CASES
+    from torch_models import CASES, example_images, make_optimizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cls, shape, adam = CASES[args.case]
-    batch = args.batch or (100 if args.case == "vladder_mnist" else 64)
-    model = cls().train()
-    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], fused=args.fused_adam or None, **adam)
-    x = torch.rand((batch,) + tuple(shape))
+    batch = args.batch or BATCH[args.case]
+    model = CASES[args.case][0]().train()
+    try:
+        opt = make_optimizer(args.case, [q for q in model.parameters() if q.requires_grad], fused=args.fused_adam)
+    except ValueError as e:
+        p.error(str(e))
+    x = example_images(args.case, batch)
     beta = torch.tensor(0.5)
     print(f"PyTorch {torch.__version__}; case {args.case} batch {batch}; intra-op {torch.get_num_threads()}, "
-          f"inter-op {torch.get_num_interop_threads()}; fused Adam {args.fused_adam}; load average {os.getloadavg()}",
+          f"inter-op {torch.get_num_interop_threads()}; {type(opt).__name__} (fused {args.fused_adam}); "
+          f"load average {os.getloadavg()}",
           flush=True)
 
     def forward():

@@ -1,5 +1,6 @@
-"""The line protocol shared by ``tf_worker.py`` and ``torch_worker.py``, and where the TensorFlow side finds the
-project (standard library only).
+"""The line protocol shared by ``tf_worker.py`` and ``torch_worker.py``, the harness's cases (presets, batches,
+binary images), and where the TensorFlow side finds the project and how it trains each case (standard library
+only; TensorFlow is imported by the functions that need it).
 
 A worker builds one model and its training step, warms it up, then answers the orchestrator
 (``bench.py``) one JSON object per line:
@@ -48,8 +49,14 @@ def find_project(prog: str) -> str:
     return root
 
 
-# the harness's cases -> the project's presets: the same models as benchmarks/train_speed.py's cases
-PRESETS = {"vladder_mnist": "vladder_mnist", "vae_mlp": "VAE_mnist", "infovae": "InfoVAE_mnist"}
+# the harness's model cases -> the project's presets: the same models as benchmarks/train_speed.py's cases
+PRESETS = {"vladder_mnist": "vladder_mnist", "vae_mlp": "VAE_mnist", "infovae": "InfoVAE_mnist",
+           "lvae_mnist_3": "LVAE_mnist_3", "vlae": "VLAE_binarized_mnist"}
+# every case's batch, on both sides (each family's command-line default; matmul: the matrix size)
+BATCH = {"vladder_mnist": 100, "vae_mlp": 64, "infovae": 64, "lvae_mnist_3": 64, "vlae": 128, "matmul": 2048}
+# the cases of binarized MNIST: binary images, ones with this probability (benchmarks/cases.py's binary images);
+# the other cases' images are uniform in [0, 1)
+BINARY_IMAGES = {"lvae_mnist_3": 0.2, "vlae": 0.2}
 
 
 def build_model(case: str):
@@ -58,6 +65,43 @@ def build_model(case: str):
     import models
 
     return models.from_preset(PRESETS[case], value_range=(0.0, 1.0))
+
+
+def tf_training(case: str, model):
+    """``(optimizer, loss_terms)`` of ``case`` as the project's command line trains it (the TF scripts' step):
+    ``loss_terms(images, labels, iteration)`` is the model's objective in training mode (the labels reach the
+    VLadder only, the others are unconditional), the optimizer Keras's with the family's constants, its variables
+    not yet built:
+
+    * ``vladder_mnist``: Adam(2e-4, 0.9, 0.999, eps 1e-8); ``vae_mlp`` / ``infovae``: Adam(the model class's
+      rate, beta1 0.5, 0.999, eps 1e-8), as the collection task;
+    * ``lvae_mnist_3``: Adamax(3e-4, 0.9, 0.999, eps 1e-8), as ``hvae/lvae_task.py`` (no ``--max_grad_norm``);
+    * ``vlae``: Adam(5e-4, 0.9, 0.999, eps 1e-8), as ``hvae/laplace_task.py``.
+
+    Keras's ``Adam``: where ``benchmarks/shims/fused_adam`` is on ``PYTHONPATH`` it is the project's default
+    ``hvae.optimizers.FusedAdam``; the LVAE's Adamax is the project's default as it is.
+    """
+    import keras
+
+    if case == "vladder_mnist":
+        return (keras.optimizers.Adam(2e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+                lambda x, y, t: model.loss_terms(x, y, t, training=True))
+    if case == "lvae_mnist_3":
+        return (keras.optimizers.Adamax(3e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+                lambda x, y, t: model.loss_terms(x, None, t, training=True))
+    if case == "vlae":
+        return (keras.optimizers.Adam(5e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+                lambda x, y, t: model.loss_terms(x, None, t, training=True))
+    return (keras.optimizers.Adam(type(model).learning_rate, beta_1=0.5, beta_2=0.999, epsilon=1e-8),
+            lambda x, y, t: model.loss_terms(x, None, training=True))
+
+
+def tf_images(case: str, batch: int, seed: int = 3):
+    """A fixed batch ``(batch, 28, 28, 1)`` for ``case``: binary (:data:`BINARY_IMAGES`) or uniform in [0, 1)."""
+    import tensorflow as tf
+
+    x = tf.random.uniform((batch, 28, 28, 1), 0.0, 1.0, seed=seed)
+    return tf.cast(x < BINARY_IMAGES[case], tf.float32) if case in BINARY_IMAGES else x
 
 
 def protocol_channel():
