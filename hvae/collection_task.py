@@ -175,19 +175,8 @@ class CollectionTask(Task):
         elbo = f", {split} ELBO {metrics['elbo']:.2f} nats/image" if "elbo" in metrics else ""
         return f"{split} loss {metrics['loss']:.4f}{elbo} ({shown})"
 
-    def monitor(self, state, final: bool = False) -> dict:
-        """The template's pass (measure, TensorBoard, the best checkpoint, the grid) with the original's one line:
-        ``epoch E (iteration N): validation loss ...; wrote images/<MODEL>/grid_<E>.png``."""
-        iteration, split = state.iteration, self.monitor_split()
-        metrics = self.measure(split, iteration)
-        state.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=iteration)
-        epoch = self.figure_index(iteration, final)
-        written = self.write_figures(self.draw_figures(iteration, split), iteration, epoch)
-        state.save_best(self.score(split, metrics))
-        self.print(f"epoch {epoch} (iteration {iteration}): {self.describe_metrics(split, metrics)}; "
-                   f"wrote {written[0]}")
-        self._last_monitor = iteration
-        return metrics
+    def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
+        return f"epoch {self.figure_index(iteration)} (iteration {iteration}): {self.describe_metrics(split, metrics)}"
 
     # ---- figures --------------------------------------------------------------------------------------
     def figure_paths(self, name: str, iteration: int, index) -> list:

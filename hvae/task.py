@@ -308,8 +308,9 @@ class Task:
         drawn = self.draw_figures(iteration, split)
         if drawn:
             written = self.write_figures(drawn, iteration, self.figure_index(iteration, final))
-            shown = ", ".join(os.path.relpath(p, self.run_dir) for p in written)
-            self.print(f"figures in {self.run_dir}/: {shown}")
+            inside = all(os.path.abspath(p).startswith(os.path.abspath(self.run_dir) + os.sep) for p in written)
+            shown = ", ".join(os.path.relpath(p, self.run_dir) if inside else p for p in written)
+            self.print(f"figures in {self.run_dir}/: {shown}" if inside else f"figures: {shown}")
         self._last_monitor = iteration
         if self.keep_loss_history:
             self.save_history()

@@ -8,6 +8,7 @@ gradient norm, and the size of the update the optimizer made.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ REPEATS = 4
 def _cases():
     spec = importlib.util.spec_from_file_location("benchmark_cases", Path(__file__).parents[1] / "benchmarks" / "cases.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 

@@ -63,7 +63,7 @@ def _steps_per_epoch(task) -> int:
     """The shared trainer's epoch length for this task's data and batch (``Trainer.steps_per_epoch``)."""
     from hvae.trainer import Trainer
 
-    return Trainer.steps_per_epoch.fget(SimpleNamespace(task=task))
+    return Trainer.steps_per_epoch.fget(SimpleNamespace(data=task.data(), batch_size=task.batch_size))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _checksum(text):
 
 
 def _loss_at(text, iteration):
-    return float(re.search(rf"iteration\s+{iteration} \|.*\| loss ([\d.e+]+) \|", text).group(1))
+    return float(re.search(rf"iteration {iteration}/\d+ \|.*\| loss ([\d.e+]+) \|", text).group(1))
 
 
 @pytest.fixture
