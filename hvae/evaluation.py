@@ -35,6 +35,9 @@ from .errors import ConfigError
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 DEFAULT_MAX_IMAGES_PER_PASS = 4096
+# XLA keeps every intermediate of a pass alive: the LVAE mnist_3 took 6.5 GB at 2,000 images per pass and over 18 GB
+# at 4,096 (2 AMD EPYC cores, benchmarks/evaluation_speed.py); at 1,000 it took 3.8 GB
+XLA_MAX_IMAGES_PER_PASS = 1000
 
 
 def density_kind(model, levels: int | None) -> dict:
@@ -103,7 +106,8 @@ class Evaluator:
     Args:
         model: a model of :mod:`models.latent` with ``has_posterior``.
         num_samples: K, importance samples per image (>= 1).
-        max_images_per_pass: bound on K_chunk * B, the images decoded in one pass (memory).
+        max_images_per_pass: bound on K_chunk * B, the images decoded in one pass (memory); at most
+            :data:`XLA_MAX_IMAGES_PER_PASS` under XLA, which holds a whole pass's intermediates at once.
         compile_mode: ``'function'`` (default), ``'xla'`` or ``'eager'``.
 
     Raises:
@@ -120,6 +124,8 @@ class Evaluator:
         self.model = model
         self.num_samples = int(num_samples)
         self.max_images_per_pass = int(max_images_per_pass)
+        if compile_mode == "xla":
+            self.max_images_per_pass = min(self.max_images_per_pass, XLA_MAX_IMAGES_PER_PASS)
 
         def terms(images, labels, k, proposal=None):
             if proposal is None:

@@ -413,6 +413,18 @@ class HVAEModel(LatentVariableModel, keras.Model):
                 layer.__dict__.pop("output_shape", None)
                 object.__setattr__(layer, "_build_shapes_dict", build_shapes)
 
+    # ---- value ranges ---------------------------------------------------------------------------------------------
+    def to_unit(self, images):
+        """Images in the model's ``value_range`` -> [0, 1] float32, the same shape (the values the likelihoods
+        are of)."""
+        lo, hi = self.value_range
+        return (tf.cast(images, tf.float32) - lo) / (hi - lo)
+
+    def from_unit(self, x):
+        """[0, 1] -> the model's ``value_range`` (float32)."""
+        lo, hi = self.value_range
+        return tf.cast(x, tf.float32) * (hi - lo) + lo
+
     # ---- the public API ----------------------------------------------------------------------------------------
     def count_parameters(self) -> int:
         """Trainable parameters."""

@@ -573,9 +573,7 @@ class LaplaceModel(HVAEModel):
     # ---- data space ------------------------------------------------------------------------------------
     def to_unit(self, images):
         """Images in ``value_range`` ``(B, H, W, C)`` -> flattened pixels in [0, 1] ``(B, D)``."""
-        lo, hi = self.value_range
-        u = (tf.cast(images, tf.float32) - lo) / (hi - lo)
-        return tf.reshape(u, (-1, self.pixels))
+        return tf.reshape(super().to_unit(images), (-1, self.pixels))
 
     def preprocess(self, images, seed: int | None = None):
         """Images in ``value_range`` -> the model's data x ``(B, D)`` (module docstring): fresh binarisation or

@@ -976,17 +976,7 @@ class LVAE(HVAEModel):
         self.built = True
         return self
 
-    # ---- pixels -----------------------------------------------------------------------------------
-    def to_unit(self, images):
-        """Images in ``value_range`` -> [0, 1] (the values every likelihood is of)."""
-        lo, hi = self.value_range
-        return (tf.convert_to_tensor(images, tf.float32) - lo) / (hi - lo)
-
-    def from_unit(self, x01):
-        """[0, 1] -> ``value_range``."""
-        lo, hi = self.value_range
-        return tf.convert_to_tensor(x01, tf.float32) * (hi - lo) + lo
-
+    # ---- pixels: to_unit / from_unit are models.base.HVAEModel's ------------------------------------
     def _pad(self, x):
         h, w = self.image_shape[:2]
         dr, dc = self.padded_shape[0] - h, self.padded_shape[1] - w
@@ -1231,23 +1221,38 @@ class LVAE(HVAEModel):
         return terms
 
     # ---- likelihood (models.latent interface) ---------------------------------------------------------------
-    def importance_terms(self, images, num_samples: int, labels=None) -> dict:
+    def importance_proposal(self, images, labels=None) -> dict:
+        """The deterministic bottom-up pass of a batch, computed once and shared by all its chunks of samples
+        (:mod:`models.latent`): ``{"bu<i>": d_i (B, h_i, w_i, C)}`` bottom to top, inference mode."""
+        bu = self.bottom_up(self.to_unit(images), training=False)
+        return {f"bu{i}": value for i, value in enumerate(bu)}
+
+    def importance_terms(self, images, num_samples: int, labels=None, proposal: dict | None = None,
+                         seeds=None) -> dict:
         """K joint top-down posterior draws per image (see :mod:`models.latent`).
 
-        The batch is tiled K times and run through one inference pass in inference mode (batch-norm moving
-        averages, no dropout): each copy draws z_{L-1} ~ q(. | x), then every z_l ~ q(. | z_{>l}, x) top-down.
-        ``layer_kl`` is the Monte-Carlo log q(z_l | .) - log p(z_l | z_{>l}) at those draws (never the analytic
-        KL, whatever ``analytical_kl`` says), ``log_likelihood`` is log p(x | z) of the [0, 1]-mapped pixels.
+        The bottom-up pass is deterministic: it runs once on the B images (or comes from ``proposal``, see
+        :meth:`importance_proposal`) and its features are tiled K times; the top-down pass runs on the K * B
+        copies in inference mode (batch-norm moving averages, no dropout): each copy draws z_{L-1} ~ q(. | x),
+        then every z_l ~ q(. | z_{>l}, x) top-down. ``layer_kl`` is the Monte-Carlo log q(z_l | .) -
+        log p(z_l | z_{>l}) at those draws (never the analytic KL, whatever ``analytical_kl`` says),
+        ``log_likelihood`` is log p(x | z) of the [0, 1]-mapped pixels. The same as running the whole inference
+        pass on the tiled batch (which repeated the bottom-up pass K times; tested within float32 tolerance).
 
         Args:
             images: ``(B, H, W, C)`` in ``value_range``; labels ignored.
             num_samples: K.
+            proposal: the batch's :meth:`importance_proposal` (None: computed here).
+            seeds: one stateless seed per layer (bottom to top), or None (TensorFlow's global random state).
         Returns:
             ``log_weights (B, K)``, ``log_likelihood (B, K)``, ``layer_kl (B, K, L)``, nats per image.
         """
         k = int(num_samples)
-        x01, dist, infos = self._inference(tile_batch(tf.convert_to_tensor(images, tf.float32), k), training=False)
-        log_likelihood = per_sample(dist.log_prob(x01), k)
+        proposal = proposal if proposal is not None else self.importance_proposal(images, labels)
+        bu = [tile_batch(proposal[f"bu{i}"], k) for i in range(self.num_layers)]
+        x01 = tile_batch(self.to_unit(images), k)
+        features, infos = self.top_down(bu, training=False, seeds=seeds)
+        log_likelihood = per_sample(self.likelihood_distribution(features).log_prob(x01), k)
         layer_kl = per_sample(tf.stack([info["kl_mc"] for info in infos], axis=1), k)
         return terms_from_layers(log_likelihood, layer_kl)
 

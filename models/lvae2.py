@@ -468,16 +468,6 @@ class LVAE2(HVAEModel):
         self.built = True
         return self
 
-    # ---- value ranges --------------------------------------------------------------------------------
-    def to_unit(self, images):
-        """Images in ``value_range`` -> [0, 1] (the original's input and target range)."""
-        lo, hi = self.value_range
-        return (tf.cast(images, tf.float32) - lo) / (hi - lo)
-
-    def from_unit(self, x):
-        lo, hi = self.value_range
-        return lo + (hi - lo) * x
-
     # ---- the two passes ------------------------------------------------------------------------------
     def bottom_up(self, images) -> Encoding:
         """The deterministic bottom-up pass (README: "a fully deterministic pass through the encoder").

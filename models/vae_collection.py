@@ -357,16 +357,6 @@ class CollectionModel(HVAEModel):
         """H * W * C."""
         return int(np.prod(self.image_shape))
 
-    # ---- value ranges ------------------------------------------------------------------------------
-    def to_unit(self, images):
-        """Images in ``value_range`` -> [0, 1] (the original's input and target range)."""
-        lo, hi = self.value_range
-        return (tf.cast(images, tf.float32) - lo) / (hi - lo)
-
-    def from_unit(self, x):
-        lo, hi = self.value_range
-        return lo + (hi - lo) * x
-
     def condition(self, labels):
         """One-hot labels ``(B, K)`` for a conditional model, else None (the labels are ignored).
 

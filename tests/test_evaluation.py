@@ -156,6 +156,17 @@ def test_bits_per_dimension_and_labels():
     assert grey["kind"] == "cross-entropy" and "not a log-likelihood" in grey["note"]
 
 
+def test_xla_passes_are_bounded():
+    """Under XLA a pass decodes at most XLA_MAX_IMAGES_PER_PASS images (its memory grows with the pass); the
+    other modes keep the bound they are given."""
+    from hvae.evaluation import XLA_MAX_IMAGES_PER_PASS
+
+    model = LinearGaussian()
+    assert Evaluator(model, 1000, compile_mode="xla").chunk_size(100) == XLA_MAX_IMAGES_PER_PASS // 100
+    assert Evaluator(model, 1000, compile_mode="xla", max_images_per_pass=200).chunk_size(100) == 2
+    assert Evaluator(model, 1000, compile_mode="function").chunk_size(100) == 40
+
+
 def test_bad_inputs():
     model = LinearGaussian()
     with pytest.raises(ConfigError, match="at least 1"):

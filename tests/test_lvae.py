@@ -551,6 +551,28 @@ def test_mixture_reconstruction_is_the_mixtures_mean():
     assert np.abs(r - mc).mean() < 0.02, np.abs(r - mc).mean()
 
 
+def test_importance_terms_share_the_bottom_up_pass():
+    """The evaluator's importance sampling runs the deterministic bottom-up pass once per batch
+    (importance_proposal) and tiles its features for the K samples: the same terms, with the same stateless draws,
+    as the whole inference pass on the K-times tiled batch (the computation before), within float32 tolerance."""
+    from models.latent import per_sample, tile_batch
+
+    keras.utils.set_random_seed(0)
+    model = tiny()
+    x, k = binary_images(3), 5
+    seeds = [tf.constant([i, 7], tf.int32) for i in range(model.num_layers)]
+    shared = model.importance_terms(x, k, seeds=seeds)
+    x01 = model.to_unit(tile_batch(x, k))
+    features, infos = model.top_down(model.bottom_up(x01, training=False), training=False, seeds=seeds)
+    log_likelihood = per_sample(model.likelihood_distribution(features).log_prob(x01), k)
+    layer_kl = per_sample(tf.stack([info["kl_mc"] for info in infos], axis=1), k)
+    np.testing.assert_allclose(shared["log_likelihood"], log_likelihood, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(shared["layer_kl"], layer_kl, rtol=1e-5, atol=1e-4)
+    again = model.importance_terms(x, k, proposal=model.importance_proposal(x), seeds=seeds)
+    np.testing.assert_allclose(again["log_weights"], shared["log_weights"], rtol=1e-6)
+    assert shared["log_weights"].shape == (3, k) and shared["layer_kl"].shape == (3, k, model.num_layers)
+
+
 def test_likelihood_warnings_name_the_mismatch():
     bernoulli, logistic = tiny(), tiny(likelihood="discr_log")
     assert bernoulli.likelihood_warnings(2, "x") == [] and logistic.likelihood_warnings(256, "x") == []
