@@ -1,14 +1,11 @@
 """The VAE collection's command line (ALPHAYA-Japan/vae's ``train.py``): VAE, CVAE, InfoVAE, MMD-VAE.
 
     python train.py VAE train [flags]              # VAE, CVAE, InfoVAE, MMDVAE (any case)
-    python train.py VAE generate                   # images/VAE/grid.png, samples.png (+ _labelled)
-    python train.py VAE generate path/to/image     # images/VAE/<stem>_reconstruction.png (CVAE: --label, 4)
-    python generate.py VAE [path/to/image]         # the same as ``train.py VAE generate``
+    python train.py VAE generate [path/to/image]   # images/VAE/grid.png, samples.png; an image: its reconstruction
 
-Adam (beta1 0.5) at 1e-4 (VAE, CVAE) or 1e-3 (InfoVAE, MMD-VAE) unless ``--learning_rate``, ``--epochs`` (30) epochs
-of 64. After every epoch (and a partial last one) the whole validation split is measured, the best checkpoint by
-validation loss kept and the original's grid written to ``images/<MODEL>/grid_<epoch>.png`` (another ``--netname``:
-``images/<netname>/``): 20 fixed test images framed in red above their reconstructions. See docs/collection.md.
+Adam (beta1 0.5), ``--epochs`` (30) epochs of 64; after every epoch the validation split, the best checkpoint by
+validation loss and the original's grid ``images/<MODEL>/grid_<epoch>.png`` (another ``--netname``:
+``images/<netname>/``). See docs/collection.md.
 """
 
 from __future__ import annotations
@@ -22,17 +19,17 @@ from .errors import ConfigError
 from .family import Family, flag
 from .task import Figure, Task
 
-IMAGES_DIR = "images"
+IMAGES_DIR, DEFAULT_LABEL = "images", 4   # the original's figure folder and class for ``CVAE generate IMAGE``
 GRID_SIZE = (480, 240)        # width, height of the original's grid
 GRID_COLUMNS = 10
 GRID_IMAGES = 20              # two pairs of rows of 10
 GENERATE_IMAGES = 64          # the original's fixed batch
 SAMPLE_ROWS = 10
 FIXED_SEED = 0                # which test images the grids show
-DEFAULT_LABEL = 4             # the original's class for ``generate path`` with CVAE
 FRAME_COLOR = (1.0, 0.0, 0.0)
 UNLABELLED = ("binarized_mnist", "celebA", "lsun")
-LABELLED = ("mnist", "svhn", "cifar10", "digits", "folder")
+UNLABELLED_MESSAGE = ("CVAE needs class labels but dataset {} has none; use a labelled dataset (mnist, svhn, cifar10, "
+                      "digits, folder)")
 GRID_ROWS = [(0.125, "test images\n(red frame)"), (0.375, "their\nreconstructions"),
              (0.625, "test images\n(red frame)"), (0.875, "their\nreconstructions")]
 
@@ -91,8 +88,6 @@ def check_options(config: dict) -> None:
     if config.get("legacy") and config.get("likelihood", "bernoulli") != "bernoulli":
         raise ConfigError("--likelihood does not apply with --legacy: the original's reconstruction terms are fixed "
                           "(cross-entropy for VAE/CVAE, squared error for InfoVAE/MMDVAE)")
-    if config.get("mmd_bandwidth") is not None and not config["mmd_bandwidth"] > 0:
-        raise ConfigError(f"--mmd_bandwidth must be positive, got {config['mmd_bandwidth']}")
     if config.get("label") is not None:
         if model != "CVAE":
             raise ConfigError(f"--label does not apply to {model}: only CVAE is conditioned on a class")
@@ -100,12 +95,7 @@ def check_options(config: dict) -> None:
             raise ConfigError("--label chooses the class of the image given to 'CVAE generate IMAGE'; "
                               "it does not apply here")
     if model == "CVAE" and config.get("dataset") in UNLABELLED:
-        raise ConfigError(_unlabelled_message(config["dataset"]))
-
-
-def _unlabelled_message(dataset: str) -> str:
-    return (f"CVAE needs class labels but dataset {dataset} has none; use a labelled dataset "
-            f"({', '.join(LABELLED)})")
+        raise ConfigError(UNLABELLED_MESSAGE.format(config["dataset"]))
 
 
 class CollectionTask(Task):
@@ -124,20 +114,15 @@ class CollectionTask(Task):
         # two runs of one model do not overwrite each other's figures
         default = f"{self.name}_{config['dataset']}"
         self.images_dir = os.path.join(IMAGES_DIR, self.name if config["netname"] == default else config["netname"])
-        self._grid_batch = self._image = None
+        self._grid_batch = None
 
-    # ---- set-up ---------------------------------------------------------------------------------
     def check_data(self, data) -> None:
         if self.name == "CVAE" and not data.num_classes:
-            raise ConfigError(_unlabelled_message(data.name))
+            raise ConfigError(UNLABELLED_MESSAGE.format(data.name))
 
     def build_model(self, shape, value_range, num_classes=None):
         """The run's model (:data:`models.vae_collection.MODELS`) of its flags and the data's shape, range and
-        classes, built.
-
-        Raises:
-            ValueError: a setting the model rejects (InfoVAE's sides not multiples of 4, CVAE without classes).
-        """
+        classes, built. Raises ValueError: a setting the model rejects (InfoVAE's sides not multiples of 4)."""
         from models.vae_collection import MODELS
 
         cls = MODELS[self.name]   # the config of the run's flags (None: the default) and of the data
@@ -159,7 +144,6 @@ class CollectionTask(Task):
     def on_start(self, resumed: bool) -> list:
         return [f"figures: {self.images_dir}/"]
 
-    # ---- monitoring -----------------------------------------------------------------------------------
     def measure(self, split: str, iteration: int) -> dict:
         """Every loss term averaged over a whole split, per image, read in one fixed shuffled order: batch-level
         terms (MMD) need batches drawn like the training ones, and binarized MNIST's test split is sorted by digit
@@ -178,7 +162,6 @@ class CollectionTask(Task):
     def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
         return f"epoch {self.figure_index(iteration)} (iteration {iteration}): {self.describe_metrics(split, metrics)}"
 
-    # ---- figures --------------------------------------------------------------------------------------
     def figure_paths(self, name: str, iteration: int, index) -> list:
         """``images/<MODEL>/<name>_<epoch>.png`` while training, ``<name>.png`` from ``generate``."""
         return [os.path.join(self.images_dir, f"{name}.png" if index is None else f"{name}_{index}.png")]
@@ -190,9 +173,9 @@ class CollectionTask(Task):
         """The grid of 20 fixed test images and their reconstructions (whatever the split); ``generate``
         reconstructs the original's batch of 64 (the grid shows its first 20) and adds 100 prior samples;
         ``generate IMAGE`` draws only ``<stem>_reconstruction`` (:meth:`image_canvas`)."""
-        if self._image is not None:
-            stem = os.path.splitext(os.path.basename(self.config["image"]))[0]
-            return {f"{stem}_reconstruction": Figure(self.image_canvas(self.config["image"], self._image))}
+        if self.image is not None:
+            path = self.config["image"]
+            return {f"{os.path.splitext(os.path.basename(path))[0]}_reconstruction": Figure(self.image_canvas(path))}
         generating = self.config["mode"] == "generate"
         if generating or self._grid_batch is None:
             self._grid_batch = self.data().take("test", GENERATE_IMAGES if generating else GRID_IMAGES,
@@ -221,7 +204,7 @@ class CollectionTask(Task):
         import cv2
 
         truth = figures.frame(self.to_display(images[:GRID_IMAGES]), FRAME_COLOR)
-        recon = _rgb(self.to_display(reconstructions[:GRID_IMAGES]))
+        recon = figures.to_rgb(self.to_display(reconstructions[:GRID_IMAGES]))
         blocks = [np.concatenate([a, np.zeros((GRID_IMAGES - len(a),) + a.shape[1:], np.float32)]).reshape(
             (-1, GRID_COLUMNS) + a.shape[1:]) for a in (truth, recon)]      # rows of 10, empty cells black
         rows = np.stack(blocks, axis=1).reshape((-1,) + truth.shape[1:])    # truth, reconstructions, truth, ...
@@ -236,30 +219,18 @@ class CollectionTask(Task):
         return figures.tile(self.to_display(self.model.sample(rows * SAMPLE_ROWS, labels=labels).numpy()), rows,
                             SAMPLE_ROWS)
 
-    # ---- generate IMAGE ---------------------------------------------------------------------------------
-    def generate(self) -> int:
-        """The template's; with an image (``generate IMAGE``), read first (a bad path fails before building) and
-        drawn alone (:meth:`draw_figures`).
-
-        Raises:
-            ConfigError: the image cannot be read, or ``--label`` is out of range.
-            CheckpointError: nothing to restore.
-        """
-        if self.config.get("image"):
-            self._image = figures.read_image(self.config["image"])
-        return super().generate()
-
     def generate_split(self) -> str:
         return "test"   # the figures' images are the test split's (an image given to generate needs no data)
 
-    def image_canvas(self, path: str, rgb: np.ndarray) -> np.ndarray:
-        """An RGB uint8 image of any size, framed in red, beside its reconstruction at the model's input size
+    def image_canvas(self, path: str) -> np.ndarray:
+        """``generate IMAGE``'s image (``self.image``, RGB uint8 of any size), framed in red, beside its
+        reconstruction at the model's input size
         (bilinear resize, OpenCV's grey weights for a grey model; CVAE: conditioned on ``--label``, default 4).
 
         Raises:
             ConfigError: ``--label`` out of range.
         """
-        labels = None
+        labels, rgb = None, self.image
         if self.model.conditional:
             label = DEFAULT_LABEL if self.config.get("label") is None else int(self.config["label"])
             if not 0 <= label < self.num_classes:
@@ -273,8 +244,5 @@ class CollectionTask(Task):
                   f"{h}x{w} {'grey' if c == 1 else 'colour'} (the model's input)")
         x = (lo + (hi - lo) * figures.fit_image(rgb, (h, w, c)))[None]
         return np.concatenate([figures.frame(self.to_display(x), FRAME_COLOR)[0],
-                               _rgb(self.to_display(self.reconstruct(x, labels)))[0]], axis=1)
+                               figures.to_rgb(self.to_display(self.reconstruct(x, labels)))[0]], axis=1)
 
-
-def _rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images

@@ -330,3 +330,8 @@ def fit_image(rgb, shape) -> np.ndarray:
     if c == 1:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
     return img.astype(np.float32) / 255.0
+
+
+def to_rgb(images: np.ndarray) -> np.ndarray:
+    """``(..., H, W, 1 or 3)`` -> three channels (a grey image repeated)."""
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images

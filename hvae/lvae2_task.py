@@ -125,7 +125,6 @@ class LVAE2Task(Task):
         return (f"LVAE2, {m.count_parameters():,} parameters; loss = {rec} + beta (KL_top + ladder {ladder}); "
                 f"{m.beta.describe()}; sampling {c.sampling}, merge {c.merge}; Adam lr {self.learning_rate:g}")
 
-    # ---- monitoring -------------------------------------------------------------------------------------------
     def measure(self, split: str, iteration: int) -> dict:
         """Every loss term over a whole split at the current beta, per image (one posterior draw each). With
         ``recon='l2norm'`` the loss and reconstruction depend on the batch size: they are averaged over the full
@@ -162,7 +161,6 @@ class LVAE2Task(Task):
         return (f"{split}: loss {m['loss']:.4f}, ELBO {m['elbo']:.2f} nats/image, KL top {m['kl_top']:.3f}, "
                 f"KL ladder {m['kl_ladder']:.2f}, squared error {m['squared_error']:.2f}/image, beta {m['beta']:.3g}")
 
-    # ---- figures --------------------------------------------------------------------------------------------------
     def fixed_codes(self) -> dict:
         """The figures' fixed top codes and ladder noise (seed 0)."""
         if self._fixed is None:
@@ -237,7 +235,6 @@ class LVAE2Task(Task):
                                        (means, f"top latent z_top, {split}: posterior means")],
                                       labels if self.dataset.num_classes else None)
 
-    # ---- evaluation ----------------------------------------------------------------------------------------------
     def evaluation_notes(self) -> list:
         """What the evaluated bound means for this run: the ladder layer's proposal and, for a run not trained
         on a likelihood, that the number reads the same network as ``--likelihood``."""

@@ -103,6 +103,7 @@ class Task:
         self.dataset_defaults = {}
         self.num_classes = None
         self.display_range = (0.0, 1.0)
+        self.image = None             # generate IMAGE's image (RGB uint8), read by generate()
 
     @property
     def family(self):
@@ -436,12 +437,16 @@ class Task:
 
     def generate(self) -> int:
         """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``current.png`` (a
-        training run's ``epoch<k>.png`` files are left alone).
+        training run's ``epoch<k>.png`` files are left alone). ``generate IMAGE`` (a family with
+        ``Family.generate_image``) reads the image into ``self.image`` (RGB uint8) first, for ``draw_figures``.
 
         Raises:
+            ConfigError: the image cannot be read.
             CheckpointError: nothing to restore.
             DatasetError: the run's dataset cannot be loaded (figures of data need it).
         """
+        if self.config.get("image"):   # generate IMAGE (Family.generate_image): read first, a bad path fails fast
+            self.image = figures.read_image(self.config["image"])
         trainer = self.restore_for_use(best=self.run.best)
         iteration = int(trainer.iteration.numpy())
         which = " (best checkpoint)" if self.run.best else ""
