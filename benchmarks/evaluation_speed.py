@@ -4,8 +4,10 @@
 For each case of ``benchmarks/cases.py`` (the model as it trains, built from its preset), ``hvae.evaluation.Evaluator``
 importance-samples a fixed batch of 100 images with K samples per image (in chunks of at most 4,096 decoded images
 per pass, as ``python train.py MODEL evaluate``), in ``tf.function`` and with XLA, after one warm-up batch
-(tracing and compilation excluded). Reported: importance samples per second (K x images / seconds, median of
-``--repeats`` batches), the 1-minute load average and the share of the CPU other processes took meanwhile.
+(tracing and compilation excluded). Each case and mode runs in a process of its own. Reported: importance samples
+per second (K x images / seconds, median of ``--repeats`` batches), the process's peak resident memory (its
+``VmHWM``: model, the passes' intermediates and TensorFlow), the 1-minute load average and the share of the CPU
+other processes took meanwhile.
 
 Writes ``benchmarks/results/evaluation_speed.json`` and ``evaluation_speed.png``.
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -56,7 +59,29 @@ def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
         rates.append(int(x.shape[0]) * k / seconds)
     return {"case": case, "mode": mode, "iw_samples": k, "images": int(x.shape[0]),
             "importance_samples_per_second": statistics.median(rates), "spread": [min(rates), max(rates)],
-            "warmup_seconds": warmup, "load_average": os.getloadavg()[0], "other_share": float(np.median(others))}
+            "warmup_seconds": warmup, "load_average": os.getloadavg()[0], "other_share": float(np.median(others)),
+            "max_images_per_pass": evaluator.max_images_per_pass, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``), MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def measure_in_process(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
+    """:func:`measure` in a new process (so that its peak memory is the case's own)."""
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", case, mode, "--k", str(k), "--repeats",
+            str(repeats), "--images", str(images)]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        return {"case": case, "mode": mode, "skipped": f"worker failed (exit {proc.returncode}): "
+                                                      f"{(proc.stderr.strip().splitlines() or [''])[-1][:200]}"}
+    return json.loads(lines[-1])
 
 
 def plot(results: list, path: str) -> None:
@@ -80,7 +105,8 @@ def plot(results: list, path: str) -> None:
     ax.set_xticklabels(cases, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("importance samples / s (log scale)")
     k = rows[0]["iw_samples"] if rows else "?"
-    ax.set_title(f"Likelihood evaluation on this CPU (K = {k}, batches of 100 images; benchmarks/evaluation_speed.py)")
+    n = rows[0]["images"] if rows else "?"
+    ax.set_title(f"Likelihood evaluation on 2 CPU cores (K = {k}, batches of {n} images; benchmarks/evaluation_speed.py)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -95,8 +121,13 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--merge", action="store_true", help="keep the results of other cases (and modes) in the JSON")
+    p.add_argument("--worker", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     import hvae  # noqa: F401  (TensorFlow's environment defaults)
+
+    if args.worker:   # one measurement, printed as one JSON line
+        print(json.dumps(measure(args.worker[0], args.k, args.worker[1], args.repeats, args.images)), flush=True)
+        return 0
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "evaluation_speed.json")
@@ -107,14 +138,14 @@ def main(argv=None) -> int:
         results, runs = old["results"], old.get("runs", [old.get("settings")]) + runs
     for case in args.cases or all_cases():
         for mode in args.modes:
-            r = measure(case, args.k, mode, args.repeats, args.images)
+            r = measure_in_process(case, args.k, mode, args.repeats, args.images)
             r["settings"] = {"k": args.k, "images": args.images, "repeats": args.repeats}
             results = [x for x in results if (x.get("case"), x.get("mode")) != (r.get("case"), r.get("mode"))] + [r]
             if "skipped" in r:
                 print(f"{case:22s} {mode:9s} skipped: {r['skipped']}", flush=True)
             else:
-                print(f"{case:22s} {mode:9s} {r['importance_samples_per_second']:12,.0f} importance samples/s "
-                      f"(other processes {r['other_share']:.0%})", flush=True)
+                print(f"{case:22s} {mode:9s} {r['importance_samples_per_second']:12,.0f} importance samples/s, peak "
+                      f"{r['peak_rss_mb']:,.0f} MB (other processes {r['other_share']:.0%})", flush=True)
             with open(path, "w") as f:  # after every measurement: a killed run keeps what it measured
                 json.dump({"runs": runs, "results": results}, f, indent=1)
     plot(results, os.path.join(args.out, "evaluation_speed.png"))
