@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from train_speed import _cpu_jiffies, all_cases, find_case  # noqa: E402  (the sibling script)
+from train_speed import _cpu_jiffies, all_cases, find_case, peak_rss_mb  # noqa: E402  (the sibling script)
 
 
 def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
@@ -61,15 +61,6 @@ def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
             "importance_samples_per_second": statistics.median(rates), "spread": [min(rates), max(rates)],
             "warmup_seconds": warmup, "load_average": os.getloadavg()[0], "other_share": float(np.median(others)),
             "max_images_per_pass": evaluator.max_images_per_pass, "peak_rss_mb": peak_rss_mb()}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (``VmHWM``), MB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def measure_in_process(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
