@@ -24,6 +24,7 @@ discrete likelihoods; a Bernoulli likelihood of grey levels is only a cross-entr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -38,6 +39,7 @@ DEFAULT_MAX_IMAGES_PER_PASS = 4096
 # XLA keeps every intermediate of a pass alive: the LVAE mnist_3 took 6.5 GB at 2,000 images per pass and over 18 GB
 # at 4,096 (2 AMD EPYC cores, benchmarks/evaluation_speed.py); at 1,000 it took 3.8 GB
 XLA_MAX_IMAGES_PER_PASS = 1000
+PRECISIONS = ("float32", "bfloat16")
 
 
 def density_kind(model, levels: int | None) -> dict:
@@ -109,31 +111,51 @@ class Evaluator:
         max_images_per_pass: bound on K_chunk * B, the images decoded in one pass (memory); at most
             :data:`XLA_MAX_IMAGES_PER_PASS` under XLA, which holds a whole pass's intermediates at once.
         compile_mode: ``'function'`` (default), ``'xla'`` or ``'eager'``.
+        precision: ``'float32'`` (default) or ``'bfloat16'``: the passes run inside the model's
+            ``reduced_precision('bfloat16')`` (the LVAE's: its residual blocks' convolutions in bfloat16, every
+            log-probability in float32); the log-weights and their sums stay float32 / float64.
 
     Raises:
-        ConfigError: K < 1, or a model without a posterior.
+        ConfigError: K < 1, a model without a posterior, or bfloat16 for a model without ``reduced_precision``.
     """
 
     def __init__(self, model, num_samples: int, *, max_images_per_pass: int = DEFAULT_MAX_IMAGES_PER_PASS,
-                 compile_mode: str = "function"):
+                 compile_mode: str = "function", precision: str = "float32"):
         if int(num_samples) < 1:
             raise ConfigError(f"--iw_samples must be at least 1, got {num_samples}")
         if not getattr(model, "has_posterior", False):
             raise ConfigError(f"{model.name} has a deterministic encoder: there is no posterior q(z|x) to "
                               f"importance-sample, so no likelihood bound can be computed")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--eval_precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision != "float32":
+            if not callable(getattr(model, "reduced_precision", None)):
+                raise ConfigError(f"--eval_precision {precision} is implemented for the LVAE's convolutions only; "
+                                  f"{model.name} evaluates in float32 (leave the flag out)")
+            try:
+                with model.reduced_precision(precision):
+                    pass
+            except ValueError as err:
+                raise ConfigError(f"--eval_precision {precision}: {err}") from None
         self.model = model
+        self.precision = precision
         self.num_samples = int(num_samples)
         self.max_images_per_pass = int(max_images_per_pass)
         if compile_mode == "xla":
             self.max_images_per_pass = min(self.max_images_per_pass, XLA_MAX_IMAGES_PER_PASS)
 
+        def scope():
+            return contextlib.nullcontext() if precision == "float32" else model.reduced_precision(precision)
+
         def terms(images, labels, k, proposal=None):
-            if proposal is None:
-                return model.importance_terms(images, k, labels)
-            return model.importance_terms(images, k, labels, proposal=proposal)
+            with scope():
+                if proposal is None:
+                    return model.importance_terms(images, k, labels)
+                return model.importance_terms(images, k, labels, proposal=proposal)
 
         def propose(images, labels):
-            return model.importance_proposal(images, labels)
+            with scope():
+                return model.importance_proposal(images, labels)
 
         def means(images, labels):
             return model.posterior_means(images, labels)
@@ -223,6 +245,7 @@ class Evaluator:
         result = {
             "num_images": n,
             "iw_samples": self.num_samples,
+            "precision": self.precision,
             "units": "nats per image",
             "density": kind,
             "iw_bound": _mean_sem(arrays["log_px"]),

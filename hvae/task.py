@@ -630,7 +630,8 @@ class Task:
         n = data.sources[split].size
         print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
               f"{n:,} images, K = {k:,} importance samples", flush=True)
-        evaluator = Evaluator(self.model, k, compile_mode=self.evaluation_compile_mode())
+        evaluator = Evaluator(self.model, k, compile_mode=self.evaluation_compile_mode(),
+                              precision=run.eval_precision)
         batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
         result = evaluator.evaluate(batches, n, levels=self.data_levels(), image_shape=data.shape,
                                     what=f"{split}, K={k}")
@@ -656,6 +657,8 @@ class Task:
         name = f"{result['split']}_k{result['iw_samples']}"
         if any("a fixed random" in note for note in result.get("split_notes", [])):
             name += f"_n{result['num_images']}"
+        if result.get("precision", "float32") != "float32":
+            name += f"_{result['precision']}"
         folder = os.path.join(self.run_dir, EVALUATION_DIR)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name + ".json")
@@ -665,6 +668,8 @@ class Task:
         os.replace(tmp, path)
         if self._trainer is not None:
             prefix = f"evaluation/{result['split']}"
+            if result.get("precision", "float32") != "float32":
+                prefix += f"_{result['precision']}"
             scalars = {f"{prefix}/iw_bound_k{result['iw_samples']}": result["iw_bound"]["mean"],
                        f"{prefix}/elbo": result["elbo"]["mean"]}
             for l, kl in enumerate(result["kl_per_layer"]):
@@ -695,7 +700,8 @@ def format_evaluation(result: dict) -> str:
     k = result["iw_samples"]
     kind = result["density"]["kind"]
     name = {"log-probability": "log p(x)", "density": "log-density", "cross-entropy": "-cross-entropy"}[kind]
-    lines = [f"  {name} >= {iw['mean']:.2f} ± {iw['sem']:.2f} nats/image (importance-weighted bound, K = {k:,}); "
+    low = "" if result.get("precision", "float32") == "float32" else f", {result['precision']} convolutions"
+    lines = [f"  {name} >= {iw['mean']:.2f} ± {iw['sem']:.2f} nats/image (importance-weighted bound, K = {k:,}{low}); "
              f"ELBO {elbo['mean']:.2f} ± {elbo['sem']:.2f}"]
     if result.get("bits_per_dim"):
         b = result["bits_per_dim"]
