@@ -5,7 +5,8 @@ For each case of ``benchmarks/cases.py`` (the model as it trains, built from its
 importance-samples a fixed batch of 100 images with K samples per image (in chunks of at most 4,096 decoded images
 per pass, as ``python train.py MODEL evaluate``), in ``tf.function`` and with XLA, after one warm-up batch
 (tracing and compilation excluded). Each case and mode runs in a process of its own. Reported: importance samples
-per second (K x images / seconds, median of ``--repeats`` batches), the process's peak resident memory (its
+per second (K x images / seconds, median of ``--repeats`` batches; mode ``bfloat16`` is ``tf.function`` with the
+LVAE's bfloat16 convolutions, ``evaluate --eval_precision=bfloat16``), the process's peak resident memory (its
 ``VmHWM``: model, the passes' intermediates and TensorFlow), the 1-minute load average and the share of the CPU
 other processes took meanwhile.
 
@@ -13,6 +14,7 @@ Writes ``benchmarks/results/evaluation_speed.json`` and ``evaluation_speed.png``
 
     python benchmarks/evaluation_speed.py                      # every case, K = 100, function and XLA
     python benchmarks/evaluation_speed.py --cases VAE_mnist vladder_mnist --k 1000
+    python benchmarks/evaluation_speed.py --profile lvae_mnist_3 bfloat16 --images 20   # where one batch's time goes
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
     x, y = built["images"], built["labels"]
     if not getattr(model, "has_posterior", True):
         return {"case": case, "mode": mode, "skipped": "no posterior (deterministic encoder)"}
-    evaluator = Evaluator(model, k, compile_mode=mode)
+    precision = "bfloat16" if mode == "bfloat16" else "float32"
+    if precision == "bfloat16" and not callable(getattr(model, "reduced_precision", None)):
+        return {"case": case, "mode": mode, "skipped": "no bfloat16 path (the LVAE only)"}
+    evaluator = Evaluator(model, k, compile_mode="function" if mode == "bfloat16" else mode, precision=precision)
     t0 = time.perf_counter()
     evaluator.batch_terms(x, y)
     warmup = time.perf_counter() - t0
@@ -61,6 +66,39 @@ def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
             "importance_samples_per_second": statistics.median(rates), "spread": [min(rates), max(rates)],
             "warmup_seconds": warmup, "load_average": os.getloadavg()[0], "other_share": float(np.median(others)),
             "max_images_per_pass": evaluator.max_images_per_pass, "peak_rss_mb": peak_rss_mb()}
+
+
+def profile(case: str, k: int, mode: str, images: int, top: int = 12) -> None:
+    """Print where one batch's time goes: an op-level trace (``tf.profiler``) of one ``batch_terms`` call after a
+    warm-up, op time per TensorFlow op type summed over the executor's threads (``benchmarks/pytorch/tf_profile.py``'s
+    parser), with the batch's wall time."""
+    import tempfile
+
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks", "pytorch"))
+    from tf_profile import parse_xplane
+
+    from hvae.evaluation import Evaluator
+
+    built = find_case(case)(images)
+    x, y = built["images"], built["labels"]
+    precision = "bfloat16" if mode == "bfloat16" else "float32"
+    evaluator = Evaluator(built["model"], k, compile_mode="function" if mode == "bfloat16" else mode,
+                          precision=precision)
+    evaluator.batch_terms(x, y)
+    logdir = tempfile.mkdtemp(prefix="evaluation_profile_")
+    tf.profiler.experimental.start(logdir)
+    t = time.perf_counter()
+    evaluator.batch_terms(x, y)
+    seconds = time.perf_counter() - t
+    tf.profiler.experimental.stop()
+    per_type, calls, _ = parse_xplane(logdir, 1)
+    total = sum(per_type.values())
+    print(f"{case} {mode}: K = {k} on {images} images, {seconds:.2f} s wall, "
+          f"{images * k / seconds:,.0f} importance samples/s; op time {total:.2f} s summed over threads")
+    for name, value in per_type.most_common(top):
+        print(f"  {name:40s} {value:7.2f} s {100 * value / total:5.1f}%  {calls[name]} calls")
 
 
 def measure_in_process(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
@@ -106,15 +144,22 @@ def plot(results: list, path: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", nargs="+")
-    p.add_argument("--modes", nargs="+", default=["function", "xla"], choices=("eager", "function", "xla"))
+    p.add_argument("--modes", nargs="+", default=["function", "xla"], choices=("eager", "function", "xla", "bfloat16"),
+                   help="bfloat16: tf.function with evaluate --eval_precision=bfloat16 (the LVAE only)")
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--merge", action="store_true", help="keep the results of other cases (and modes) in the JSON")
     p.add_argument("--worker", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
+    p.add_argument("--profile", nargs=2, metavar=("CASE", "MODE"),
+                   help="print the op profile of one batch of CASE in MODE instead of measuring")
     args = p.parse_args(argv)
     import hvae  # noqa: F401  (TensorFlow's environment defaults)
+
+    if args.profile:
+        profile(args.profile[0], args.k, args.profile[1], args.images)
+        return 0
 
     if args.worker:   # one measurement, printed as one JSON line
         print(json.dumps(measure(args.worker[0], args.k, args.worker[1], args.repeats, args.images)), flush=True)
