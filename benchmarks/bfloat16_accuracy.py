@@ -4,8 +4,9 @@
 Loads a model exported with ``python train.py LVAE generate --best --export PATH.keras``, takes the first ``--images``
 images of a split, and draws K = ``--k`` importance samples per image twice (``LVAE.importance_terms``, what
 ``evaluate`` runs, in batches of 20): in float32 and with the residual convolutions in bfloat16, with the same
-stateless seeds (the same standard-normal draws, so that the two differ by the arithmetic only). Prints the mean bound and ELBO of each,
-the per-image differences (mean, standard deviation, largest), the rates, and writes them as JSON (``--out``).
+stateless seeds (the same standard-normal draws, so that the two differ by the arithmetic only). Prints the mean
+bound and ELBO of each, the per-image differences (mean, standard deviation, largest), the rates, and writes them
+as JSON (``--out``).
 
     python benchmarks/bfloat16_accuracy.py --model lvae.keras --db_path ../shared/data/binarized_mnist \
         --split validation --images 200 --k 100
@@ -41,7 +42,6 @@ def main(argv=None) -> int:
     model = keras.models.load_model(args.model)
     data = datasets.load(args.dataset, args.db_path)
     images = data.take(args.split, args.images, seed=None)
-    shape = tuple(images.shape[1:])
     out = {"model": args.model, "split": args.split, "images": args.images, "iw_samples": args.k}
     per_image = {}
     for precision in ("float32", "bfloat16"):

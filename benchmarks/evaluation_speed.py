@@ -32,21 +32,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from train_speed import _cpu_jiffies, all_cases, find_case, peak_rss_mb  # noqa: E402  (the sibling script)
 
 
+def make_evaluator(model, k: int, mode: str):
+    """The shared evaluator in ``mode``: ``eager``, ``function``, ``xla``, or ``bfloat16`` (``tf.function`` with
+    ``precision='bfloat16'``, as ``evaluate --eval_precision=bfloat16``). Raises ConfigError as the evaluator does."""
+    from hvae.evaluation import Evaluator
+
+    if mode == "bfloat16":
+        return Evaluator(model, k, compile_mode="function", precision="bfloat16")
+    return Evaluator(model, k, compile_mode=mode)
+
+
 def measure(case: str, k: int, mode: str, repeats: int, images: int) -> dict:
     import numpy as np
-    import tensorflow as tf
 
-    from hvae.evaluation import Evaluator
+    from hvae.errors import ConfigError
 
     built = find_case(case)(images)
     model = built["model"]
     x, y = built["images"], built["labels"]
     if not getattr(model, "has_posterior", True):
         return {"case": case, "mode": mode, "skipped": "no posterior (deterministic encoder)"}
-    precision = "bfloat16" if mode == "bfloat16" else "float32"
-    if precision == "bfloat16" and not callable(getattr(model, "reduced_precision", None)):
-        return {"case": case, "mode": mode, "skipped": "no bfloat16 path (the LVAE only)"}
-    evaluator = Evaluator(model, k, compile_mode="function" if mode == "bfloat16" else mode, precision=precision)
+    try:
+        evaluator = make_evaluator(model, k, mode)
+    except ConfigError as err:   # bfloat16 for a model without that path
+        return {"case": case, "mode": mode, "skipped": str(err)}
     t0 = time.perf_counter()
     evaluator.batch_terms(x, y)
     warmup = time.perf_counter() - t0
@@ -79,13 +88,9 @@ def profile(case: str, k: int, mode: str, images: int, top: int = 12) -> None:
     sys.path.insert(0, os.path.join(ROOT, "benchmarks", "pytorch"))
     from tf_profile import parse_xplane
 
-    from hvae.evaluation import Evaluator
-
     built = find_case(case)(images)
     x, y = built["images"], built["labels"]
-    precision = "bfloat16" if mode == "bfloat16" else "float32"
-    evaluator = Evaluator(built["model"], k, compile_mode="function" if mode == "bfloat16" else mode,
-                          precision=precision)
+    evaluator = make_evaluator(built["model"], k, mode)
     evaluator.batch_terms(x, y)
     logdir = tempfile.mkdtemp(prefix="evaluation_profile_")
     tf.profiler.experimental.start(logdir)

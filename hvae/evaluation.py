@@ -33,13 +33,13 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import ConfigError
+from .runs import EVAL_PRECISIONS as PRECISIONS
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 DEFAULT_MAX_IMAGES_PER_PASS = 4096
 # XLA keeps every intermediate of a pass alive: the LVAE mnist_3 took 6.5 GB at 2,000 images per pass and over 18 GB
 # at 4,096 (2 AMD EPYC cores, benchmarks/evaluation_speed.py); at 1,000 it took 3.8 GB
 XLA_MAX_IMAGES_PER_PASS = 1000
-PRECISIONS = ("float32", "bfloat16")
 
 
 def density_kind(model, levels: int | None) -> dict:

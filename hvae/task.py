@@ -654,11 +654,12 @@ class Task:
 
     def write_evaluation(self, result: dict) -> str:
         """Save the evaluation as JSON and TensorBoard scalars; returns the JSON's path."""
+        precision = result.get("precision", "float32")
+        low = "" if precision == "float32" else f"_{precision}"   # a bfloat16 evaluation never replaces a float32 one
         name = f"{result['split']}_k{result['iw_samples']}"
         if any("a fixed random" in note for note in result.get("split_notes", [])):
             name += f"_n{result['num_images']}"
-        if result.get("precision", "float32") != "float32":
-            name += f"_{result['precision']}"
+        name += low
         folder = os.path.join(self.run_dir, EVALUATION_DIR)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name + ".json")
@@ -667,9 +668,7 @@ class Task:
             json.dump(result, f, indent=2, default=_json_default)
         os.replace(tmp, path)
         if self._trainer is not None:
-            prefix = f"evaluation/{result['split']}"
-            if result.get("precision", "float32") != "float32":
-                prefix += f"_{result['precision']}"
+            prefix = f"evaluation/{result['split']}{low}"
             scalars = {f"{prefix}/iw_bound_k{result['iw_samples']}": result["iw_bound"]["mean"],
                        f"{prefix}/elbo": result["elbo"]["mean"]}
             for l, kl in enumerate(result["kl_per_layer"]):

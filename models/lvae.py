@@ -53,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import math
 
 import keras
@@ -101,27 +102,27 @@ def _data_dependent_init(scale: float):
 # up to float32 rounding (tests/test_lvae.py compares both paths), 1.1-1.25x faster importance sampling
 # (docs/performance.md). Training passes keep Keras' ops: fused there, the step was no faster.
 FUSED_ELEMENTWISE = True
-_FUSED = {}
 
 
-def _fused(kind: str, nonlin: str):
-    key = (kind, nonlin)
-    if key not in _FUSED:
-        act = _activation(nonlin)
-        if kind == "gate":
-            def fn(x, y):
-                a, g = tf.split(tf.cast(y, x.dtype), 2, axis=-1)
-                return x + act(a) * tf.sigmoid(g)
-        else:
-            def fn(h, scale, offset, out_dtype):
-                return tf.cast(act(tf.cast(h, scale.dtype) * scale + offset), out_dtype)
-        _FUSED[key] = tf.function(fn, jit_compile=True, autograph=False, reduce_retracing=True)
-    return _FUSED[key]
-
-
+@functools.lru_cache(maxsize=None)
 def _gated_residual(nonlin: str):
     """``x + act(a) * sigmoid(g)`` with ``(a, g) = split(y)``: the gate and the residual sum in one kernel."""
-    return _fused("gate", nonlin)
+    act = _activation(nonlin)
+
+    def fused(x, y):
+        a, g = tf.split(tf.cast(y, x.dtype), 2, axis=-1)
+        return x + act(a) * tf.sigmoid(g)
+    return tf.function(fused, jit_compile=True, autograph=False, reduce_retracing=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _affine_activation(nonlin: str):
+    """``act(h * scale + offset)`` in float32, cast to ``out_dtype``, in one kernel."""
+    act = _activation(nonlin)
+
+    def fused(h, scale, offset, out_dtype):
+        return tf.cast(act(tf.cast(h, scale.dtype) * scale + offset), out_dtype)
+    return tf.function(fused, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
 def _batch_norm_activation(bn, nonlin: str, h, out_dtype):
@@ -129,7 +130,7 @@ def _batch_norm_activation(bn, nonlin: str, h, out_dtype):
     ``tf.nn.batch_normalization`` computes it: ``h * s + (beta - mean * s)``, ``s = gamma / sqrt(var + eps)``."""
     scale = tf.math.rsqrt(bn.moving_variance + bn.epsilon) * bn.gamma
     offset = bn.beta - bn.moving_mean * scale
-    return _fused("bn_act", nonlin)(h, scale, offset, out_dtype)
+    return _affine_activation(nonlin)(h, scale, offset, out_dtype)
 
 
 def _convolve(conv, h):
@@ -215,18 +216,15 @@ class Conv2d(_TorchConvMixin, layers.Conv2D):
         super().build(tuple(padded))
 
     def call(self, inputs):
-        if inputs.dtype != self.kernel.dtype and _DDI.get() is None:
-            # a bfloat16 input (LVAE.reduced_precision): bfloat16 multiplies, float32 sums (oneDNN), bfloat16 out
-            low = inputs.dtype
-            if self.pad:
-                p = self.pad
-                inputs = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
-            y = tf.nn.conv2d(inputs, tf.cast(self.kernel, low), self.strides, "VALID")
-            return tf.nn.bias_add(y, tf.cast(self.bias, low))
         if self.pad:
             p = self.pad
             inputs = tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
         scale = _DDI.get()
+        if inputs.dtype != self.kernel.dtype and scale is None:
+            # a bfloat16 input (LVAE.reduced_precision): bfloat16 multiplies, float32 sums (oneDNN), bfloat16 out
+            low = inputs.dtype
+            y = tf.nn.conv2d(inputs, tf.cast(self.kernel, low), self.strides, "VALID")
+            return tf.nn.bias_add(y, tf.cast(self.bias, low))
         if scale is None:
             return super().call(inputs)
         self._ddi_reinitialise()
