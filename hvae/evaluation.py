@@ -25,6 +25,7 @@ discrete likelihoods; a Bernoulli likelihood of grey levels is only a cross-entr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import sys
 import time
@@ -32,6 +33,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from .compare import Comparison, compare  # noqa: F401  (two evaluations on their shared images: hvae.compare)
 from .errors import ConfigError
 from .runs import EVAL_PRECISIONS as PRECISIONS
 
@@ -93,6 +95,13 @@ class _Progress:
                   flush=True)
             while self.next_report * self.total <= self.done:
                 self.next_report += 0.1
+
+
+def image_digests(images) -> np.ndarray:
+    """A 64-bit hash of each image's float32 values: ``(B, ...)`` images -> ``(B,)`` uint64 (blake2b)."""
+    flat = np.ascontiguousarray(np.asarray(images, np.float32).reshape(int(images.shape[0]), -1))
+    return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+                     for row in flat], np.uint64)
 
 
 def _mean_sem(values: np.ndarray) -> dict:
@@ -209,7 +218,7 @@ class Evaluator:
                 "layer_kl": total_kl / self.num_samples}
 
     def evaluate(self, batches, num_images: int, *, levels: int | None, image_shape, progress: bool = True,
-                 what: str = "evaluate") -> dict:
+                 what: str = "evaluate", per_image: bool = False) -> dict:
         """Evaluate over every batch of a split.
 
         Args:
@@ -217,16 +226,22 @@ class Evaluator:
             num_images: the split's size (for the progress bar).
             levels: the data's pixel levels (see :func:`density_kind`).
             image_shape: ``(H, W, C)``, for bits per dimension.
+            per_image: also return ``result["per_image"]``: ``bound (N,)`` and ``elbo (N,)`` float64 nats, in the
+                batches' order, and ``image_digest (N,)`` uint64, a hash of each image's float32 values (two
+                evaluations of the same images have the same digests; see :func:`compare`).
         Returns:
             the results dict (see :func:`hvae.task.Task.evaluate` for the JSON it becomes).
         """
         kind = density_kind(self.model, levels)
         bar = _Progress(num_images, what) if progress else None
         parts = {"log_px": [], "elbo": [], "log_likelihood": [], "layer_kl": []}
+        digests = []
         start = time.time()
         steady_start, steady_images = None, 0  # throughput leaves out the first batch (it includes tracing)
         for images, labels in batches:
             out = self.batch_terms(images, labels)
+            if per_image:
+                digests.append(image_digests(images))
             for key in parts:
                 parts[key].append(out[key])
             if steady_start is None:
@@ -265,6 +280,9 @@ class Evaluator:
                                       "sem": result["iw_bound"]["sem"] * scale}
         else:
             result["bits_per_dim"] = None
+        if per_image:
+            result["per_image"] = {"bound": arrays["log_px"], "elbo": arrays["elbo"],
+                                   "image_digest": np.concatenate(digests)}
         return result
 
     def active_units(self, batches) -> dict:

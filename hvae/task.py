@@ -48,6 +48,15 @@ from .runs import RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
+SUBSET_SEED = 0          # evaluate --num_images: the seed of the fixed random subset (nested: N < M shares N images)
+
+
+def index_hash(image_index) -> str:
+    """The SHA-256 of the evaluated images' positions in their split (int64 little-endian), in hex: two evaluations
+    of the same images have the same hash."""
+    import hashlib
+
+    return hashlib.sha256(np.asarray(image_index, "<i8").tobytes()).hexdigest()
 
 
 @dataclass
@@ -598,8 +607,10 @@ class Task:
 
         Restores the newest checkpoint (``--best``: the best by validation score), evaluates ``--split``
         (test) with ``--iw_samples`` K (1000) and writes ``model/<netname>/evaluation/<split>_k<K>.json``
-        (``_n<N>`` with ``--num_images``) and TensorBoard scalars ``evaluation/<split>/...`` at the
-        checkpoint's iteration.
+        (``_n<N>`` with ``--num_images``), beside it ``<split>_k<K>[_n<N>].npz`` with every image's bound and
+        ELBO (:meth:`write_evaluation`; :func:`hvae.compare.compare` pairs two of them), and TensorBoard scalars
+        ``evaluation/<split>/...`` at the checkpoint's iteration. The JSON's ``images`` records which images were
+        evaluated: the split, their count, the subset's seed and a hash of their indices.
 
         Raises:
             ConfigError: unknown split, a model without a posterior, K < 1.
@@ -613,12 +624,15 @@ class Task:
         if split not in data.splits:
             raise ConfigError(f"dataset {data.name} has no {split} split here (it has {', '.join(data.splits)}); "
                               f"the validation split comes from --validation_size")
+        whole = data.sources[split]
         if run.num_images:
             wanted, size = run.num_images, data.sources[split].size
             if wanted > size:
                 print(f"--num_images {wanted:,} is more than the {split} split's {size:,} images: evaluating all "
                       f"{size:,}", flush=True)
-            data = data.subset(split, wanted)
+            data = data.subset(split, wanted, seed=SUBSET_SEED)
+        subset = data.sources[split] is not whole
+        image_index = np.asarray(data.sources[split].indices, np.int64) if subset else np.arange(whole.size)
         best = run.best
         self.build(data.shape, data.value_range, data.num_classes)
         if not getattr(self.model, "has_posterior", True):
@@ -634,7 +648,12 @@ class Task:
                               precision=run.eval_precision)
         batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
         result = evaluator.evaluate(batches, n, levels=self.data_levels(), image_shape=data.shape,
-                                    what=f"{split}, K={k}")
+                                    what=f"{split}, K={k}", per_image=True)
+        per_image = {**result.pop("per_image"), "image_index": image_index}
+        result["images"] = {"split": split, "count": n, "split_size": whole.size,
+                            "subset": {"seed": SUBSET_SEED} if subset else None,
+                            "index_sha256": index_hash(image_index), "dataset": data.name,
+                            "dataset_options": dict(config.get("dataset_options") or {})}
         result["active_units"] = evaluator.active_units(data.batches(split, EVALUATION_BATCH, with_labels=True))
         result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
                       checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
@@ -645,15 +664,27 @@ class Task:
         # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
         print(format_evaluation(result), flush=True)
         try:
-            path = self.write_evaluation(result)
+            path = self.write_evaluation(result, per_image)
         except OSError as err:
             print(json.dumps(result, indent=2, default=_json_default), flush=True)
             raise unwritable(err, "the evaluation was printed above (its summary, then its JSON)") from None
         print(f"wrote {path}")
         return 0
 
-    def write_evaluation(self, result: dict) -> str:
-        """Save the evaluation as JSON and TensorBoard scalars; returns the JSON's path."""
+    def write_evaluation(self, result: dict, per_image: dict | None = None) -> str:
+        """Save the evaluation as JSON and TensorBoard scalars; returns the JSON's path.
+
+        Args:
+            result: the evaluation (:meth:`evaluate`).
+            per_image: ``bound``, ``elbo`` ``(N,)`` float64 nats, ``image_index`` ``(N,)`` int64 (the images'
+                positions in the split) and ``image_digest`` ``(N,)`` uint64 (:func:`hvae.evaluation.image_digests`),
+                in the split's order: written beside the JSON, the same stem with ``.npz``, with the split, K, the
+                dataset's name and the index hash (:func:`hvae.compare.load_evaluation` reads it), and named in the
+                JSON's ``images.per_image_file``.
+
+        Raises:
+            OSError: a file cannot be written.
+        """
         precision = result.get("precision", "float32")
         low = "" if precision == "float32" else f"_{precision}"   # a bfloat16 evaluation never replaces a float32 one
         name = f"{result['split']}_k{result['iw_samples']}"
@@ -663,6 +694,19 @@ class Task:
         folder = os.path.join(self.run_dir, EVALUATION_DIR)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name + ".json")
+        if per_image is not None:
+            result["images"]["per_image_file"] = name + ".npz"
+            arrays = {key: np.asarray(per_image[key], dtype) for key, dtype in
+                      (("bound", np.float64), ("elbo", np.float64), ("image_index", np.int64),
+                       ("image_digest", np.uint64))}
+            info = result["images"]
+            with open(os.path.join(folder, name + ".npz.tmp"), "wb") as f:
+                np.savez(f, **arrays, split=np.str_(result["split"]), iw_samples=np.int64(result["iw_samples"]),
+                         dataset=np.str_(info["dataset"]), split_size=np.int64(info["split_size"]),
+                         index_sha256=np.str_(info["index_sha256"]), precision=np.str_(result["precision"]),
+                         density_kind=np.str_(result["density"]["kind"]), netname=np.str_(result["netname"]),
+                         iteration=np.int64(result["iteration"]))
+            os.replace(os.path.join(folder, name + ".npz.tmp"), os.path.join(folder, name + ".npz"))
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(result, f, indent=2, default=_json_default)
