@@ -170,9 +170,6 @@ class LVAETask(Task):
             notes.append(f"data-dependent initialisation on the first {len(first)} training images")
         if self.dataset_defaults:
             notes.append(f"LVAE data options: {self.dataset_defaults}")
-        if self.monitor_split() == "test":
-            notes.append("no validation split: the validation passes measure the test split (as the original) and "
-                         "no best checkpoint is kept")
         return notes
 
     def on_step(self, state) -> None:

@@ -27,7 +27,9 @@ files and TensorBoard, the likelihood evaluation, the Keras export). The whole i
       generate() -> int                         [restore, draw_figures, write]; the collection adds IMAGE
 
 Monitoring (:meth:`Task.monitor`) measures :meth:`monitor_split` (``validation``; ``test`` only with
-``--validation_size=0``), writes ``<split>/<metric>`` scalars, keeps the best checkpoint by :meth:`score`, prints
+``--validation_size=0``), writes ``<split>/<metric>`` scalars, keeps the best checkpoint by :meth:`score` (on the
+validation split only: nothing is selected on the test split, and a run without a validation split has no
+``best/``), prints
 :meth:`monitor_line` and writes the figures. A finished training run is monitored once more where its last step was
 not, and its test split measured once. Task modules are imported before TensorFlow starts (see
 :mod:`hvae.registry`); so is this one: TensorFlow, Keras and the trainer are imported inside the methods.
@@ -48,6 +50,8 @@ from .runs import RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
+NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
+                      "test) and no best checkpoint is kept; generate and evaluate use the newest checkpoint")
 SUBSET_SEED = 0          # evaluate --num_images: the seed of the fixed random subset (nested: N < M shares N images)
 
 
@@ -304,14 +308,14 @@ class Task:
 
     def monitor(self, state, final: bool = False) -> dict:
         """One monitoring pass after ``state.iteration`` steps: measure :meth:`monitor_split`, TensorBoard
-        ``<split>/<metric>``, the best checkpoint by :meth:`score`, the console line, the figures. Returns the
-        metrics."""
+        ``<split>/<metric>``, the best checkpoint by :meth:`score` (on the validation split only: a run without one
+        keeps none), the console line, the figures. Returns the metrics."""
         iteration = state.iteration
         split = self.monitor_split()
         metrics = self.measure(split, iteration)
         state.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=iteration)
         line = self.monitor_line(split, metrics, iteration)
-        score = self.score(split, metrics)
+        score = self.score(split, metrics) if split == "validation" else None   # nothing is selected on the test split
         if score is not None and state.save_best(score):
             line += " (new best)"
         self.print(line)
@@ -402,6 +406,8 @@ class Task:
         print(f"data: {data.describe()}")
         for note in notes:
             print(note)
+        if self.monitor_split() == "test":
+            print(NO_VALIDATION_NOTE)
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
         print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
@@ -591,8 +597,13 @@ class Task:
         """Build, then restore the newest (or best) checkpoint. Returns the trainer.
 
         Raises:
-            CheckpointError: no checkpoint (or no best one), or one of another model.
+            CheckpointError: no checkpoint (or no best one: none is kept without a validation split), or one of
+                another model.
         """
+        if best and self.config.get("validation_size") == 0:
+            raise CheckpointError(f"{self.run_dir} has no best checkpoint: the run had no validation split "
+                                  f"(--validation_size=0), and none is chosen on the test split; leave out --best "
+                                  f"for the newest checkpoint")
         if self.model is None:
             self.build_for_use()
         trainer = self.make_trainer()
@@ -614,7 +625,7 @@ class Task:
 
         Raises:
             ConfigError: unknown split, a model without a posterior, K < 1.
-            CheckpointError: nothing to restore.
+            CheckpointError: nothing to restore (or ``--best`` of a run without a validation split).
         """
         from .evaluation import Evaluator
 
