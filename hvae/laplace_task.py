@@ -156,7 +156,8 @@ class LaplaceTask(Task):
         return CLASSES[self.name](config, name=self.name).build_all()
 
     def default_compile_mode(self) -> str:
-        """XLA for SA-VAE (6% faster; ``benchmarks/train_speed.py``, 2026-11-23), tf.function for the others."""
+        """XLA for SA-VAE (faster there by ``benchmarks/train_speed.py``; docs/performance.md), tf.function for the
+        others."""
         return "xla" if self.name == "SAVAE" else "function"
 
     def check_data(self, data) -> None:

@@ -101,9 +101,8 @@ class RunConfig:
                                         "family 5000)", group="evaluate", modes=("evaluate",), control=True,
                              minimum=1, type=int)
     eval_precision: str = option("float32", help="evaluate: float32 (default) or bfloat16, the LVAE's residual "
-                                                 "convolutions in bfloat16 (1.6-1.7x faster on CPUs with "
-                                                 "AVX512-BF16; on a trained mnist_3 the bound of 500 validation "
-                                                 "images moved by 0.003 nats; docs/performance.md)",
+                                                 "convolutions in bfloat16 (faster on CPUs with AVX512-BF16; its "
+                                                 "speed and accuracy: docs/performance.md)",
                                  group="evaluate", modes=("evaluate",), control=True, choices=EVAL_PRECISIONS)
     num_images: int | None = option(help="evaluate: a fixed random subset of this many images of the split",
                                     group="evaluate", modes=("evaluate",), control=True, minimum=1, type=int)

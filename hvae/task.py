@@ -193,18 +193,14 @@ class Task:
 
     def default_compile_mode(self) -> str:
         """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
-        by ``benchmarks/train_speed.py`` (docs/performance.md). A family overrides it for a configuration where XLA
-        wins.
-
-        Measured on 2026-11-23 (2 AMD EPYC cores, every configuration of every family, interleaved): with the Adam
-        families' fused update (:class:`hvae.optimizers.FusedAdam`), ``tf.function`` was the fastest or within
-        the noise of XLA everywhere but SA-VAE (the Laplace family overrides it), and XLA was 10-36% slower on the
-        32x32 and 64x64 VLadders, the MLP VAE, VLAE and the LVAE."""
+        by ``benchmarks/train_speed.py``: ``tf.function``, which a family overrides for a configuration where XLA
+        wins (SA-VAE). The measurements are in docs/performance.md ("Every configuration")."""
         return "function"
 
     def evaluation_compile_mode(self) -> str:
         """How ``evaluate`` runs its importance sampling: ``--compile`` when given, else ``tf.function``, which
-        ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (1.4-2.4x)."""
+        ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (docs/performance.md,
+        "Evaluation speed")."""
         mode = self.run.compile
         return "function" if mode == "auto" else mode
 
