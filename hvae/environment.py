@@ -6,10 +6,9 @@
 a notebook's first line) has already read its environment, and the defaults then do not apply.
 
 - ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow's oneDNN kernels (convolutions, matmuls, fused ops). TensorFlow
-  2.21 turns them on by default only on some Intel CPUs; on this project's reference CPU (2-core AMD EPYC)
-  they are off by default and the training step is about 1.5x faster with them
-  (``benchmarks/train_speed.py``; see docs/performance.md). Results differ from the Eigen kernels
-  only by floating-point rounding.
+  2.21 turns them on by default only on some Intel CPUs; on the AMD CPUs the project is measured on they are
+  off by default and the training step is faster with them (``benchmarks/train_speed.py``; the figures are in
+  docs/performance.md). Results differ from the Eigen kernels only by floating-point rounding.
 - ``TF_CPP_MIN_LOG_LEVEL=2``: no INFO/WARNING lines from TensorFlow's C++ start-up
   (``HVAE_TF_VERBOSE=1`` in :mod:`hvae.runtime` shows them).
 """

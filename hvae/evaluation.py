@@ -39,8 +39,8 @@ from .runs import EVAL_PRECISIONS as PRECISIONS
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 DEFAULT_MAX_IMAGES_PER_PASS = 4096
-# XLA keeps every intermediate of a pass alive: the LVAE mnist_3 took 6.5 GB at 2,000 images per pass and over 18 GB
-# at 4,096 (2 AMD EPYC cores, benchmarks/evaluation_speed.py); at 1,000 it took 3.8 GB
+# XLA keeps every intermediate of a pass alive, so its memory grows with the images per pass: the bound that kept the
+# LVAE mnist_3 within a few GB (benchmarks/evaluation_speed.py; the figures are in docs/performance.md)
 XLA_MAX_IMAGES_PER_PASS = 1000
 
 

@@ -143,7 +143,7 @@ class LVAETask(Task):
         """Adamax with PyTorch's constants (epsilon 1e-8), the global gradient norm clipped at ``--max_grad_norm``."""
         import keras
 
-        return keras.optimizers.Adamax(self.learning_rate_schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+        return keras.optimizers.Adamax(self.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                                        global_clipnorm=self.config.get("max_grad_norm"))
 
     def recorded(self) -> dict:
@@ -170,9 +170,6 @@ class LVAETask(Task):
             notes.append(f"data-dependent initialisation on the first {len(first)} training images")
         if self.dataset_defaults:
             notes.append(f"LVAE data options: {self.dataset_defaults}")
-        if self.monitor_split() == "test":
-            notes.append("no validation split: the validation passes measure the test split (as the original) and "
-                         "no best checkpoint is kept")
         return notes
 
     def on_step(self, state) -> None:

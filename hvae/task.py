@@ -27,7 +27,9 @@ files and TensorBoard, the likelihood evaluation, the Keras export). The whole i
       generate() -> int                         [restore, draw_figures, write]; the collection adds IMAGE
 
 Monitoring (:meth:`Task.monitor`) measures :meth:`monitor_split` (``validation``; ``test`` only with
-``--validation_size=0``), writes ``<split>/<metric>`` scalars, keeps the best checkpoint by :meth:`score`, prints
+``--validation_size=0``), writes ``<split>/<metric>`` scalars, keeps the best checkpoint by :meth:`score` (on the
+validation split only: nothing is selected on the test split, and a run without a validation split has no
+``best/``), prints
 :meth:`monitor_line` and writes the figures. A finished training run is monitored once more where its last step was
 not, and its test split measured once. Task modules are imported before TensorFlow starts (see
 :mod:`hvae.registry`); so is this one: TensorFlow, Keras and the trainer are imported inside the methods.
@@ -44,10 +46,12 @@ import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError, unwritable
-from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
+from .runs import RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
+NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
+                      "test) and no best checkpoint is kept; generate and evaluate use the newest checkpoint")
 SUBSET_SEED = 0          # evaluate --num_images: the seed of the fixed random subset (nested: N < M shares N images)
 
 
@@ -129,43 +133,15 @@ class Task:
         """``--learning_rate``, else the family's original value (:attr:`default_learning_rate`)."""
         return float(self.run.learning_rate or self.default_learning_rate)
 
-    def learning_rate_steps(self) -> tuple | None:
-        """``--lr_milestones`` / ``--lr_decay`` as ``(boundaries, values)`` in optimizer steps
-        (:func:`hvae.runs.learning_rate_steps`), or None for a constant rate. The boundaries recorded in
-        ``config.json`` (``lr_boundaries``) are used where present, so that ``evaluate`` and ``generate`` build the
-        training run's optimizer without reading the training split; else they come from the data's steps per
-        epoch (training images // batch size)."""
-        if not self.run.lr_milestones:
-            return None
-        from .runs import learning_rate_steps
-
-        recorded = self.config.get("lr_boundaries")
-        boundaries, values = learning_rate_steps(self.learning_rate, self.run.lr_milestones, self.run.lr_decay,
-                                                 1 if recorded else self._steps_per_epoch())
-        return ([int(b) for b in recorded] if recorded else boundaries), values
-
-    @property
-    def learning_rate_schedule(self):
-        """What the optimizer takes as its learning rate: :attr:`learning_rate` (a float), or with
-        ``--lr_milestones`` a ``keras.optimizers.schedules.PiecewiseConstantDecay`` of the optimizer's step
-        (:meth:`learning_rate_steps`), which the checkpoint's ``optimizer.iterations`` restores."""
-        steps = self.learning_rate_steps()
-        if steps is None:
-            return self.learning_rate
-        import keras
-
-        return keras.optimizers.schedules.PiecewiseConstantDecay(*steps)
-
     # ---- hooks (see the module docstring) ----------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
         raise NotImplementedError
 
     def build_optimizer(self):
-        """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel, at
-        :attr:`learning_rate_schedule`."""
+        """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel."""
         from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (docs/performance.md)
 
-        return FusedAdam(self.learning_rate_schedule, **self.adam)
+        return FusedAdam(self.learning_rate, **self.adam)
 
     def loss_terms(self, images, labels, iteration):
         """The training step's objective: the model's ``loss_terms`` in training mode (labels for a conditional
@@ -217,18 +193,14 @@ class Task:
 
     def default_compile_mode(self) -> str:
         """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
-        by ``benchmarks/train_speed.py`` (docs/performance.md). A family overrides it for a configuration where XLA
-        wins.
-
-        Measured on 2026-11-23 (2 AMD EPYC cores, every configuration of every family, interleaved): with the Adam
-        families' fused update (:class:`hvae.optimizers.FusedAdam`), ``tf.function`` was the fastest or within
-        the noise of XLA everywhere but SA-VAE (the Laplace family overrides it), and XLA was 10-36% slower on the
-        32x32 and 64x64 VLadders, the MLP VAE, VLAE and the LVAE."""
+        by ``benchmarks/train_speed.py``: ``tf.function``, which a family overrides for a configuration where XLA
+        wins (SA-VAE). The measurements are in docs/performance.md ("Every configuration")."""
         return "function"
 
     def evaluation_compile_mode(self) -> str:
         """How ``evaluate`` runs its importance sampling: ``--compile`` when given, else ``tf.function``, which
-        ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (1.4-2.4x)."""
+        ``benchmarks/evaluation_speed.py`` measured faster than XLA for every model (docs/performance.md,
+        "Evaluation speed")."""
         mode = self.run.compile
         return "function" if mode == "auto" else mode
 
@@ -332,14 +304,14 @@ class Task:
 
     def monitor(self, state, final: bool = False) -> dict:
         """One monitoring pass after ``state.iteration`` steps: measure :meth:`monitor_split`, TensorBoard
-        ``<split>/<metric>``, the best checkpoint by :meth:`score`, the console line, the figures. Returns the
-        metrics."""
+        ``<split>/<metric>``, the best checkpoint by :meth:`score` (on the validation split only: a run without one
+        keeps none), the console line, the figures. Returns the metrics."""
         iteration = state.iteration
         split = self.monitor_split()
         metrics = self.measure(split, iteration)
         state.scalars({f"{split}/{k}": v for k, v in metrics.items()}, step=iteration)
         line = self.monitor_line(split, metrics, iteration)
-        score = self.score(split, metrics)
+        score = self.score(split, metrics) if split == "validation" else None   # nothing is selected on the test split
         if score is not None and state.save_best(score):
             line += " (new best)"
         self.print(line)
@@ -434,12 +406,6 @@ class Task:
             print(NO_VALIDATION_NOTE)
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
-        steps = self.learning_rate_steps()
-        if steps is not None:
-            now = float(keras_learning_rate(self.optimizer))
-            print(f"learning rate {now:g} at optimizer step {int(self.optimizer.iterations.numpy())}; "
-                  f"x {self.run.lr_decay or DEFAULT_LR_DECAY:g} after epochs "
-                  f"{', '.join(map(str, self.run.lr_milestones))} (steps {', '.join(str(b + 1) for b in steps[0])})")
         print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         status = trainer.fit(max_iterations=self.run.max_iterations, epochs=self.run.epochs)
         self._state = None
@@ -568,9 +534,6 @@ class Task:
                  "parameters": m.count_parameters()}
         if hasattr(m, "config") and hasattr(m.config, "to_dict"):
             extra["model_config"] = m.config.to_dict()
-        steps = self.learning_rate_steps()
-        if steps is not None:
-            extra.update(lr_boundaries=steps[0], lr_values=steps[1])
         extra.update(self.recorded())
         fam = self.family
         return save_config_json(self.config, extra, settings_keys=fam.flag_dests | set(fam.defaults))
@@ -630,8 +593,13 @@ class Task:
         """Build, then restore the newest (or best) checkpoint. Returns the trainer.
 
         Raises:
-            CheckpointError: no checkpoint (or no best one), or one of another model.
+            CheckpointError: no checkpoint (or no best one: none is kept without a validation split), or one of
+                another model.
         """
+        if best and self.config.get("validation_size") == 0:
+            raise CheckpointError(f"{self.run_dir} has no best checkpoint: the run had no validation split "
+                                  f"(--validation_size=0), and none is chosen on the test split; leave out --best "
+                                  f"for the newest checkpoint")
         if self.model is None:
             self.build_for_use()
         trainer = self.make_trainer()
@@ -653,7 +621,7 @@ class Task:
 
         Raises:
             ConfigError: unknown split, a model without a posterior, K < 1.
-            CheckpointError: nothing to restore.
+            CheckpointError: nothing to restore (or ``--best`` of a run without a validation split).
         """
         from .evaluation import Evaluator
 
@@ -734,7 +702,6 @@ class Task:
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, name + ".json")
         if per_image is not None:
-            result["images"]["per_image_file"] = name + ".npz"
             arrays = {key: np.asarray(per_image[key], dtype) for key, dtype in
                       (("bound", np.float64), ("elbo", np.float64), ("image_index", np.int64),
                        ("image_digest", np.uint64))}
@@ -746,6 +713,7 @@ class Task:
                          density_kind=np.str_(result["density"]["kind"]), netname=np.str_(result["netname"]),
                          iteration=np.int64(result["iteration"]))
             os.replace(os.path.join(folder, name + ".npz.tmp"), os.path.join(folder, name + ".npz"))
+            result["images"]["per_image_file"] = name + ".npz"
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(result, f, indent=2, default=_json_default)
@@ -768,13 +736,6 @@ class _NoData:
 
     name = "none"
     train_size = 0
-
-
-def keras_learning_rate(optimizer) -> float:
-    """The learning rate ``optimizer`` applies at its next step (its schedule at ``optimizer.iterations``; the
-    inner optimizer's under a ``LossScaleOptimizer``)."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    return float(inner.learning_rate.numpy() if hasattr(inner.learning_rate, "numpy") else inner.learning_rate)
 
 
 def _json_default(value):

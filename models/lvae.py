@@ -99,8 +99,8 @@ def _data_dependent_init(scale: float):
 
 # In inference passes (evaluation, generation, monitoring) the residual blocks' element-wise chains run as one XLA
 # kernel each (nested XLA clusters inside the tf.function pass; the convolutions stay oneDNN's): the same arithmetic
-# up to float32 rounding (tests/test_lvae.py compares both paths), 1.1-1.25x faster importance sampling
-# (docs/performance.md). Training passes keep Keras' ops: fused there, the step was no faster.
+# up to float32 rounding (tests/test_lvae.py compares both paths), faster importance sampling (measured in
+# docs/performance.md). Training passes keep Keras' ops: fused there, the step was no faster.
 FUSED_ELEMENTWISE = True
 
 
@@ -1288,10 +1288,9 @@ class LVAE(HVAEModel):
         convolutions in ``dtype`` (``bfloat16``): their inputs (batch norm + nonlinearity, fused) are rounded to
         bfloat16, oneDNN multiplies in bfloat16 and sums in float32, and their outputs stay bfloat16 up to the
         gate; the residual stream, the merges, every distribution's parameters (the prior, posterior and
-        likelihood convolutions) and every log-probability stay float32. Training passes are unaffected. 1.6-1.7x
-        faster importance sampling on CPUs with AVX512-BF16; on a trained ``mnist_3`` model, with the same draws, the
-        bound of 500 validation images moved by -0.003 nats (``docs/performance.md``, "The LVAE's evaluation");
-        ``evaluate --eval_precision=bfloat16``.
+        likelihood convolutions) and every log-probability stay float32. Training passes are unaffected. Faster
+        importance sampling on CPUs with AVX512-BF16, at a small shift of the bound (both measured in
+        ``docs/performance.md``, "The LVAE's evaluation"); ``evaluate --eval_precision=bfloat16``.
 
         Raises:
             ValueError: a ``dtype`` other than bfloat16 or float32; bfloat16 for a model without batch norm or with
