@@ -45,7 +45,8 @@ FAMILY = Family(
     task="LaplaceTask",
     default_dataset="mnist",
     defaults=dict(batch_size=128, learning_rate=LEARNING_RATE, iw_samples=5000, epochs=100,
-                  output_dist="gaussian", logit_transform=False, z_dim=50, hidden_dim=500, weight_decay=0.0,
+                  output_dist="gaussian", logit_transform=False, z_dim=50, hidden_dim=500, hidden_layers=2,
+                  weight_decay=0.0,
                   legacy=False, **{key: None for key in MODEL_OPTIONS}),
     flags=(
         flag("--output_dist", choices=("gaussian", "bernoulli"), modes=TRAIN,
@@ -56,6 +57,8 @@ FAMILY = Family(
                   "--logit_transform=true/false)"),
         flag("--z_dim", type=int, modes=TRAIN, help="latent units (default 50)"),
         flag("--hidden_dim", type=int, modes=TRAIN, help="hidden units of encoder and decoder layers (default 500)"),
+        flag("--hidden_layers", type=int, modes=TRAIN,
+             help="hidden layers of encoder and of decoder (default 2, the original's; 1: Rezende & Mohamed's VAE)"),
         flag("--weight_decay", type=float, modes=TRAIN, help="Adam L2 weight decay, PyTorch-style (default 0)"),
         flag("--n_update", type=int, modes=TRAIN,
              help="VLAE: damped Newton updates of the posterior mode (default 4; 0: Laplace at the encoder mean)"),
@@ -72,7 +75,8 @@ FAMILY = Family(
              help="IAF: the original's masks, which cut the encoder context off the flow; SAVAE: the original's "
                   "inner step, which descends the ELBO and is scaled by 1/batch (see docs/fidelity.md)"),
     ),
-    identity_keys=("output_dist", "logit_transform", "z_dim", "hidden_dim", "weight_decay", "legacy", *MODEL_OPTIONS),
+    identity_keys=("output_dist", "logit_transform", "z_dim", "hidden_dim", "hidden_layers", "weight_decay", "legacy",
+                   *MODEL_OPTIONS),
     model_help={"VLAE": "Variational Laplace Autoencoder: full-covariance Gaussian posterior at the Newton-refined "
                         "mode (Park et al. 2019)",
                 "VLAE_VAE": "the VLAE paper's VAE baseline (MLP 500-500, z 50)",
@@ -100,8 +104,8 @@ def check_options(config: dict) -> None:
     if config.get("legacy") and model not in legacy_models:
         raise ConfigError(f"--legacy does not apply to {model}: it restores the original's IAF masks and SA-VAE step "
                           f"(models {' and '.join(legacy_models)})")
-    minimum = {"z_dim": 2 if model == "IAF" else 1, "hidden_dim": 1, "n_update": 0, "n_flow": 1, "iaf_dim": 1,
-               "n_svi_step": 0}
+    minimum = {"z_dim": 2 if model == "IAF" else 1, "hidden_dim": 1, "hidden_layers": 1, "n_update": 0, "n_flow": 1,
+               "iaf_dim": 1, "n_svi_step": 0}
     for key, low in minimum.items():
         value = config.get(key)
         if value is not None and value < low:

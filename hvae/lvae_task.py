@@ -143,7 +143,7 @@ class LVAETask(Task):
         """Adamax with PyTorch's constants (epsilon 1e-8), the global gradient norm clipped at ``--max_grad_norm``."""
         import keras
 
-        return keras.optimizers.Adamax(self.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+        return keras.optimizers.Adamax(self.learning_rate_schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                                        global_clipnorm=self.config.get("max_grad_norm"))
 
     def recorded(self) -> dict:

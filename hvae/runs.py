@@ -7,8 +7,10 @@ the command line builds its flags from :class:`RunConfig` before TensorFlow star
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import math
 import os
 
 from .errors import ConfigError
@@ -18,6 +20,22 @@ EVAL_PRECISIONS = ("float32", "bfloat16")   # evaluate --eval_precision (hvae.ev
 
 ALL_MODES = MODES
 TRAIN = ("train",)
+DEFAULT_LR_DECAY = 0.1   # --lr_decay's default, torch.optim.lr_scheduler.MultiStepLR's gamma
+
+
+def epoch_list(text) -> list:
+    """``--lr_milestones``' value: ``"200,350,500"`` -> ``[200, 350, 500]`` (positive integers, epochs; a list
+    passes through, as config.json gives it back).
+
+    Raises:
+        argparse.ArgumentTypeError: a part that is not an integer (the command line reports it in one line).
+    """
+    if isinstance(text, (list, tuple)):
+        return [int(v) for v in text]
+    try:
+        return [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected epochs separated by commas, e.g. 200,350, got {text!r}") from None
 
 
 def option(default=None, *, help: str, group: str = "run", modes: tuple = ALL_MODES, identity: bool = False,
@@ -66,6 +84,14 @@ class RunConfig:
                                     minimum=1, type=int)
     learning_rate: float | None = option(help="learning rate (default: the original's)", modes=TRAIN,
                                          identity=True, type=float)
+    lr_milestones: list | None = option(help="epochs after which the learning rate is multiplied by --lr_decay, "
+                                             "e.g. 200,350 (torch's MultiStepLR stepped once per epoch; a function "
+                                             "of the optimizer's step, so a resumed run continues it; default: "
+                                             "constant)", modes=TRAIN, identity=True, type=epoch_list,
+                                        metavar="E1,E2,...")
+    lr_decay: float | None = option(help=f"factor applied at each of --lr_milestones (default {DEFAULT_LR_DECAY:g}, "
+                                         f"MultiStepLR's gamma; pythae's VAE: 10**(-1/5) = 0.630957)", modes=TRAIN,
+                                    identity=True, type=float)
     max_iterations: int | None = option(help="stop after this many iterations in total", modes=TRAIN, control=True,
                                         minimum=1, type=int)
     epochs: int | None = option(help="stop after this many epochs in total (default: the family's; none for the "
@@ -180,6 +206,41 @@ def check_values(values: dict) -> None:
             raise ConfigError(f"--{f.name} must be {what}, got {value}")
     if values.get("learning_rate") is not None and not values["learning_rate"] > 0:
         raise ConfigError(f"--learning_rate must be positive, got {values['learning_rate']}")
+    milestones, decay = values.get("lr_milestones"), values.get("lr_decay")
+    if milestones is not None:
+        if not milestones or any(int(m) < 1 for m in milestones) or \
+                any(b <= a for a, b in zip(milestones, milestones[1:])):
+            raise ConfigError(f"--lr_milestones must be increasing positive epochs, e.g. 200,350, got "
+                              f"{','.join(map(str, milestones)) or 'nothing'}")
+    if decay is not None:
+        if not (decay > 0 and math.isfinite(decay)):
+            raise ConfigError(f"--lr_decay must be positive, got {decay}")
+        if milestones is None:
+            raise ConfigError(f"--lr_decay {decay:g} needs --lr_milestones (the epochs at which it applies)")
+
+
+def learning_rate_steps(learning_rate: float, milestones, decay: float | None, steps_per_epoch: int) -> tuple:
+    """The piecewise-constant schedule of ``--lr_milestones`` / ``--lr_decay`` in optimizer steps, as
+    ``keras.optimizers.schedules.PiecewiseConstantDecay`` takes it.
+
+    The optimizer's step ``t`` (0-based: steps already applied, Keras' ``optimizer.iterations``) trains with
+    ``values[i]`` where ``i`` is the number of milestones m with ``t >= m * steps_per_epoch``: the first
+    ``m_1 * steps_per_epoch`` steps (epochs 1 .. m_1) at ``learning_rate``, as torch's ``MultiStepLR`` stepped
+    after every epoch. Keras keeps ``values[0]`` while ``t <= boundaries[0]``, hence boundaries
+    ``m * steps_per_epoch - 1``.
+
+    Args:
+        learning_rate: the initial rate (> 0).
+        milestones: increasing positive epochs.
+        decay: the factor per milestone (None: :data:`DEFAULT_LR_DECAY`).
+        steps_per_epoch: optimizer steps per epoch (>= 1).
+    Returns:
+        ``(boundaries, values)``: lists of ``len(milestones)`` ints and ``len(milestones) + 1`` floats.
+    """
+    decay = DEFAULT_LR_DECAY if decay is None else float(decay)
+    boundaries = [int(m) * int(steps_per_epoch) - 1 for m in milestones]
+    values = [float(learning_rate) * decay ** i for i in range(len(boundaries) + 1)]
+    return boundaries, values
 
 RUNS_DIR = "model"
 # Settings of one invocation that config.json never records.

@@ -46,7 +46,7 @@ import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError, unwritable
-from .runs import RunConfig, load_dataset, save_config_json
+from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
 EVALUATION_BATCH = 100
@@ -133,15 +133,43 @@ class Task:
         """``--learning_rate``, else the family's original value (:attr:`default_learning_rate`)."""
         return float(self.run.learning_rate or self.default_learning_rate)
 
+    def learning_rate_steps(self) -> tuple | None:
+        """``--lr_milestones`` / ``--lr_decay`` as ``(boundaries, values)`` in optimizer steps
+        (:func:`hvae.runs.learning_rate_steps`), or None for a constant rate. The boundaries recorded in
+        ``config.json`` (``lr_boundaries``) are used where present, so that ``evaluate`` and ``generate`` build the
+        training run's optimizer without reading the training split; else they come from the data's steps per
+        epoch (training images // batch size)."""
+        if not self.run.lr_milestones:
+            return None
+        from .runs import learning_rate_steps
+
+        recorded = self.config.get("lr_boundaries")
+        boundaries, values = learning_rate_steps(self.learning_rate, self.run.lr_milestones, self.run.lr_decay,
+                                                 1 if recorded else self._steps_per_epoch())
+        return ([int(b) for b in recorded] if recorded else boundaries), values
+
+    @property
+    def learning_rate_schedule(self):
+        """What the optimizer takes as its learning rate: :attr:`learning_rate` (a float), or with
+        ``--lr_milestones`` a ``keras.optimizers.schedules.PiecewiseConstantDecay`` of the optimizer's step
+        (:meth:`learning_rate_steps`), which the checkpoint's ``optimizer.iterations`` restores."""
+        steps = self.learning_rate_steps()
+        if steps is None:
+            return self.learning_rate
+        import keras
+
+        return keras.optimizers.schedules.PiecewiseConstantDecay(*steps)
+
     # ---- hooks (see the module docstring) ----------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
         raise NotImplementedError
 
     def build_optimizer(self):
-        """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel."""
+        """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel, at
+        :attr:`learning_rate_schedule`."""
         from .optimizers import FusedAdam  # Adam's arithmetic in one fused kernel (docs/performance.md)
 
-        return FusedAdam(self.learning_rate, **self.adam)
+        return FusedAdam(self.learning_rate_schedule, **self.adam)
 
     def loss_terms(self, images, labels, iteration):
         """The training step's objective: the model's ``loss_terms`` in training mode (labels for a conditional
@@ -406,6 +434,12 @@ class Task:
             print(NO_VALIDATION_NOTE)
         if resumed:
             print(f"resumed from {trainer.latest_checkpoint} at iteration {start}")
+        steps = self.learning_rate_steps()
+        if steps is not None:
+            now = float(keras_learning_rate(self.optimizer))
+            print(f"learning rate {now:g} at optimizer step {int(self.optimizer.iterations.numpy())}; "
+                  f"x {self.run.lr_decay or DEFAULT_LR_DECAY:g} after epochs "
+                  f"{', '.join(map(str, self.run.lr_milestones))} (steps {', '.join(str(b + 1) for b in steps[0])})")
         print(f"writing to {self.run_dir}/ ({self.tensorboard_hint()})", flush=True)
         status = trainer.fit(max_iterations=self.run.max_iterations, epochs=self.run.epochs)
         self._state = None
@@ -534,6 +568,9 @@ class Task:
                  "parameters": m.count_parameters()}
         if hasattr(m, "config") and hasattr(m.config, "to_dict"):
             extra["model_config"] = m.config.to_dict()
+        steps = self.learning_rate_steps()
+        if steps is not None:
+            extra.update(lr_boundaries=steps[0], lr_values=steps[1])
         extra.update(self.recorded())
         fam = self.family
         return save_config_json(self.config, extra, settings_keys=fam.flag_dests | set(fam.defaults))
@@ -736,6 +773,13 @@ class _NoData:
 
     name = "none"
     train_size = 0
+
+
+def keras_learning_rate(optimizer) -> float:
+    """The learning rate ``optimizer`` applies at its next step (its schedule at ``optimizer.iterations``; the
+    inner optimizer's under a ``LossScaleOptimizer``)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return float(inner.learning_rate.numpy() if hasattr(inner.learning_rate, "numpy") else inner.learning_rate)
 
 
 def _json_default(value):

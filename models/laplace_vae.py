@@ -5,7 +5,8 @@ Laplace Autoencoders", ICML 2019, PMLR 97:5032-5041), as Keras subclassed models
 Every model shares the original's networks (``network.py``; spec 2.3): images flattened to D values,
 
 - encoder: Dense(D->H) ReLU, Dense(H->H) ReLU = h; mean = Dense(H->Z)(h), log-variance = Dense(H->Z)(h);
-- decoder: Dense(Z->H) ReLU, Dense(H->H) ReLU, Dense(H->D) = a (the pre-output activation); Gaussian output
+- decoder: Dense(Z->H) ReLU, Dense(H->H) ReLU, Dense(H->D) = a (the pre-output activation) (two hidden layers
+  each, the original's; ``hidden_layers`` L changes that, L = 1 being Rezende & Mohamed's VAE); Gaussian output
   N(a, exp(log_var)) with ONE learned scalar log-variance shared by every pixel (initialised from the data,
   see :meth:`LaplaceModel.set_data_statistics`), or Bernoulli output with mean sigmoid(a) clamped to
   [1e-5, 1 - 1e-5];
@@ -115,51 +116,68 @@ def linear(units: int, fan_in: int, name: str) -> layers.Dense:
     return layers.Dense(units, kernel_initializer=kaiming_fan_out(), bias_initializer=torch_bias(fan_in), name=name)
 
 
-class Encoder(layers.Layer):
-    """``network.BaseEncoder``: ``x (B, D) -> (mean (B, Z), log_var (B, Z), h (B, H))``."""
+def _hidden_stack(owner: layers.Layer, fan_in: int, hidden_dim: int, hidden_layers: int) -> None:
+    """Give ``owner`` the attributes ``hidden0 .. hidden<L-1>``: L = ``hidden_layers`` Dense layers of
+    ``hidden_dim`` units, the first from ``fan_in`` (the attribute names are the checkpoints' variable paths, so
+    L = 2 keeps the original's); :func:`_hiddens` lists them in order."""
+    owner.hidden_layers = int(hidden_layers)
+    for i in range(owner.hidden_layers):
+        setattr(owner, f"hidden{i}", linear(hidden_dim, fan_in if i == 0 else hidden_dim, f"hidden{i}"))
 
-    def __init__(self, input_dim: int, hidden_dim: int, z_dim: int, **kwargs):
+
+def _hiddens(owner: layers.Layer) -> list:
+    """``owner``'s hidden layers ``[hidden0, ..., hidden<L-1>]`` (:func:`_hidden_stack`)."""
+    return [getattr(owner, f"hidden{i}") for i in range(owner.hidden_layers)]
+
+
+class Encoder(layers.Layer):
+    """``network.BaseEncoder``: ``x (B, D) -> (mean (B, Z), log_var (B, Z), h (B, H))``, through
+    ``hidden_layers`` (the original's 2) Dense + ReLU layers of ``hidden_dim`` units."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, z_dim: int, hidden_layers: int = 2, **kwargs):
         super().__init__(**kwargs)
-        self.hidden0 = linear(hidden_dim, input_dim, "hidden0")
-        self.hidden1 = linear(hidden_dim, hidden_dim, "hidden1")
+        _hidden_stack(self, input_dim, hidden_dim, hidden_layers)
         self.mean = linear(z_dim, hidden_dim, "mean")
         self.log_var = linear(z_dim, hidden_dim, "log_var")
 
     def call(self, x):
-        h = tf.nn.relu(self.hidden0(x))
-        h = tf.nn.relu(self.hidden1(h))
+        h = x
+        for hidden in _hiddens(self):
+            h = tf.nn.relu(hidden(h))
         return self.mean(h), self.log_var(h), h
 
 
 class Decoder(layers.Layer):
     """``network.BaseDecoder``: ``z (B, Z) -> a (B, D)``, the pre-output activation (the Gaussian mean, or the
-    Bernoulli logits). A Gaussian decoder owns the scalar ``log_var`` (shape ``(1,)``, initialised to 0 as the
-    original's ``nn.Parameter(torch.Tensor([0.0]))`` until :meth:`LaplaceModel.set_data_statistics`)."""
+    Bernoulli logits), through ``hidden_layers`` (the original's 2) Dense + ReLU layers of ``hidden_dim`` units.
+    A Gaussian decoder owns the scalar ``log_var`` (shape ``(1,)``, initialised to 0 as the original's
+    ``nn.Parameter(torch.Tensor([0.0]))`` until :meth:`LaplaceModel.set_data_statistics`)."""
 
-    def __init__(self, z_dim: int, hidden_dim: int, output_dim: int, gaussian: bool, **kwargs):
+    def __init__(self, z_dim: int, hidden_dim: int, output_dim: int, gaussian: bool, hidden_layers: int = 2,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.hidden0 = linear(hidden_dim, z_dim, "hidden0")
-        self.hidden1 = linear(hidden_dim, hidden_dim, "hidden1")
+        _hidden_stack(self, z_dim, hidden_dim, hidden_layers)
         self.out = linear(output_dim, hidden_dim, "out")
         self.log_var = self.add_weight(shape=(1,), initializer="zeros", name="log_var") if gaussian else None
 
     def call(self, z):
-        return self.out(tf.nn.relu(self.hidden1(tf.nn.relu(self.hidden0(z)))))
+        h = z
+        for hidden in _hiddens(self):
+            h = tf.nn.relu(hidden(h))
+        return self.out(h)
 
     def call_with_jacobian(self, z):
         """``a(z) (B, D)`` and the transposed Jacobian ``J^T = (da/dz)^T (B, Z, D)`` by propagating the ReLU masks
-        (``network.py: compute_jacobian``): J = W3 diag(m2) W2 diag(m1) W1 with m_k = 1[h_k > 0] at z. The masks
-        are constants for the gradient (piecewise-linear network). Cost B Z H (H + D) multiply-adds; about 13x
-        faster than ``tf.GradientTape.batch_jacobian`` here (see ``benchmarks/vlae_cost.py``)."""
-        h1 = tf.nn.relu(self.hidden0(z))
-        h2 = tf.nn.relu(self.hidden1(h1))
-        a = self.out(h2)
-        m1 = tf.cast(h1 > 0.0, z.dtype)
-        m2 = tf.cast(h2 > 0.0, z.dtype)
-        jt = self.hidden0.kernel[None] * m1[:, None, :]                # (B, Z, H)
-        jt = tf.matmul(jt, self.hidden1.kernel) * m2[:, None, :]        # (B, Z, H)
-        jt = tf.matmul(jt, self.out.kernel)                             # (B, Z, D)
-        return a, jt
+        (``network.py: compute_jacobian``): J = W_out diag(m_L) W_L ... diag(m_1) W_1 with m_k = 1[h_k > 0] at z
+        (L = ``hidden_layers``, the original's 2). The masks are constants for the gradient (piecewise-linear
+        network). Cost B Z H ((L - 1) H + D) multiply-adds; about 13x faster than
+        ``tf.GradientTape.batch_jacobian`` here (see ``benchmarks/vlae_cost.py``)."""
+        h, jt = z, None
+        for hidden in _hiddens(self):
+            h = tf.nn.relu(hidden(h))
+            mask = tf.cast(h > 0.0, z.dtype)[:, None, :]
+            jt = (hidden.kernel[None] if jt is None else tf.matmul(jt, hidden.kernel)) * mask   # (B, Z, H)
+        return self.out(h), tf.matmul(jt, self.out.kernel)                                    # (B, D), (B, Z, D)
 
 
 class HouseholderFlow(layers.Layer):
@@ -323,7 +341,9 @@ class LaplaceConfig(ModelConfig):
         image_shape: ``(H, W, C)`` of the images, flattened to D = H W C (from the data on the command line).
         value_range: ``(lo, hi)`` of the pixel values given to the model (from the data).
         z_dim: Z, latent units (50).
-        hidden_dim: H, units of both hidden layers of encoder and decoder (500).
+        hidden_dim: H, units of each hidden layer of encoder and decoder (500).
+        hidden_layers: L >= 1, hidden Dense + ReLU layers of the encoder and of the decoder (2, the original's;
+            1 is Rezende & Mohamed's (2015) one-hidden-layer VAE, as pythae reproduces it).
         output_dist: ``'gaussian'`` (pixels minus the training mean, one learned variance) or ``'bernoulli'``.
         logit_transform: Gaussian output only: dequantise 8-bit pixels and model logit(0.05 + 0.9 y).
         binarize: Bernoulli output only: draw x ~ Bernoulli(pixel) afresh at every call (grey data); False for
@@ -342,6 +362,8 @@ class LaplaceConfig(ModelConfig):
                                                   "data)")
     z_dim: int = setting(50, help="latent units (default 50)")
     hidden_dim: int = setting(500, help="hidden units of encoder and decoder layers (default 500)")
+    hidden_layers: int = setting(2, help="hidden layers of encoder and of decoder (default 2, the original's; 1: "
+                                         "Rezende & Mohamed's and pythae's VAE)")
     output_dist: str = setting("gaussian", choices=OUTPUT_DISTS,
                                help="p(x|z): gaussian (default; pixels minus the training mean, one learned "
                                     "variance) or bernoulli (grey images; binarised afresh at every use unless "
@@ -373,6 +395,7 @@ class LaplaceConfig(ModelConfig):
             raise ValueError(f"value_range must be two finite numbers lo < hi, got {lo_hi!r}")
         _check_count("z_dim", self.z_dim, 1)
         _check_count("hidden_dim", self.hidden_dim, 1)
+        _check_count("hidden_layers", self.hidden_layers, 1)
         for name in ("logit_transform",) + (("binarize",) if self.binarize is not None else ()):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
@@ -514,6 +537,7 @@ class LaplaceModel(HVAEModel):
     value_range = config_property("value_range", "``(lo, hi)`` of the images given to the model.")
     z_dim = config_property("z_dim", "Z, latent units.")
     hidden_dim = config_property("hidden_dim", "H, units of the hidden layers.")
+    hidden_layers = config_property("hidden_layers", "L, hidden layers of the encoder and of the decoder.")
     output_dist = config_property("output_dist", "``'gaussian'`` or ``'bernoulli'``.")
     logit_transform = config_property("logit_transform", "Gaussian output: dequantised 8-bit pixels' logits.")
 
@@ -524,8 +548,9 @@ class LaplaceModel(HVAEModel):
         kwargs.setdefault("name", self.model_name)
         super().__init__(config, **kwargs)
         gaussian = self.config.output_dist == "gaussian"
-        self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, name="encoder")
-        self.decoder = Decoder(self.z_dim, self.hidden_dim, self.pixels, gaussian, name="decoder")
+        self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, self.hidden_layers, name="encoder")
+        self.decoder = Decoder(self.z_dim, self.hidden_dim, self.pixels, gaussian, self.hidden_layers,
+                               name="decoder")
         self.pixel_mean = (self.add_weight(shape=(self.pixels,), initializer="zeros", trainable=False,
                                            name="pixel_mean") if gaussian else None)
 
@@ -564,7 +589,8 @@ class LaplaceModel(HVAEModel):
         data = ("Bernoulli output" + (", dynamic binarisation" if c.resolved_binarize else "")
                 if c.output_dist == "bernoulli" else
                 "Gaussian output" + (", logit transform" if c.logit_transform else ""))
-        return f"{self.name} ({self.posterior_description()}; z {c.z_dim}, hidden {c.hidden_dim}; {data})"
+        layers_ = "" if c.hidden_layers == 2 else f" x {c.hidden_layers} layer{'s' if c.hidden_layers > 1 else ''}"
+        return f"{self.name} ({self.posterior_description()}; z {c.z_dim}, hidden {c.hidden_dim}{layers_}; {data})"
 
     def posterior_description(self) -> str:
         """What q(z | x) is, in a few words (each model's own settings)."""
