@@ -424,22 +424,32 @@ class ImageDataset:
 # --------------------------------------------------------------------------------------------------
 # Helpers shared by loaders
 # --------------------------------------------------------------------------------------------------
-def require_dir(db_path, name: str, expected: str) -> str:
+def require_dir(db_path, name: str, expected: str, source: str | None = None) -> str:
     """Check that ``db_path`` is a non-empty directory.
 
+    Args:
+        db_path: the ``--db_path`` given (None or ``''``: not given).
+        name: the dataset's name, for the message.
+        expected: what the folder should hold (``"train_32x32.mat, test_32x32.mat"``).
+        source: where to get those files (an address and what to download there); every message ends with it.
+
     Raises:
-        DatasetError: ``db_path`` is None, missing, not a directory or empty; the message says what
-            the folder should hold (``expected``).
+        DatasetError: ``db_path`` is None, missing, not a directory or empty; the one-line message says what
+            the folder should hold (``expected``), where to get it (``source``) and to pass it with --db_path.
     """
+    get = f"; get them from {source}" if source else ""
     if db_path is None or str(db_path) == "":
-        raise DatasetError(f"dataset {name} needs --db_path: a folder with {expected}")
+        raise DatasetError(f"dataset {name} needs --db_path: a folder with {expected}{get}, then pass "
+                           f"--db_path=/path/to/that/folder")
     path = os.path.expanduser(str(db_path))
     if not os.path.exists(path):
-        raise DatasetError(f"--db_path {path} does not exist (dataset {name} expects a folder with {expected})")
+        raise DatasetError(f"--db_path {os.path.abspath(path)} does not exist (dataset {name} expects a folder "
+                           f"with {expected}{get})")
     if not os.path.isdir(path):
-        raise DatasetError(f"--db_path {path} is not a folder (dataset {name} expects a folder with {expected})")
+        raise DatasetError(f"--db_path {os.path.abspath(path)} is not a folder (dataset {name} expects a folder "
+                           f"with {expected}{get})")
     if not any(not e.startswith(".") for e in os.listdir(path)):
-        raise DatasetError(f"--db_path {path} is empty (dataset {name} expects {expected})")
+        raise DatasetError(f"--db_path {os.path.abspath(path)} is empty (dataset {name} expects {expected}{get})")
     return path
 
 
@@ -617,12 +627,26 @@ def _probe(url: str, timeout: float = 5.0) -> None:
     socket.create_connection((host, 443), timeout=timeout).close()
 
 
+def tfds_data_dir() -> str:
+    """The folder TFDS prepares datasets in: ``TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
+    return os.environ.get("TFDS_DATA_DIR") or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+
+
+def tfds_prepared(name: str) -> bool:
+    """Whether some version of TFDS dataset ``name`` is prepared in :func:`tfds_data_dir` (its
+    ``dataset_info.json`` written), judged from the files alone, without importing TFDS."""
+    import glob
+
+    return bool(glob.glob(os.path.join(tfds_data_dir(), name, "*", "dataset_info.json")))
+
+
 def load_tfds(name: str, splits: Sequence[str], *, hint: str, url: str) -> dict:
     """Read TFDS splits into numpy arrays, preparing the dataset first if it is not yet prepared.
 
     ``tfds.builder(name)`` uses ``TFDS_DATA_DIR`` (default ``~/tensorflow_datasets``); a dataset already
     prepared there is read without network. Otherwise a 5-second connection probe to ``url``'s host
-    runs first, so that an offline machine fails at once instead of after minutes of retries.
+    runs first, before TFDS is even imported, so that an offline machine fails at once (no download attempt,
+    no library warning) instead of after minutes of retries.
 
     Args:
         name: TFDS name (``mnist``).
@@ -638,12 +662,21 @@ def load_tfds(name: str, splits: Sequence[str], *, hint: str, url: str) -> dict:
         DatasetError: one line naming the files to download and ``--db_path``, whatever went wrong
             (no tensorflow_datasets, no network, a failed download or read).
     """
+    if not tfds_prepared(name):
+        # nothing prepared on disk: a download is needed. Fail at once when the host cannot be reached, before
+        # TFDS is imported (seconds) and logs its own warnings.
+        try:
+            _probe(url)
+        except OSError as err:
+            raise DatasetError(f"dataset {name}: not prepared in {tfds_data_dir()} and {url} cannot be reached "
+                               f"({type(err).__name__}: {err}); {hint}") from None
     try:
+        import absl.logging
         import tensorflow_datasets as tfds
 
+        absl.logging.set_verbosity(absl.logging.ERROR)  # TFDS's notes about half-written folders
         builder = tfds.builder(name)
         if not builder.is_prepared():
-            _probe(url)
             builder.download_and_prepare()
         out = {}
         for split in splits:

@@ -159,7 +159,7 @@ def load(db_path=None, train_split: str = "train") -> ImageDataset:
     else:
         from .base import require_dir
 
-        folder = require_dir(db_path, "binarized_mnist", ", ".join(FILES.values()))
+        folder = require_dir(db_path, "binarized_mnist", ", ".join(FILES.values()), source=URL)
         missing = [f for f in FILES.values() if not os.path.isfile(os.path.join(folder, f))]
         if missing:
             raise DatasetError(f"binarized_mnist: {folder} lacks {', '.join(missing)}")

@@ -45,6 +45,9 @@ from .base import (
     resize_uint8,
 )
 
+# the original README's address; the "Align&Cropped Images" archive img_align_celeba.zip
+SOURCE = "http://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped Images: img_align_celeba.zip, unzipped)"
+
 TRAIN_FRACTION = 0.8
 CROP_NUM, CROP_DEN = 108, 178  # the original's 108 px crop of a 178 px wide image
 LVAE_CROP = 148                # the Ladder VAE original's CenterCrop(148) of the 178x218 images
@@ -123,7 +126,8 @@ def load(db_path=None, image_size: int = 64, minmax_stretch: bool = False, crop:
         raise DatasetError(f"celebA: crop must be an integer from 1 to {CROP_DEN} (pixels on a {CROP_DEN}-wide "
                            f"image: 108 VLadder, {LVAE_CROP} Ladder VAE), not {crop!r}")
     crop = int(crop)
-    folder = require_dir(db_path, "celebA", "the aligned-and-cropped jpgs (img_align_celeba/000001.jpg ...)")
+    folder = require_dir(db_path, "celebA", "the aligned-and-cropped jpgs (img_align_celeba/000001.jpg ...)",
+                         source=SOURCE)
     paths = list_images(folder)
     if not paths:
         raise DatasetError(f"celebA: {folder} holds no .jpg/.png image (expected img_align_celeba/000001.jpg ...)")

@@ -120,7 +120,8 @@ def load(db_path=None) -> ImageDataset:
         arrays = {s: (data[s]["image"].astype(np.uint8), data[s]["label"]) for s in ("train", "test")}
         names, origin = list(DEFAULT_NAMES), "TFDS cifar10"
     else:
-        folder = require_dir(db_path, "cifar10", "data_batch_1..5 and test_batch (cifar-10-batches-py)")
+        folder = require_dir(db_path, "cifar10", "data_batch_1..5 and test_batch (cifar-10-batches-py)",
+                             source=f"{URL} (extract it)")
         sub = os.path.join(folder, "cifar-10-batches-py")
         if not os.path.isfile(os.path.join(folder, TEST_FILE)) and os.path.isdir(sub):
             folder = sub

@@ -38,6 +38,9 @@ from .base import (
 )
 
 SHAPE = (64, 64, 3)
+# where the images come from (the original names none): LSUN's own download script and its export of the LMDB to files
+SOURCE = ("https://github.com/fyu/lsun (python3 download.py -c bedroom; python3 data.py export <lmdb> --out_dir "
+          "<folder> writes the .webp images this loader reads)")
 TEST_FRACTION = 0.05
 
 
@@ -109,7 +112,7 @@ def load(db_path=None) -> ImageDataset:
             the expected shape); chunks of different dtypes; fewer than 2 images; no readable image.
             Image files failing the structural check are skipped with a warning and a count.
     """
-    folder = require_dir(db_path, "lsun", ".npy chunks (n, 64, 64, 3) in [0, 1], or image files")
+    folder = require_dir(db_path, "lsun", ".npy chunks (n, 64, 64, 3) in [0, 1], or image files", source=SOURCE)
     with os.scandir(folder) as it:
         npys = sorted(os.path.join(folder, e.name) for e in it
                       if e.name.lower().endswith(".npy") and not e.name.startswith(".") and e.is_file())

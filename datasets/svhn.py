@@ -82,7 +82,7 @@ def load(db_path=None, train_split: str = "extra") -> ImageDataset:
     """
     if train_split not in TRAIN_SPLITS:
         raise DatasetError(f"svhn: train_split must be one of {', '.join(TRAIN_SPLITS)}, not {train_split!r}")
-    folder = require_dir(db_path, "svhn", "train_32x32.mat, test_32x32.mat, extra_32x32.mat")
+    folder = require_dir(db_path, "svhn", "train_32x32.mat, test_32x32.mat, extra_32x32.mat", source=URL)
     needed = TRAIN_SPLITS[train_split] + ("test",)
     missing = [FILES[k] for k in needed if not os.path.isfile(os.path.join(folder, FILES[k]))]
     if missing:

@@ -329,7 +329,7 @@ def test_tfds_offline_gives_one_line(monkeypatch, name, url):
     assert "\n" not in message and url in message and "--db_path" in message and "ConnectionError" in message
 
 
-def test_tfds_probe_fails_fast(monkeypatch):
+def test_tfds_probe_fails_fast(monkeypatch, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     calls = []
 
@@ -347,9 +347,26 @@ def test_tfds_probe_fails_fast(monkeypatch):
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("socket.create_connection", no_network)
-    with pytest.raises(DatasetError, match=r"TFDS could not provide 'mnist' \(OSError.*--db_path"):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared there
+    with pytest.raises(DatasetError, match=r"^dataset mnist: not prepared in .* cannot be reached \(OSError.*"
+                                           r"storage.googleapis.com.*--db_path$"):
         datasets.load("mnist")
     assert calls == []  # never started the minutes-long retrying download
+
+
+@pytest.mark.parametrize("name, source", [
+    ("svhn", "http://ufldl.stanford.edu/housenumbers/"),
+    ("celebA", "mmlab.ie.cuhk.edu.hk/projects/CelebA.html"),
+    ("lsun", "github.com/fyu/lsun"),
+])
+def test_missing_db_path_says_where_to_get_the_files(name, source, tmp_path):
+    """A dataset that needs files says, in one line and before any download attempt, what the folder must hold,
+    where to get it and which flag takes it; also when the given folder does not exist."""
+    for db_path in (None, str(tmp_path / "nowhere")):
+        with pytest.raises(DatasetError) as err:
+            datasets.load(name, db_path=db_path)
+        message = str(err.value)
+        assert "\n" not in message and source in message and "--db_path" in message, message
 
 
 def test_tfds_prepared_data_is_converted(monkeypatch):
