@@ -81,7 +81,7 @@ from .base import (
     setting,
     zeros_like_input,
 )
-from .latent import terms_from_layers, tile_batch
+from .latent import sample_and_log_prob, standard_normal_noise, terms_from_layers, tile_batch
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -705,7 +705,7 @@ class LaplaceModel(HVAEModel):
 
     def sample_posterior(self, state, num_samples: int):
         """``num_samples`` K draws z ~ q(z | x) and their log q: ``(z (K, B, Z), log_q (K, B))``."""
-        return self.base_posterior(state).experimental_sample_and_log_prob(num_samples)
+        return sample_and_log_prob(self.base_posterior(state), num_samples)
 
     def posterior_point(self, state):
         """E_q[z | x] ``(B, Z)`` (flows: the image of the encoder mean, see the subclasses)."""
@@ -905,7 +905,7 @@ class VLAE(LaplaceModel):
         return tfd.MultivariateNormalLinearOperator(loc=state["loc"], scale=scale)
 
     def sample_posterior(self, state, num_samples: int):
-        return self.posterior_distribution(state).experimental_sample_and_log_prob(num_samples)
+        return sample_and_log_prob(self.posterior_distribution(state), num_samples)
 
     def monitor_terms(self, images) -> dict:
         """:meth:`LaplaceModel.monitor_terms` and ``reconstruction_mu/t`` = -log p(x | z = mu_t) for t = 0 .. T
@@ -958,7 +958,7 @@ class HF(LaplaceModel):
         return {"loc": mean, "log_var": log_var, "vectors": self.householder(h)}
 
     def sample_posterior(self, state, num_samples: int):
-        z0, log_q = self.base_posterior(state).experimental_sample_and_log_prob(num_samples)
+        z0, log_q = sample_and_log_prob(self.base_posterior(state), num_samples)
         return reflect(z0, state["vectors"][:, None]), log_q
 
     def posterior_point(self, state):
@@ -1025,7 +1025,7 @@ class IAF(LaplaceModel):
 
     def sample_posterior(self, state, num_samples: int):
         k = int(num_samples)
-        z0, log_q = self.base_posterior(state).experimental_sample_and_log_prob(k)
+        z0, log_q = sample_and_log_prob(self.base_posterior(state), k)
         z, log_det = self.flow(tf.reshape(z0, (-1, self.z_dim)), tile_batch(state["context"], k))
         return tf.reshape(z, tf.shape(z0)), log_q - tf.reshape(log_det, tf.shape(log_q))
 
@@ -1107,7 +1107,7 @@ class SAVAE(LaplaceModel):
         loc, log_var, _ = self.encoder(x)
         batch_mean = self.legacy and not importance
         for step in range(self.n_svi_step):
-            eps = (tf.random.normal(tf.shape(loc)) if seed is None
+            eps = (standard_normal_noise(tf.shape(loc)) if seed is None
                    else tf.random.stateless_normal(tf.shape(loc), seed=(int(seed), step)))
             loc, log_var = self.svi_step(x, loc, log_var, eps, batch_mean=batch_mean)
         return {"loc": loc, "log_var": log_var}

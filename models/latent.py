@@ -79,3 +79,79 @@ def terms_from_layers(log_likelihood, layer_kl):
     """Assemble the ``importance_terms`` dict from ``log_likelihood (B, K)`` and ``layer_kl (B, K, L)``."""
     return {"log_weights": log_likelihood - tf.reduce_sum(layer_kl, axis=-1), "log_likelihood": log_likelihood,
             "layer_kl": layer_kl}
+
+
+# --------------------------------------------------------------------------------------------------
+# injected noise: the parity harness (benchmarks/parity/) gives a model the same reparameterisation noise as the
+# original it ports; without the context manager nothing changes
+# --------------------------------------------------------------------------------------------------
+class injected_noise:
+    """Context manager: inside it, the posterior draws of a model that supports injection (the Laplace family:
+    :func:`sample_and_log_prob` and SA-VAE's refinement noise, via :func:`standard_normal_noise`) take their
+    standard-normal noise from ``noise``, a list of tensors consumed in the order the draws happen, instead of
+    drawing it. Each tensor must have the shape of the draw (``(K, B, Z)`` for K samples, ``(B, Z)`` for SA-VAE's
+    inner steps). Used by ``benchmarks/parity/`` to feed the original and the port the same epsilon; inside a
+    ``tf.function`` open it in the traced function with the function's tensor arguments. Not thread-safe, not
+    nested. On leaving, every tensor must have been used (else ValueError)."""
+
+    _active = None
+
+    def __init__(self, noise):
+        self.noise = list(noise)
+
+    def __enter__(self):
+        if injected_noise._active is not None:
+            raise RuntimeError("injected_noise is already active (it does not nest)")
+        injected_noise._active = self
+        return self
+
+    def __exit__(self, *exc):
+        injected_noise._active = None
+        if exc[0] is None and self.noise:
+            raise ValueError(f"{len(self.noise)} injected noise tensor(s) left unused")
+        return False
+
+    @classmethod
+    def take(cls, shape):
+        """The next injected tensor (checked against ``shape`` where that is static), or None outside the
+        context."""
+        active = cls._active
+        if active is None:
+            return None
+        if not active.noise:
+            raise ValueError("more draws than injected noise tensors")
+        eps = tf.convert_to_tensor(active.noise.pop(0))
+        static = tf.TensorShape(shape) if not isinstance(shape, tf.Tensor) else None
+        if static is not None and static.is_fully_defined() and eps.shape.is_fully_defined() \
+                and static != eps.shape:
+            raise ValueError(f"injected noise of shape {eps.shape}, the draw needs {static}")
+        return eps
+
+
+def standard_normal_noise(shape):
+    """``tf.random.normal(shape)``, or the next :class:`injected_noise` tensor inside that context."""
+    eps = injected_noise.take(shape)
+    return tf.random.normal(shape) if eps is None else eps
+
+
+def sample_and_log_prob(distribution, num_samples: int):
+    """``distribution.experimental_sample_and_log_prob(num_samples)``: ``(z (K, ...), log q(z) (K, ...))``; inside
+    :class:`injected_noise`, z is the distribution's own reparameterisation of the injected eps ``(K, B, Z)``
+    (a diagonal Gaussian ``Independent(Normal)``: loc + scale eps; a ``MultivariateNormalLinearOperator``:
+    loc + scale eps as a matrix-vector product) and log q its ``log_prob(z)``."""
+    eps = injected_noise.take(None)
+    if eps is None:
+        return distribution.experimental_sample_and_log_prob(num_samples)
+    if eps.shape.rank is not None and eps.shape[0] is not None and eps.shape[0] != int(num_samples):
+        raise ValueError(f"injected noise of shape {eps.shape} for {num_samples} sample(s): (K, B, Z) expected")
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    if isinstance(distribution, tfd.Independent) and isinstance(distribution.distribution, tfd.Normal):
+        base = distribution.distribution
+        z = base.loc + base.scale * eps
+    elif isinstance(distribution, tfd.MultivariateNormalLinearOperator):
+        z = distribution.loc + distribution.scale.matvec(eps)
+    else:
+        raise TypeError(f"no noise injection for a {type(distribution).__name__}")
+    return z, distribution.log_prob(z)
