@@ -46,7 +46,7 @@ FAMILY = Family(
     default_dataset="mnist",
     defaults=dict(batch_size=128, learning_rate=LEARNING_RATE, iw_samples=5000, epochs=100,
                   output_dist="gaussian", logit_transform=False, z_dim=50, hidden_dim=500, hidden_layers=2,
-                  weight_decay=0.0,
+                  init="original", weight_decay=0.0,
                   legacy=False, **{key: None for key in MODEL_OPTIONS}),
     flags=(
         flag("--output_dist", choices=("gaussian", "bernoulli"), modes=TRAIN,
@@ -59,6 +59,9 @@ FAMILY = Family(
         flag("--hidden_dim", type=int, modes=TRAIN, help="hidden units of encoder and decoder layers (default 500)"),
         flag("--hidden_layers", type=int, modes=TRAIN,
              help="hidden layers of encoder and of decoder (default 2, the original's; 1: Rezende & Mohamed's VAE)"),
+        flag("--init", choices=("original", "torch_default"), modes=TRAIN,
+             help="encoder and decoder weights: original (default; the original's Kaiming-uniform, fan-out) or "
+                  "torch_default (PyTorch's nn.Linear default U(+-1/sqrt(fan_in)), as pythae's VAE)"),
         flag("--weight_decay", type=float, modes=TRAIN, help="Adam L2 weight decay, PyTorch-style (default 0)"),
         flag("--n_update", type=int, modes=TRAIN,
              help="VLAE: damped Newton updates of the posterior mode (default 4; 0: Laplace at the encoder mean)"),
@@ -75,8 +78,8 @@ FAMILY = Family(
              help="IAF: the original's masks, which cut the encoder context off the flow; SAVAE: the original's "
                   "inner step, which descends the ELBO and is scaled by 1/batch (see docs/fidelity.md)"),
     ),
-    identity_keys=("output_dist", "logit_transform", "z_dim", "hidden_dim", "hidden_layers", "weight_decay", "legacy",
-                   *MODEL_OPTIONS),
+    identity_keys=("output_dist", "logit_transform", "z_dim", "hidden_dim", "hidden_layers", "init", "weight_decay",
+                   "legacy", *MODEL_OPTIONS),
     model_help={"VLAE": "Variational Laplace Autoencoder: full-covariance Gaussian posterior at the Newton-refined "
                         "mode (Park et al. 2019)",
                 "VLAE_VAE": "the VLAE paper's VAE baseline (MLP 500-500, z 50)",

@@ -93,6 +93,7 @@ SVI_CLIP = 5.0                        # models.py: utils.clip_grad_norm(grad, 5)
 GEOMETRIC_DECAY = 0.9                 # the first code release's update rate 0.9^t
 INFERENCE_SEED = 0                    # the fixed noise of encode / reconstruct / posterior_means (stateless)
 OUTPUT_DISTS = ("gaussian", "bernoulli")
+INITS = ("original", "torch_default")  # LaplaceConfig.init: the original's initialize_params, or nn.Linear's default
 UPDATE_SCHEDULES = ("harmonic", "geometric")
 
 
@@ -111,18 +112,27 @@ def torch_bias(fan_in: int) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-def linear(units: int, fan_in: int, name: str) -> layers.Dense:
-    """The original's ``nn.Linear(fan_in, units)`` with its initialisation (Keras kernel ``(fan_in, units)``)."""
-    return layers.Dense(units, kernel_initializer=kaiming_fan_out(), bias_initializer=torch_bias(fan_in), name=name)
+def torch_default_kernel() -> keras.initializers.Initializer:
+    """PyTorch's default ``nn.Linear`` weight, ``kaiming_uniform_(w, a=sqrt(5))`` with mode fan-in:
+    U(+-1/sqrt(fan_in)) = ``VarianceScaling(1/3, 'fan_in', 'uniform')`` (what pythae's VAE starts from)."""
+    return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
-def _hidden_stack(owner: layers.Layer, fan_in: int, hidden_dim: int, hidden_layers: int) -> None:
+def linear(units: int, fan_in: int, name: str, init: str = "original") -> layers.Dense:
+    """The original's ``nn.Linear(fan_in, units)`` (Keras kernel ``(fan_in, units)``) with its initialisation
+    (``init='original'``: :func:`kaiming_fan_out` weights) or PyTorch's default (``'torch_default'``:
+    :func:`torch_default_kernel`); biases U(+-1/sqrt(fan_in)) either way."""
+    kernel = torch_default_kernel() if init == "torch_default" else kaiming_fan_out()
+    return layers.Dense(units, kernel_initializer=kernel, bias_initializer=torch_bias(fan_in), name=name)
+
+
+def _hidden_stack(owner: layers.Layer, fan_in: int, hidden_dim: int, hidden_layers: int, init: str) -> None:
     """Give ``owner`` the attributes ``hidden0 .. hidden<L-1>``: L = ``hidden_layers`` Dense layers of
     ``hidden_dim`` units, the first from ``fan_in`` (the attribute names are the checkpoints' variable paths, so
     L = 2 keeps the original's); :func:`_hiddens` lists them in order."""
     owner.hidden_layers = int(hidden_layers)
     for i in range(owner.hidden_layers):
-        setattr(owner, f"hidden{i}", linear(hidden_dim, fan_in if i == 0 else hidden_dim, f"hidden{i}"))
+        setattr(owner, f"hidden{i}", linear(hidden_dim, fan_in if i == 0 else hidden_dim, f"hidden{i}", init))
 
 
 def _hiddens(owner: layers.Layer) -> list:
@@ -134,11 +144,12 @@ class Encoder(layers.Layer):
     """``network.BaseEncoder``: ``x (B, D) -> (mean (B, Z), log_var (B, Z), h (B, H))``, through
     ``hidden_layers`` (the original's 2) Dense + ReLU layers of ``hidden_dim`` units."""
 
-    def __init__(self, input_dim: int, hidden_dim: int, z_dim: int, hidden_layers: int = 2, **kwargs):
+    def __init__(self, input_dim: int, hidden_dim: int, z_dim: int, hidden_layers: int = 2, init: str = "original",
+                 **kwargs):
         super().__init__(**kwargs)
-        _hidden_stack(self, input_dim, hidden_dim, hidden_layers)
-        self.mean = linear(z_dim, hidden_dim, "mean")
-        self.log_var = linear(z_dim, hidden_dim, "log_var")
+        _hidden_stack(self, input_dim, hidden_dim, hidden_layers, init)
+        self.mean = linear(z_dim, hidden_dim, "mean", init)
+        self.log_var = linear(z_dim, hidden_dim, "log_var", init)
 
     def call(self, x):
         h = x
@@ -154,10 +165,10 @@ class Decoder(layers.Layer):
     ``nn.Parameter(torch.Tensor([0.0]))`` until :meth:`LaplaceModel.set_data_statistics`)."""
 
     def __init__(self, z_dim: int, hidden_dim: int, output_dim: int, gaussian: bool, hidden_layers: int = 2,
-                 **kwargs):
+                 init: str = "original", **kwargs):
         super().__init__(**kwargs)
-        _hidden_stack(self, z_dim, hidden_dim, hidden_layers)
-        self.out = linear(output_dim, hidden_dim, "out")
+        _hidden_stack(self, z_dim, hidden_dim, hidden_layers, init)
+        self.out = linear(output_dim, hidden_dim, "out", init)
         self.log_var = self.add_weight(shape=(1,), initializer="zeros", name="log_var") if gaussian else None
 
     def call(self, z):
@@ -344,6 +355,9 @@ class LaplaceConfig(ModelConfig):
         hidden_dim: H, units of each hidden layer of encoder and decoder (500).
         hidden_layers: L >= 1, hidden Dense + ReLU layers of the encoder and of the decoder (2, the original's;
             1 is Rezende & Mohamed's (2015) one-hidden-layer VAE, as pythae reproduces it).
+        init: the encoder's and decoder's weight initialisation: ``'original'`` (``initialize_params``:
+            :func:`kaiming_fan_out`) or ``'torch_default'`` (PyTorch's ``nn.Linear`` default,
+            :func:`torch_default_kernel`, which pythae's VAE keeps); biases U(+-1/sqrt(fan_in)) either way.
         output_dist: ``'gaussian'`` (pixels minus the training mean, one learned variance) or ``'bernoulli'``.
         logit_transform: Gaussian output only: dequantise 8-bit pixels and model logit(0.05 + 0.9 y).
         binarize: Bernoulli output only: draw x ~ Bernoulli(pixel) afresh at every call (grey data); False for
@@ -364,6 +378,10 @@ class LaplaceConfig(ModelConfig):
     hidden_dim: int = setting(500, help="hidden units of encoder and decoder layers (default 500)")
     hidden_layers: int = setting(2, help="hidden layers of encoder and of decoder (default 2, the original's; 1: "
                                          "Rezende & Mohamed's and pythae's VAE)")
+    init: str = setting("original", choices=INITS,
+                        help="encoder and decoder weights: original (yookoon/VLAE's Kaiming-uniform, fan-out, "
+                             "a = 2^(1/3)) or torch_default (PyTorch's nn.Linear default U(+-1/sqrt(fan_in)), as "
+                             "pythae's VAE)")
     output_dist: str = setting("gaussian", choices=OUTPUT_DISTS,
                                help="p(x|z): gaussian (default; pixels minus the training mean, one learned "
                                     "variance) or bernoulli (grey images; binarised afresh at every use unless "
@@ -548,9 +566,10 @@ class LaplaceModel(HVAEModel):
         kwargs.setdefault("name", self.model_name)
         super().__init__(config, **kwargs)
         gaussian = self.config.output_dist == "gaussian"
-        self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, self.hidden_layers, name="encoder")
+        self.encoder = Encoder(self.pixels, self.hidden_dim, self.z_dim, self.hidden_layers, self.config.init,
+                               name="encoder")
         self.decoder = Decoder(self.z_dim, self.hidden_dim, self.pixels, gaussian, self.hidden_layers,
-                               name="decoder")
+                               self.config.init, name="decoder")
         self.pixel_mean = (self.add_weight(shape=(self.pixels,), initializer="zeros", trainable=False,
                                            name="pixel_mean") if gaussian else None)
 
@@ -590,7 +609,9 @@ class LaplaceModel(HVAEModel):
                 if c.output_dist == "bernoulli" else
                 "Gaussian output" + (", logit transform" if c.logit_transform else ""))
         layers_ = "" if c.hidden_layers == 2 else f" x {c.hidden_layers} layer{'s' if c.hidden_layers > 1 else ''}"
-        return f"{self.name} ({self.posterior_description()}; z {c.z_dim}, hidden {c.hidden_dim}{layers_}; {data})"
+        init = "" if c.init == "original" else f"; {c.init} init"
+        return (f"{self.name} ({self.posterior_description()}; z {c.z_dim}, hidden {c.hidden_dim}{layers_}; {data}"
+                f"{init})")
 
     def posterior_description(self) -> str:
         """What q(z | x) is, in a few words (each model's own settings)."""

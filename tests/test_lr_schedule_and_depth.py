@@ -77,6 +77,28 @@ def test_vlae_jacobian_by_relu_masks_at_other_depths(depth):
     np.testing.assert_allclose(jt.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_torch_default_initialisation_is_nn_linears():
+    """``init='torch_default'``: every kernel U(+-1/sqrt(fan_in)) (PyTorch's ``nn.Linear`` default, pythae's); the
+    default keeps the original's Kaiming-uniform fan-out bound sqrt(6 / ((1 + 2^(2/3)) fan_out))."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    torch_like = _pythae_vae().__class__(_pythae_vae().config.replace(init="torch_default")).build_all()
+    original = _pythae_vae()
+    assert "torch_default init" in torch_like.describe() and "init" not in original.describe()
+    for layer in ("hidden0", "mean", "log_var"):
+        for model, bound in ((torch_like, lambda i, o: 1 / np.sqrt(i)),
+                             (original, lambda i, o: np.sqrt(6 / ((1 + 2 ** (2 / 3)) * o)))):
+            kernel = getattr(model.encoder, layer).kernel.numpy()
+            b = bound(*kernel.shape)
+            assert np.abs(kernel).max() <= b and np.abs(kernel).max() > 0.99 * b, (layer, model.config.init)
+            assert abs(kernel.std() - b / np.sqrt(3)) < 0.05 * b, (layer, model.config.init)
+    for layer in (torch_like.decoder.hidden0, torch_like.decoder.out):
+        assert np.abs(layer.kernel.numpy()).max() == pytest.approx(1 / np.sqrt(layer.kernel.shape[0]), rel=1e-3)
+    with pytest.raises(ValueError, match="init"):
+        lv.LaplaceConfig(init="xavier")
+
+
 def test_hidden_layers_is_checked():
     with pytest.raises(ValueError, match="hidden_layers must be an integer >= 1, got 0"):
         lv.LaplaceConfig(hidden_layers=0)
@@ -145,7 +167,7 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
     step; evaluate builds the same optimizer; bad values are one line each."""
     monkeypatch.chdir(tmp_path)
     base = ["VLAE_VAE", "train", "--dataset=digits", "--output_dist=bernoulli", "--z_dim=4", "--hidden_dim=16",
-            "--hidden_layers=1", "--batch_size=64", "--learning_rate=1e-3", "--seed=1"]
+            "--hidden_layers=1", "--init=torch_default", "--batch_size=64", "--learning_rate=1e-3", "--seed=1"]
     common = base + ["--lr_milestones=1,2", "--lr_decay=0.5", "--netname=sched"]
     status, out, err = _main(common + ["--max_iterations=15"], capsys)
     assert status == 0, err
@@ -155,7 +177,7 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
     assert config["run"]["lr_milestones"] == [1, 2] and config["run"]["lr_decay"] == 0.5
     assert config["derived"]["lr_boundaries"] == [19, 39]
     assert config["derived"]["lr_values"] == pytest.approx([1e-3, 5e-4, 2.5e-4])
-    assert config["model"]["hidden_layers"] == 1
+    assert config["model"]["hidden_layers"] == 1 and config["model"]["init"] == "torch_default"
 
     status, out, err = _main(common + ["--max_iterations=30"], capsys)          # resume inside epoch 1
     assert status == 0, err
@@ -186,6 +208,8 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
         (common + ["--hidden_layers=2"], "--hidden_layers=1 but this run asks for --hidden_layers=2"),
         (["VLAE_VAE", "train", "--dataset=digits", "--hidden_layers=0", "--netname=x"],
          "--hidden_layers must be an integer >= 1, got 0"),
+        (common + ["--init=original"], "--init=torch_default but this run asks for --init=original"),
+        (["VLAE_VAE", "train", "--dataset=digits", "--init=xavier", "--netname=x"], "invalid choice: 'xavier'"),
     ]
     for argv, expected in bad:
         status, _, err = _main(argv, capsys)
