@@ -20,7 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from hvae.environment import quiet_start
 from hvae.errors import DatasetError  # importing hvae sets TensorFlow's environment defaults first
+
+quiet_start()  # TensorFlow started without its C++ start-up lines, as on the command line
 
 if TYPE_CHECKING:
     from .base import ImageDataset

@@ -15,11 +15,11 @@ into temporary folders they delete.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 
+from .environment import quiet_stderr
 from .errors import ConfigError
 
 _CHIEF = True  # False on the non-chief workers of a multi-worker job (set by setup)
@@ -118,23 +118,7 @@ def apply_precision(precision: str | None) -> str:
     return precision
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Send file descriptor 2 to /dev/null for the duration (C++ start-up messages bypass Python)."""
-    if os.environ.get("HVAE_TF_VERBOSE") == "1":
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+_quiet_stderr = quiet_stderr  # (hvae.environment's; C++ start-up messages bypass Python)
 
 
 def parse_gpus(gpus: str | None) -> list:

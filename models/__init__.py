@@ -16,6 +16,10 @@ A family's model module defines one :class:`~models.base.ModelConfig` subclass p
 import importlib
 
 import hvae  # noqa: F401  (sets TensorFlow's environment defaults before TensorFlow is imported)
+from hvae.environment import quiet_start
+
+quiet_start()  # TensorFlow started without its C++ start-up lines, as on the command line
+
 
 from .base import HVAEModel, ModelConfig, build, model_class, preset, preset_names  # noqa: F401
 

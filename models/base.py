@@ -26,6 +26,9 @@ recorded from a real forward pass (Keras shows ``?`` for the blocks of a subclas
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import threading
 from typing import ClassVar
 
 import keras
@@ -216,6 +219,48 @@ def build(config, **overrides):
     return model_class(config)(config).build_all()
 
 
+
+# ---- input checks at the public entry points ------------------------------------------------------------------------
+# The methods whose first argument is a batch of images: checked once per outer call, on the host (shapes and dtypes
+# always; values only for concrete arrays, never inside a traced graph), so a wrong input is one ValueError that says
+# what was expected instead of an error from deep inside TensorFlow.
+CHECKED_METHODS = ("encode", "loss_terms", "reconstruct", "posterior_means", "importance_terms",
+                   "importance_proposal", "log_importance_weights")
+_CHECKING = threading.local()
+
+
+def _concrete_values(x):
+    """``x`` as a NumPy array when its values are at hand (NumPy array, list, eager tensor), else None (a symbolic
+    tensor being traced)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if tf.is_tensor(x):
+        return x.numpy() if hasattr(x, "numpy") and tf.executing_eagerly() else None
+    return np.asarray(x)
+
+
+def _checking_inputs(method):
+    """``method`` (first argument: images) wrapped with :meth:`HVAEModel.check_inputs`; nested checked calls (a
+    ``loss_terms`` that calls ``encode``) check only at the outermost one."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        if getattr(_CHECKING, "depth", 0):
+            return method(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs).arguments
+        self.check_inputs(bound.get("images"), bound.get("labels"), num_samples=bound.get("num_samples"),
+                          where=f"{type(self).__name__}.{method.__name__}")
+        _CHECKING.depth = 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _CHECKING.depth = 0
+
+    checked.checks_inputs = True
+    return checked
+
+
 class HVAEModel(LatentVariableModel, keras.Model):
     """Base of every model family (see the module docstring): ``Model(config)`` with ``config`` an instance of the
     family's :class:`ModelConfig` subclass (``Model.config_class``; None: its defaults) and Keras' own keywords
@@ -236,6 +281,15 @@ class HVAEModel(LatentVariableModel, keras.Model):
     """
 
     config_class: ClassVar[type] = None
+    # models.latent's shared implementation, checked like every family's own entry points
+    log_importance_weights = _checking_inputs(LatentVariableModel.log_importance_weights)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in CHECKED_METHODS:  # every family's own entry points check their inputs
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "checks_inputs", False):
+                setattr(cls, name, _checking_inputs(method))
 
     def __init__(self, config=None, **kwargs):
         config_class = type(self).config_class
@@ -424,6 +478,105 @@ class HVAEModel(LatentVariableModel, keras.Model):
         """[0, 1] -> the model's ``value_range`` (float32)."""
         lo, hi = self.value_range
         return tf.cast(x, tf.float32) * (hi - lo) + lo
+
+    # ---- input checks ------------------------------------------------------------------------------------------
+    def check_inputs(self, images, labels=None, *, num_samples=None, where: str | None = None) -> None:
+        """Check a batch against the model's config before it enters TensorFlow (run by every method of
+        :data:`CHECKED_METHODS` and by :meth:`fit`; cheap: shapes and dtypes, and the value range only for values
+        at hand, once per call on the host).
+
+        Args:
+            images: ``(B, H, W, C)`` floats in the model's ``value_range`` (``(0, 1)`` or ``(-1, 1)``), H, W, C
+                the config's ``image_shape``.
+            labels: ``(B,)`` integer classes in ``[0, num_classes)``; required by conditional models (CVAE),
+                ignored by the others.
+            num_samples: the number of importance samples K where the method takes one (an integer >= 1).
+            where: the method's name, for the message.
+
+        Raises:
+            ValueError: one line saying what was given and what was expected (the shape, the dtype, the value
+                range with a hint for 8-bit pixels, the labels, K).
+        """
+        where = where or type(self).__name__
+        if num_samples is not None and not tf.is_tensor(num_samples):
+            if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+                raise ValueError(f"{where}: num_samples must be an integer >= 1 (importance samples K), "
+                                 f"got {num_samples!r}")
+        if images is None:
+            raise ValueError(f"{where}: no images given; expected (B, H, W, C) = (B, {self._image_shape_text()})")
+        values = None if tf.is_tensor(images) or isinstance(images, np.ndarray) else _concrete_values(images)
+        shape = tuple(values.shape if values is not None else images.shape)
+        expected = self._expected_image_shape()
+        if len(shape) != 4 or (expected is not None and any(
+                e is not None and s is not None and int(s) != int(e) for s, e in zip(shape[1:], expected))):
+            raise ValueError(f"{where}: images of shape {tuple(None if d is None else int(d) for d in shape)}, "
+                             f"expected (B, {self._image_shape_text()}) (batch, height, width, channels)")
+        dtype = tf.as_dtype(values.dtype if values is not None else images.dtype)
+        lo, hi = (float(v) for v in self.value_range)
+        if not dtype.is_floating:
+            raise ValueError(f"{where}: images of dtype {dtype.name}; expected floats in [{lo:g}, {hi:g}]"
+                             + (" (8-bit pixels: divide by 255)" if (lo, hi) == (0.0, 1.0) else
+                                " (8-bit pixels: x / 127.5 - 1)" if (lo, hi) == (-1.0, 1.0) else ""))
+        if values is None:
+            values = _concrete_values(images)
+        if values is not None and values.size:
+            low, high = float(np.min(values)), float(np.max(values))
+            slack = 1e-4 * (hi - lo)
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise ValueError(f"{where}: images hold NaN or infinite values")
+            if low < lo - slack or high > hi + slack:
+                hint = (" (8-bit pixels? divide by 255)" if high > 1.5 and hi == 1.0 and lo == 0.0 else
+                        " (images in [0, 1]? map them as 2 x - 1)" if lo == -1.0 and low >= 0.0 and high > 1.0 else
+                        " (images in [-1, 1]? map them as (x + 1) / 2)" if lo == 0.0 and low < 0.0 else "")
+                raise ValueError(f"{where}: image values span [{low:g}, {high:g}], expected [{lo:g}, {hi:g}] "
+                                 f"(the model's value_range){hint}")
+        self._check_labels(labels, shape[0], where)
+
+    def _check_labels(self, labels, batch, where: str) -> None:
+        conditional = bool(getattr(self, "conditional", False))
+        if not conditional:
+            return
+        classes = getattr(self, "num_classes", None)
+        if labels is None:
+            raise ValueError(f"{where}: {type(self).__name__} is conditional: give labels, (B,) integers in "
+                             f"[0, {classes})")
+        values = _concrete_values(labels)
+        shape = tuple(values.shape if values is not None else labels.shape)
+        dtype = tf.as_dtype(values.dtype if values is not None else labels.dtype)
+        if len(shape) != 1 or not dtype.is_integer or (batch is not None and shape[0] is not None
+                                                       and int(shape[0]) != int(batch)):
+            raise ValueError(f"{where}: labels of shape {shape} and dtype {dtype.name}; expected ({batch},) "
+                             f"integers in [0, {classes}), one per image")
+        if values is not None and values.size and classes and (values.min() < 0 or values.max() >= classes):
+            raise ValueError(f"{where}: labels span {int(values.min())}..{int(values.max())}, expected "
+                             f"0..{int(classes) - 1}")
+
+    def _expected_image_shape(self):
+        shape = getattr(getattr(self, "config", None), "image_shape", None)
+        if shape is None:
+            shape = getattr(self, "image_shape", None)
+        return None if shape is None else tuple(None if d is None else int(d) for d in shape)
+
+    def _image_shape_text(self) -> str:
+        shape = self._expected_image_shape()
+        return "H, W, C" if shape is None else ", ".join(str(d) for d in shape)
+
+    def fit(self, x=None, *args, **kwargs):
+        """``keras.Model.fit``, after :meth:`check_inputs` on ``x`` (an array, or the first batch of a
+        ``tf.data.Dataset`` of ``images`` or ``(images, labels)``).
+
+        Raises:
+            ValueError: the first batch is not what the model takes (see :meth:`check_inputs`).
+        """
+        first = x
+        if isinstance(x, tf.data.Dataset):
+            first = next(iter(x.take(1)), None)
+        if first is not None and not callable(first):
+            images, labels = _unpack(first)
+            if labels is None and len(args) >= 1 and not isinstance(x, tf.data.Dataset):
+                labels = args[0]
+            self.check_inputs(images, labels if labels is not None else kwargs.get("y"), where=f"{type(self).__name__}.fit")
+        return super().fit(x, *args, **kwargs)
 
     # ---- the public API ----------------------------------------------------------------------------------------
     def count_parameters(self) -> int:
