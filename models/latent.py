@@ -87,7 +87,8 @@ def terms_from_layers(log_likelihood, layer_kl):
 # --------------------------------------------------------------------------------------------------
 class injected_noise:
     """Context manager: inside it, the posterior draws of a model that supports injection (the Laplace family:
-    :func:`sample_and_log_prob` and SA-VAE's refinement noise, via :func:`standard_normal_noise`) take their
+    :func:`sample_and_log_prob` and SA-VAE's refinement noise, via :func:`standard_normal_noise`; the LVAE's
+    top-down draws, ``(B, h, w, z)`` each, the top layer first) take their
     standard-normal noise from ``noise``, a list of tensors consumed in the order the draws happen, instead of
     drawing it. Each tensor must have the shape of the draw (``(K, B, Z)`` for K samples, ``(B, Z)`` for SA-VAE's
     inner steps). Used by ``benchmarks/parity/`` to feed the original and the port the same epsilon; inside a

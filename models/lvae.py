@@ -65,7 +65,7 @@ from keras import layers
 from . import objectives
 from .base import HVAEModel, ModelConfig, config_property, register, register_presets, setting, zeros_like_input
 from .discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture, unpack_mixture_params
-from .latent import per_sample, terms_from_layers, tile_batch
+from .latent import injected_noise, per_sample, terms_from_layers, tile_batch
 from .layers import tracked_list
 
 tfd = tfp.distributions
@@ -574,7 +574,8 @@ class TopDownLayer(layers.Layer):
         elif use_mean:
             z = dist.mean()
         else:
-            z = dist.sample(seed=seed)
+            eps = injected_noise.take(None) if seed is None else None   # the parity harness's noise, if given
+            z = dist.sample(seed=seed) if eps is None else dist.distribution.loc + dist.distribution.scale * eps
         if constant_group:
             shape = tf.shape(z)
             grouped = tf.reshape(z, tf.concat([[-1, constant_group], shape[1:]], axis=0))

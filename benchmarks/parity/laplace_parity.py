@@ -75,6 +75,8 @@ def parse_args(argv=None):
                    help="locked: a reference of float32 chaos: the ORIGINAL against itself, its copy's initial weights "
                         "multiplied by (1 + perturb * u), u ~ U(-1, 1) (e.g. 1e-7, about one float32 ulp); our side "
                         "is not run")
+    p.add_argument("--compare_only", action="store_true",
+                   help="locked: recompute the comparison from the files of an earlier run under --work")
     p.add_argument("--data", default=DATA, help=f"folder of binarized_mnist_{{train,valid,test}}.amat (default {DATA})")
     p.add_argument("--torch_python", default=os.environ.get("TORCH_PYTHON", "/work/torch-venv/bin/python"),
                    help="the torch venv's python (default $TORCH_PYTHON or /work/torch-venv/bin/python)")
@@ -314,6 +316,8 @@ def compare_locked(args, work: str, prefix_o: str, prefix_t: str) -> dict:
     per_step = []
     for o, t in zip(ours["steps"], theirs["steps"]):
         t_norm = t["gradient_norm_masked"] if args.model == "IAF" else t["gradient_norm"]
+        if args.model == "IAF" and "gradient_norm_masked" in o:      # the chaos reference: two originals
+            o = {**o, "gradient_norm": o["gradient_norm_masked"]}
         row = {"step": o["step"]}
         for k in keys:
             tv = t_norm if k == "gradient_norm" else t[k]
@@ -327,20 +331,31 @@ def compare_locked(args, work: str, prefix_o: str, prefix_t: str) -> dict:
         first_over[f"{threshold:g}"] = hit[0] if hit else None
     g_o, g_t = np.load(prefix_o + "_grads0.npz"), np.load(prefix_t + "_grads0.npz")
     grads0 = {}
+    diff2 = ref2 = 0.0
     for k in g_t.files:
         a, b = g_o[k].astype(np.float64), g_t[k].astype(np.float64)
         if args.model == "IAF" and k.endswith((".W.weight", ".V_s.weight", ".V_m.weight")):
             mask = np.load(prefix_t + "_initial.npz")[k.rsplit(".", 2)[0] + (".W_mask" if ".W." in k else ".V_mask")]
-            b = b * mask
+            a, b = a * mask, b * mask
         grads0[k] = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-    w_o, w_t = np.load(prefix_o + "_final.npz"), np.load(prefix_t + "_final.npz")
+        diff2 += float(np.sum((a - b) ** 2))
+        ref2 += float(np.sum(b ** 2))
+    w_o, w_t = dict(np.load(prefix_o + "_final.npz")), dict(np.load(prefix_t + "_final.npz"))
+    for k in list(w_t):
+        if ".W_mask" in k or ".V_mask" in k or not k.endswith((".W.weight", ".V_s.weight", ".V_m.weight")):
+            continue
+        # MADE: the weights as used (times the mask); the original's masked entries are overwritten by its
+        # apply_mask only at the next forward, ours never change
+        mask = w_t[k.rsplit(".", 2)[0] + (".W_mask" if k.endswith(".W.weight") else ".V_mask")]
+        w_o[k], w_t[k] = w_o[k] * mask, w_t[k] * mask
     final = {k: float(np.linalg.norm(w_o[k].astype(np.float64) - w_t[k]) / max(np.linalg.norm(w_t[k]), 1e-30))
-             for k in w_t.files if k in w_o.files and not k.endswith("_mask")}
+             for k in w_t if k in w_o and not k.endswith("_mask")}
     return {"model": args.model, "ours": MODELS[args.model], "steps": len(per_step), "seed": args.seed,
             "vlae_draw": args.vlae_draw if args.model == "VLAE" else None,
             "parameters": ours["parameters"], "largest_relative_difference": largest,
             "step_of_largest": where, "first_step_loss_relative_over": first_over,
             "step1_gradient_relative_difference_per_tensor": grads0,
+            "step1_gradient_relative_difference_all": math.sqrt(diff2 / ref2),
             "final_weight_relative_difference_per_tensor": final,
             "seconds": {"ours": ours["seconds"], "original": theirs["seconds"]},
             "versions": {"tensorflow": ours.get("tensorflow"), "keras": ours.get("keras"), "torch": theirs["torch"]},
@@ -366,13 +381,28 @@ def locked(args):
     x = train[order].reshape(args.steps, BATCH, PIXELS)
     eps = rng.standard_normal((args.steps, draws_per_step(args.model), BATCH, Z)).astype(np.float32)
     inputs = os.path.join(work, "inputs.npz")
-    np.savez(inputs, x=x, eps=eps, draws_per_step=draws_per_step(args.model))
+    if not args.compare_only:
+        np.savez(inputs, x=x, eps=eps, draws_per_step=draws_per_step(args.model))
     prefix_t, prefix_o = os.path.join(work, "original"), os.path.join(work, "ours")
     cmd = [args.torch_python, os.path.join(HERE, "laplace_original.py"), "locked", "--original", args.original,
            "--model", args.model, "--inputs", inputs, "--out", prefix_t, "--seed", str(args.seed)]
-    print("original:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    if args.perturb:
+    base = os.path.join(args.work, "locked", f"{args.model}_seed{args.seed}")
+    if args.perturb and not args.compare_only and os.path.exists(os.path.join(base, "original_final.npz")) \
+            and len(np.load(os.path.join(base, "inputs.npz"))["x"]) == args.steps:
+        # the untagged run's original (the same seed, batches and noise) is reused: only the perturbed copy runs
+        prefix_t = os.path.join(base, "original")
+        cmd[cmd.index(inputs)] = os.path.join(base, "inputs.npz")
+        print("reusing the original's run of", base, flush=True)
+    elif args.compare_only:
+        prefix_o = os.path.join(work, "original_perturbed") if args.perturb else prefix_o
+        if not os.path.exists(prefix_t + ".json"):       # a perturbed run that reused the untagged run's original
+            prefix_t = os.path.join(base, "original")
+    else:
+        print("original:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    if args.compare_only:
+        pass
+    elif args.perturb:
         prefix_o = os.path.join(work, "original_perturbed")
         subprocess.run(cmd[:-4] + ["--out", prefix_o, "--seed", str(args.seed), "--perturb", str(args.perturb)],
                        check=True)
@@ -382,6 +412,8 @@ def locked(args):
     result = compare_locked(args, work, prefix_o, prefix_t)
     result["command"] = " ".join(["benchmarks/parity/laplace_parity.py"] + sys.argv[1:])
     path = os.path.join(args.results, f"{args.model}{args.tag}_locked.json")
+    if args.compare_only and os.path.exists(path):
+        result["command"] = json.load(open(path)).get("command", result["command"])
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: result[k] for k in ("model", "steps", "parameters", "largest_relative_difference",
