@@ -394,19 +394,27 @@ def _validate(config: dict, explicit: dict, fam=None) -> None:
 # --------------------------------------------------------------------------------------------------
 def run(config: dict) -> int:
     """Set up devices, build the family's task and train, generate or evaluate. Returns the exit status."""
-    from . import runtime
+    from . import lock, runtime
 
-    if config.get("restart") and config["mode"] == "train" and os.path.isdir(config["run_dir"]):
-        shutil.rmtree(config["run_dir"])
-        print(f"--restart: removed {config['run_dir']}")
-    if config.get("use_gui"):
-        _check_display()
-    strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"),
-                                      precision=config.get("precision"), batch_size=config.get("batch_size"))
-    task = registry.family(config["family"]).task_class()(config, strategy)
-    status = task.main(devices)
-    runtime.finish_cluster(strategy, status)
-    return status
+    cluster = runtime.cluster_spec()
+    owner = config["mode"] == "train" and (cluster is None or cluster["chief"])  # the process that writes the folder
+    if owner:
+        lock.acquire(config["run_dir"])  # before --restart: a busy folder is never deleted
+    try:
+        if config.get("restart") and config["mode"] == "train" and os.path.isdir(config["run_dir"]):
+            shutil.rmtree(config["run_dir"])
+            print(f"--restart: removed {config['run_dir']}")
+        if config.get("use_gui"):
+            _check_display()
+        strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"),
+                                          precision=config.get("precision"), batch_size=config.get("batch_size"))
+        task = registry.family(config["family"]).task_class()(config, strategy)
+        status = task.main(devices)
+        runtime.finish_cluster(strategy, status)
+        return status
+    finally:
+        if owner:
+            lock.release(config["run_dir"])
 
 
 def _check_display() -> None:
