@@ -13,7 +13,7 @@ PACKAGES = ("hvae", "models", "datasets")
 
 # module (or package prefix) -> layer; a module may import its own layer or lower ones, never a higher one
 LAYERS = {
-    "hvae": 0, "hvae.errors": 0, "hvae.environment": 0, "hvae.runtime": 0,
+    "hvae": 0, "hvae.errors": 0, "hvae.environment": 0, "hvae.runtime": 0, "hvae.lock": 0,
     "hvae.figures": 1, "hvae.optimizers": 1, "hvae.progress": 1, "hvae.compare": 1,
     "models": 2, "datasets": 2,
     "hvae.runs": 3, "hvae.trainer": 3, "hvae.evaluation": 3, "hvae.task": 3, "hvae.family": 3,
