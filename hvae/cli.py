@@ -20,7 +20,7 @@ import re
 import shutil
 import sys
 
-from . import registry
+from . import originals, registry
 from .errors import ConfigError, HVAEError, unwritable
 from .registry import MODES
 from .runs import RunConfig, check_values, find_single_run, load_config_json, run_dir_of
@@ -43,7 +43,9 @@ EXAMPLES = {
     "train.py": """examples:
   python train.py --dataset=digits --max_iterations=1500 --seed=1      VLadder on scikit-learn's digits
   python train.py VAE train --dataset=binarized_mnist --db_path=DATA/binarized_mnist --epochs=30
-  python train.py VAE evaluate --iw_samples=1000 --best                 importance-weighted log-likelihood""",
+  python train.py VAE evaluate --iw_samples=1000 --best                 importance-weighted log-likelihood
+  the originals' README commands work too (python train.py in place of main.py, run.py, eval.py):
+  docs/coming_from_the_originals.md""",
     "generate.py": """examples:
   python generate.py --netname=vladder_mnist        VLadder's figures from the newest checkpoint
   python generate.py VAE --best                      reconstruction grid and samples of the best checkpoint
@@ -289,7 +291,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     Raises:
         ConfigError: unknown model/mode/flag, a flag of another family, conflicting settings, bad values.
     """
-    argv = list(argv)
+    argv, _ = originals.translate(list(argv), prog)   # the originals' spellings (README commands) as ours
     model, mode, image = split_positionals(_positionals(argv), script_mode)
     fam = registry.family_of_model(model)
     explicit = _parse(argv, fam, model, prog)
@@ -454,6 +456,9 @@ def main(argv=None, script_mode: str | None = None, prog: str = "train.py") -> i
 
 def _main(argv: list, script_mode, prog: str) -> int:
     try:
+        argv, note = originals.translate(argv, prog)
+        if note:
+            print(f"{prog}: {note}", file=sys.stderr)
         if _wants_help(argv) and not any(registry.family_of_model(a) for a in _positionals(argv)):
             print(full_help(prog))
             return 0
