@@ -110,10 +110,11 @@ class CollectionTask(Task):
         check_options(config)
         super().__init__(config, strategy)
         self.default_learning_rate = MODELS[self.name].learning_rate
-        # images/<MODEL>/ as the original for the default run; another --netname gets images/<netname>/ so that
-        # two runs of one model do not overwrite each other's figures
-        default = f"{self.name}_{config['dataset']}"
-        self.images_dir = os.path.join(IMAGES_DIR, self.name if config["netname"] == default else config["netname"])
+        # images/<MODEL>/ as the original for the original's run (the default name on the original's MNIST); any
+        # other run, another dataset's default-named one included, gets images/<netname>/, so that no two runs
+        # write one folder
+        original = f"{self.name}_{FAMILY.default_dataset}"
+        self.images_dir = os.path.join(IMAGES_DIR, self.name if config["netname"] == original else config["netname"])
         self._grid_batch = None
 
     def check_data(self, data) -> None:

@@ -580,7 +580,7 @@ def test_cli_end_to_end(trained_run):
     assert config["image_shape"] == [28, 28, 1] and config["num_classes"] == 10 and config["value_range"] == [0.0, 1.0]
     assert config["learning_rate"] == 1e-4
     assert list((cwd / "model/VAE_digits").glob("ckpt-20.index")) and list((cwd / "model/VAE_digits/best").glob("*.index"))
-    check_grid(cwd / "images/VAE/grid_1.png")
+    check_grid(cwd / "images/VAE_digits/grid_1.png")
 
     # the generate modes (and one bad input) at once: each process is mostly TensorFlow's start-up
     jobs = {
@@ -603,15 +603,15 @@ def test_cli_end_to_end(trained_run):
     assert "colour.jpg: 50x40 colour image -> 28x28 grey (the model's input)" in out["colour"][0][0]
     # the run's line comes first, then the files
     grid_out = out["grid"][0][0]
-    assert grid_out.index("VAE_digits (VAE) at iteration") < grid_out.index("wrote images/VAE/grid.png")
+    assert grid_out.index("VAE_digits (VAE) at iteration") < grid_out.index("wrote images/VAE_digits/grid.png")
     line = _one_error_line(out["missing"][1], out["missing"][0][1])
     assert "missing.png" in line and "does not exist" in line
 
-    check_grid(cwd / "images/VAE/grid.png")
-    assert read_png(str(cwd / "images/VAE/samples.png")).shape[:2] == (280, 280)
-    check_pair(cwd / "images/VAE/colour_reconstruction.png")
+    check_grid(cwd / "images/VAE_digits/grid.png")
+    assert read_png(str(cwd / "images/VAE_digits/samples.png")).shape[:2] == (280, 280)
+    check_pair(cwd / "images/VAE_digits/colour_reconstruction.png")
     # the colour input was converted to the model's grey 28x28: the framed tile's inside is grey too
-    inner = read_png(str(cwd / "images/VAE/colour_reconstruction.png"))[1:-1, 1:27]
+    inner = read_png(str(cwd / "images/VAE_digits/colour_reconstruction.png"))[1:-1, 1:27]
     assert (inner[..., 0] == inner[..., 2]).all()
 
 
@@ -668,18 +668,18 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     assert status == 0, err
     assert "VAE_digits (VAE) at iteration 20 (best checkpoint) (model/VAE_digits/best/ckpt-20)" in out, out
 
-    # another --netname of the same model keeps its figures in images/<netname>/, not images/VAE/
-    before = {p.name: p.stat().st_mtime for p in (cwd / "images/VAE").glob("*.png")}
+    # another --netname of the same model keeps its figures in images/<netname>/, not the first run's
+    before = {p.name: p.stat().st_mtime for p in (cwd / "images/VAE_digits").glob("*.png")}
     status, out, err = _main(["VAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=2",
                               "--netname=VAE_other"], capsys)
     assert status == 0 and (cwd / "images/VAE_other/grid_1.png").is_file(), err
-    assert {p.name: p.stat().st_mtime for p in (cwd / "images/VAE").glob("*.png")} == before
+    assert {p.name: p.stat().st_mtime for p in (cwd / "images/VAE_digits").glob("*.png")} == before
 
     # CVAE: a short run stopped mid-epoch still gets its grid; generate with and without a label
     status, out, err = _main(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)
     assert status == 0, err
     assert "test ELBO" in out
-    check_grid(cwd / "images/CVAE/grid_1.png")
+    check_grid(cwd / "images/CVAE_digits/grid_1.png")
     status, out, err = _main(["CVAE", "generate", "grey.png", "--label=10"], capsys)
     assert "out of range" in _one_error_line(status, err)
     status, out, err = _main(["CVAE", "generate", "grey.png", "--label=7"], capsys)
@@ -688,7 +688,7 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     assert status == 0, err
     from hvae.figures import read_png
 
-    assert read_png(str(cwd / "images/CVAE/samples.png")).shape[:2] == (280, 280)
-    check_pair(cwd / "images/CVAE/grey_reconstruction.png")
+    assert read_png(str(cwd / "images/CVAE_digits/samples.png")).shape[:2] == (280, 280)
+    check_pair(cwd / "images/CVAE_digits/grey_reconstruction.png")
     status, _, err = _main(["CVAE", "generate", "--label=2"], capsys)
     assert "--label" in _one_error_line(status, err)
