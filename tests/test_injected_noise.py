@@ -113,3 +113,21 @@ def test_a_wrong_shape_is_refused_and_the_context_does_not_nest():
             with injected_noise([]):
                 pass
     assert injected_noise._active is None
+
+
+def test_lvae_top_down_draws_take_the_injected_eps_top_layer_first():
+    model = models.from_preset("LVAE_mnist_3", image_shape=(8, 8, 1), z_dims=(2, 2), downsample=(1, 1), n_filters=4,
+                               blocks_per_layer=1, dropout=None)
+    x = tf.constant((np.random.RandomState(0).rand(3, 8, 8, 1) < 0.3).astype(np.float32))
+    top, bottom = _eps((3, 1, 1, 2), 1), _eps((3, 2, 2, 2), 2)       # padded 8x8, /2 first, /2 per layer
+    with injected_noise([top, bottom]):
+        a = model.loss_terms(x, None, 1, training=True)
+    with injected_noise([top, bottom]):
+        b = model.loss_terms(x, None, 1, training=True)
+    assert float(a["loss"]) == float(b["loss"])
+    with injected_noise([top, _eps((3, 2, 2, 2), 3)]):
+        c = model.loss_terms(x, None, 1, training=True)
+    assert float(c["loss"]) != float(a["loss"])
+    with pytest.raises(ValueError, match="unused"):
+        with injected_noise([top, bottom, bottom]):
+            model.loss_terms(x, None, 1, training=True)
