@@ -179,6 +179,73 @@ def parse_line(line: str):
     return NUMBER.findall(line)
 
 
+# --------------------------------------------------------------------------------------------------
+# tolerances: how far a number may move on another CPU (shared with tests/test_pins.py, tests/make_tolerances.py)
+# --------------------------------------------------------------------------------------------------
+# A number's allowed distance from its pin is SAFETY times the largest distance measured across the kernel
+# variants of tests/make_tolerances.py (oneDNN on / off, oneDNN limited to AVX2, 1 / 2 threads: the same changes of
+# kernels, vector widths and summation orders that another x86 CPU makes), never less than FLOOR_RTOL of the number,
+# plus half a unit in the last printed digit for a number read off the console. So a term that sums many values
+# (a reconstruction over thousands of pixels, a KL that is a small difference of large log-densities) gets the
+# room its own rounding needs, and a number every variant gives bit for bit keeps the floor.
+SAFETY = 10.0
+FLOOR_RTOL = 1e-5
+
+
+def printed_value(text: str) -> tuple:
+    """A number as printed -> ``(value, half a unit in its last printed digit)``: ``'0.195844'`` ->
+    ``(0.195844, 5e-07)``, ``'2537'`` -> ``(2537.0, 0.5)``, ``'25,907,853'`` -> ``(25907853.0, 0.5)``,
+    ``'1.5e-05'`` -> ``(1.5e-05, 5e-07)``."""
+    text = text.replace(",", "")
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    return float(text), 0.5 * 10.0 ** (int(exponent or 0) - decimals)
+
+
+def allowed(pinned: float, spread: float = 0.0, unit: float = 0.0) -> float:
+    """How far a value may be from ``pinned`` and still be the same behaviour: ``unit`` (the rounding of printed
+    numbers: half the last printed digit of the pin plus that of the value; 0 at full precision) plus the larger of :data:`SAFETY` x ``spread`` (the largest distance
+    measured across the kernel variants) and :data:`FLOOR_RTOL` x ``|pinned|``."""
+    return unit + max(SAFETY * spread, FLOOR_RTOL * abs(pinned), 1e-12)
+
+
+def flat_numbers(numbers) -> dict:
+    """The numbers of a parsed console line (:func:`parse_line`: a dict of fields with a ``head`` list, or a list)
+    as ``{key: printed text}``, keys ``'head.0'``, ``'kl/layer0'``, ``'0'``, ... (one spelling for pins, spreads
+    and tests)."""
+    if isinstance(numbers, dict):
+        out = {}
+        for key, value in numbers.items():
+            if isinstance(value, list):
+                out.update({f"{key}.{i}": v for i, v in enumerate(value)})
+            else:
+                out[key] = value
+        return out
+    return {str(i): v for i, v in enumerate(numbers)}
+
+
+def compare_line(got_numbers, pinned_numbers, spreads: dict | None = None) -> list:
+    """Differences beyond :func:`allowed` between a console line's numbers and its pin (both parsed by
+    :func:`parse_line`); ``spreads`` maps :func:`flat_numbers` keys to measured spreads. Non-numeric fields
+    (``epoch 1/1``) must be equal. Returns a list of ``(key, got, pinned, allowed)``, empty when they agree."""
+    got, pinned = flat_numbers(got_numbers), flat_numbers(pinned_numbers)
+    if sorted(got) != sorted(pinned):
+        return [("fields", sorted(got), sorted(pinned), None)]
+    bad = []
+    for key, text in pinned.items():
+        try:
+            p_value, p_unit = printed_value(text)
+            g_value, g_unit = printed_value(got[key])
+        except ValueError:
+            if got[key] != text:
+                bad.append((key, got[key], text, None))
+            continue
+        limit = allowed(p_value, (spreads or {}).get(key, 0.0), p_unit + g_unit)
+        if not abs(g_value - p_value) <= limit:
+            bad.append((key, got[key], text, limit))
+    return bad
+
+
 def find_line(stdout: str, pattern: str):
     for line in stdout.splitlines():
         if re.search(pattern, line):
