@@ -56,8 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--compare", nargs="+", default=["", "_chaos"],
                    help="plot-locked: the tags of the locked runs to draw (default: '' and _chaos)")
     p.add_argument("--original", help="checkout of yookoon/VLAE (locked, free); nothing is downloaded")
-    p.add_argument("--model", choices=tuple(MODELS), default="VAE", help="the original's name (default VAE; ours: "
-                                                                         "VLAE_VAE for VAE, the same name else)")
+    p.add_argument("--model", choices=tuple(MODELS) + ("LVAE",), default="VAE",
+                   help="the original's name (default VAE; ours: VLAE_VAE for VAE, the same name else; LVAE: "
+                        "plot-locked only, of lvae_parity.py's runs)")
     p.add_argument("--steps", type=int, default=200, help="locked: optimiser steps (default 200); free: 0 = one "
                                                           "epoch (default for free)")
     p.add_argument("--seed", type=int, default=0, help="locked: the seed of the batches, the noise and the "
@@ -633,7 +634,8 @@ def plot_locked(args):
         axis.set_ylabel(f"relative difference of the {key}")
         axis.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"{args.model}, locked runs (static binarized MNIST, batch 128, seed {args.seed})", fontsize=10)
+    batch = 64 if args.model == "LVAE" else BATCH
+    fig.suptitle(f"{args.model}, locked runs (static binarized MNIST, batch {batch}, seed {args.seed})", fontsize=10)
     fig.tight_layout()
     png = os.path.join(args.results, f"{args.model}{args.tag}_locked.png")
     fig.savefig(png, dpi=110)
