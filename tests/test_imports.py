@@ -18,7 +18,7 @@ LAYERS = {
     "models": 2, "datasets": 2,
     "hvae.runs": 3, "hvae.trainer": 3, "hvae.evaluation": 3, "hvae.task": 3, "hvae.family": 3,
     "hvae.*_task": 4,
-    "hvae.registry": 5, "hvae.api": 5, "hvae.cli": 5,
+    "hvae.registry": 5, "hvae.api": 5, "hvae.cli": 5, "hvae.originals": 5,
 }
 # hvae/__init__.py's load_run() is a convenience that imports hvae.api when called (hvae.load_run in the README)
 ALLOWED_UPWARD = {("hvae", "hvae.api")}
