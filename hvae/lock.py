@@ -54,16 +54,24 @@ def acquire(run_dir: str) -> str:
     if path in _HELD:
         return path
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    f = open(path, "a+", encoding="utf-8")
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        who = holder(run_dir) or {}
-        since = f" since {who['started']}" if who.get("started") else ""
-        raise ConfigError(f"{run_dir} is in use by another training (host {who.get('host', '?')}, process "
-                          f"{who.get('pid', '?')}{since}): wait for it to end, or train under another "
-                          f"--netname") from None
+    while True:
+        f = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            who = holder(run_dir) or {}
+            since = f" since {who['started']}" if who.get("started") else ""
+            raise ConfigError(f"{run_dir} is in use by another training (host {who.get('host', '?')}, process "
+                              f"{who.get('pid', '?')}{since}): wait for it to end, or train under another "
+                              f"--netname") from None
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the holder removed this file as it ended: lock the one at the path now
     f.seek(0)
     f.truncate()
     f.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
@@ -74,8 +82,15 @@ def acquire(run_dir: str) -> str:
 
 
 def release(run_dir: str) -> None:
-    """Give the folder up before the process ends (the lock file stays, saying who held it last)."""
-    f = _HELD.pop(lock_path(run_dir), None)
+    """Give the folder up: the lock file is removed (while still locked, so no other start can hold the removed
+    file: :func:`acquire` checks that the file it locked is still the one at the path), then unlocked. A killed run
+    never gets here; its file stays until the next start takes it over."""
+    path = lock_path(run_dir)
+    f = _HELD.pop(path, None)
     if f is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         f.close()

@@ -58,5 +58,5 @@ def test_second_training_on_a_busy_folder_is_refused_and_a_killed_runs_lock_is_t
         first.wait(timeout=60)
     again = subprocess.run([sys.executable, str(ROOT / "train.py"), *ARGS, "--max_iterations=2"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads((tmp_path / "model" / "locked.lock").read_text())["pid"] != first.pid
+    assert again.returncode == 0, again.stderr[-2000:]   # took the killed run's lock over
+    assert not (tmp_path / "model" / "locked.lock").exists()  # and removed it when it ended
