@@ -88,9 +88,10 @@ LVAE = Original(
     },
     refused_values={"--dataset": {"multi_dsprites_binary_rgb": "multi-dSprites " + NOT_PORTED_DATASET,
                                   "multi_mnist_binary": "multi-MNIST " + NOT_PORTED_DATASET}},
-    # the original's own flags (ours too, LVAE-only) and its dashed spellings: any of them without a model -> LVAE
-    signature=frozenset(set(_LVAE_FLAGS) - {"-d"} | {"--zdims", "--downsample", "--nonlin", "--skip", "--gated",
-                                                   "--freebits", "--nfilters"}),
+    # the original's spellings that are not ours (its dashed flags, its on-switches): any of them without a model ->
+    # LVAE. Flags spelled as ours (--zdims, --freebits, ...) do not select it: with the default model they get our
+    # usual "a flag of LVAE" hint
+    signature=frozenset(set(_LVAE_FLAGS) - {"-d"} | {"--skip", "--gated"}),
 )
 
 LVAE2 = Original(key="lvae2", repo="ahmeterdem1/lvae", family="lvae2")   # a notebook: its README has no command

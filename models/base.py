@@ -538,7 +538,7 @@ class HVAEModel(LatentVariableModel, keras.Model):
             return
         classes = getattr(self, "num_classes", None)
         if labels is None:
-            raise ValueError(f"{where}: {type(self).__name__} is conditional: give labels, (B,) integers in "
+            raise ValueError(f"{where}: {type(self).__name__} is conditional and needs labels: (B,) integers in "
                              f"[0, {classes})")
         values = _concrete_values(labels)
         shape = tuple(values.shape if values is not None else labels.shape)

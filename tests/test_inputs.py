@@ -76,7 +76,7 @@ def test_good_inputs_pass_and_give_finite_numbers(name):
 
 def test_conditional_model_needs_labels_in_range():
     model, x, _ = model_and_batch("CVAE_mnist")
-    with pytest.raises(ValueError, match=r"CVAE is conditional: give labels"):
+    with pytest.raises(ValueError, match=r"CVAE is conditional and needs labels"):
         model.loss_terms(x)
     with pytest.raises(ValueError, match=r"labels span 0\.\.10, expected 0\.\.9"):
         model.loss_terms(x, np.array([0, 10]))
