@@ -36,8 +36,10 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    import datasets
-    import models  # noqa: F401  (registers the layers for load_model)
+    from hvae import (
+        datasets,
+        models,  # noqa: F401  (registers the layers for load_model)
+    )
 
     model = keras.models.load_model(args.model)
     data = datasets.load(args.dataset, args.db_path)

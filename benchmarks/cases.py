@@ -83,7 +83,7 @@ def build_case(name: str, batch: int | None = None) -> dict:
     """
     import tensorflow as tf
 
-    import models
+    from hvae import models
 
     if name not in CASES:
         raise KeyError(f"unknown case {name!r}; cases: {', '.join(CASES)}")

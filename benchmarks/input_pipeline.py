@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
+import numpy as np  # noqa: E402  (after the environment default above)
 
 SHARED = Path(os.environ.get("HVAE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BATCH = 100
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    import datasets
+    from hvae import datasets
 
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="hvae_bench_"))

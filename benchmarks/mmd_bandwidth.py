@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from models.objectives import gaussian_kernel, mmd
+    from hvae.models.objectives import gaussian_kernel, mmd
 
     dim, batch, repeats = 200, 64, 50
     rng = np.random.RandomState(0)

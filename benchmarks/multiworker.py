@@ -68,8 +68,9 @@ def run_speed(name: str, batch: int, argv: list, iterations: int, workers: int) 
 
 
 def gradient_bytes() -> list:
-    import hvae  # noqa: F401
     from train_speed import all_cases, find_case  # the sibling script
+
+    import hvae  # noqa: F401
 
     rows = []
     for case in all_cases():

@@ -107,11 +107,11 @@ def worker(case: str, variant: str, batch: int | None, warmup: int) -> int:
     v = parse_variant(variant)
     import tempfile
 
-    import hvae  # noqa: F401  (environment defaults; TF_ENABLE_ONEDNN_OPTS comes from the orchestrator)
     import tensorflow as tf
-
-    from hvae.environment import onednn_enabled
     from cases import trainer_step
+
+    import hvae  # noqa: F401  (environment defaults; TF_ENABLE_ONEDNN_OPTS comes from the orchestrator)
+    from hvae.environment import onednn_enabled
 
     cores = os.cpu_count() or 1
     tf.config.threading.set_intra_op_parallelism_threads(v["intra"] or cores)

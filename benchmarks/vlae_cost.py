@@ -45,9 +45,10 @@ def time_step(name: str, batch: int, steps: int, warmup: int, **options) -> dict
     """Median wall and CPU seconds of the trainer's step for model ``name`` with ``options``."""
     import keras
     import tensorflow as tf
-
     from cases import trainer_step  # the sibling module (benchmarks/cases.py)
-    from models.laplace_vae import MODELS as CLASSES, PRESETS
+
+    from hvae.models.laplace_vae import MODELS as CLASSES
+    from hvae.models.laplace_vae import PRESETS
 
     tf.random.set_seed(0)
     model = CLASSES[name](PRESETS[f"{name}_binarized_mnist"].replace(**options)).build_all()
@@ -81,7 +82,7 @@ def time_jacobian(batch: int, steps: int, z_dim: int = 50) -> list:
     import numpy as np
     import tensorflow as tf
 
-    from models.laplace_vae import LaplaceConfig, LaplaceModel
+    from hvae.models.laplace_vae import LaplaceConfig, LaplaceModel
 
     model = LaplaceModel(LaplaceConfig(z_dim=z_dim, output_dist="bernoulli")).build_all()
     dec = model.decoder
@@ -127,7 +128,8 @@ def time_evaluation(name: str, images: int, k: int) -> dict:
     import tensorflow as tf
 
     from hvae.evaluation import Evaluator
-    from models.laplace_vae import MODELS as CLASSES, PRESETS
+    from hvae.models.laplace_vae import MODELS as CLASSES
+    from hvae.models.laplace_vae import PRESETS
 
     model = CLASSES[name](PRESETS[f"{name}_binarized_mnist"]).build_all()
     evaluator = Evaluator(model, k)

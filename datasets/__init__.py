@@ -1,4 +1,4 @@
-"""Dataset loaders: ``datasets.load(name, db_path=None, **options)``.
+"""Dataset loaders: ``hvae.datasets.load(name, db_path=None, **options)``.
 
 One module per dataset; each exposes ``load(db_path=None, **options) -> ImageDataset``. Names are
 case-insensitive (``celebA`` and ``celeba`` both work).

@@ -400,12 +400,6 @@ class ImageDataset:
         images, labels = next(iter(self.batches(split, n, shuffle=seed is not None, seed=seed)))
         return (images.numpy(), labels.numpy()) if with_labels else images.numpy()
 
-    def to_display(self, x):
-        """Map model values (``value_range``) to [0, 1] for plotting, clipping what falls outside."""
-        from hvae.figures import to_display
-
-        return to_display(x, self.value_range)
-
     def describe(self) -> str:
         """A one-line summary: name, shape, range, split sizes."""
         h, w, c = self.shape

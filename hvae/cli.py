@@ -23,7 +23,17 @@ import sys
 from . import originals, registry
 from .errors import ConfigError, HVAEError, unwritable
 from .registry import MODES
-from .runs import RunConfig, check_values, find_single_run, load_config_json, run_dir_of
+from .runs import (
+    CONFIG_FORMAT,
+    RunConfig,
+    check_config_document,
+    check_values,
+    find_single_run,
+    flatten_config,
+    read_config_document,
+    recorded_settings,
+    run_dir_of,
+)
 
 # The settings every family has: RunConfig's fields, with their defaults, checks and flags (a family's ``defaults``
 # may override a default, e.g. ``batch_size``).
@@ -38,7 +48,7 @@ RUN_FLAGS = RunConfig.flags("run")
 EVALUATION_FLAGS = RunConfig.flags("evaluate")
 COMMON_FLAGS = DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS
 # Family flags whose values must be at least 1 (the family checks its others)
-FAMILY_COUNTS = ("vis_frequency", "latent_dim")
+FAMILY_COUNTS = ("vis_frequency",)
 EXAMPLES = {
     "train.py": """examples:
   python train.py --dataset=digits --max_iterations=1500 --seed=1      VLadder on scikit-learn's digits
@@ -99,15 +109,16 @@ def _shown(f, prog: str) -> bool:
     return not _is_generate(prog) or "generate" in f.modes
 
 
-def _add(group, f, prog: str) -> None:
-    if _shown(f, prog):
-        f.add_to(group)
-    else:
+def _add(group, f, prog: str, model: str | None = None) -> None:
+    if _shown(f, prog) and not (model and f.models and model not in f.models):
+        group.add_argument(f.option, dest=f.dest, **{**f.kwargs, "help": f.help_for(model)})
+    else:   # parsed (so that a flag of another model is named as such) but not listed
         group.add_argument(f.option, dest=f.dest, **{**f.kwargs, "help": argparse.SUPPRESS})
 
 
-def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentParser:
-    """The parser for one family's models (``fam``), or the help-only parser of every family (None)."""
+def build_parser(prog: str, fam: registry.Family | None, model: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one family's models (``fam``), or the help-only parser of every family (None). With
+    ``model``, its ``--help`` lists the common flags and that model's own, each with its meaning for that model."""
     p = _Parser(prog=prog, argument_default=argparse.SUPPRESS, formatter_class=argparse.RawDescriptionHelpFormatter,
                 description=_description(prog), epilog=_models_epilog() + "\n\n" + _examples(prog))
     if _is_generate(prog):
@@ -126,7 +137,7 @@ def build_parser(prog: str, fam: registry.Family | None) -> argparse.ArgumentPar
         common = {f.option for f in COMMON_FLAGS}
         for f in fam.flags:
             if f.option not in common:
-                _add(g, f, prog)
+                _add(g, f, prog, model)
     return p
 
 
@@ -244,15 +255,6 @@ def parse_dataset_options(items) -> dict:
             options[key.strip()] = value
     return options
 
-
-def family_of(model: str) -> str:
-    """The name of the family that trains ``model``."""
-    fam = registry.family_of_model(model)
-    if fam is None:
-        raise ConfigError(f"unknown model {model!r}; valid models: {', '.join(registry.all_models())}")
-    return fam.name
-
-
 NETNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -266,7 +268,7 @@ def _check_netname(netname: str) -> None:
 def _parse(argv: list, fam, model: str, prog: str) -> dict:
     """Parse ``argv`` with the common flags and ``fam``'s; a flag of another family is named as such."""
     try:
-        return vars(build_parser(prog, fam).parse_args(argv))
+        return vars(build_parser(prog, fam, model).parse_args(argv))
     except ConfigError as err:
         message = str(err)
         if "unrecognized arguments:" in message:
@@ -297,6 +299,8 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     explicit = _parse(argv, fam, model, prog)
     explicit.pop("positional", None)
     _check_values(explicit)  # a bad value is reported as such, before any comparison with config.json
+    from_file, file_model = _config_file(explicit["config"], fam, model) if explicit.get("config") else ({}, None)
+    explicit = {**from_file, **explicit}   # --config's settings, as if given; the flags given win
     if explicit.get("no_train"):
         mode = "generate"
     defaults = {**COMMON_DEFAULTS, "dataset": fam.default_dataset, **fam.defaults}
@@ -307,7 +311,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
         if dataset_guess is None and mode in ("generate", "evaluate"):
             netname = find_single_run(model) or ""
         if not netname:
-            from datasets import canonical_name
+            from hvae.datasets import canonical_name
 
             netname = f"{fam.prefix(model)}_{canonical_name(dataset_guess or defaults['dataset'])}"
     _check_netname(netname)
@@ -317,31 +321,82 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
 
     if mode != "train" and explicit.get("restart"):
         raise ConfigError(f"--restart starts training from scratch; it does not apply to {mode}")
-    saved = None if explicit.get("restart") else load_config_json(run_dir)
+    saved = None if explicit.get("restart") else _saved_config(run_dir, fam, model)
     if saved is not None:
         if saved.get("model") not in (None, model):
             raise ConfigError(f"{run_dir} holds a {saved.get('model')} run, not {model}: use another --netname "
                               f"or --restart")
+        recorded = recorded_settings(saved, fam.configs.get(model))   # the typed model section's values too
         for key in identity:
-            if key in explicit and key in saved and _normalise(key, explicit[key]) != _normalise(key, saved[key]):
-                raise ConfigError(f"{run_dir}/config.json has {_flag(key)}={_show(saved[key])} but this run asks for "
-                                  f"{_flag(key)}={_show(explicit[key])}: use another --netname, or --restart to "
+            if key in explicit and key in recorded and \
+                    _normalise(key, explicit[key]) != _normalise(key, recorded[key]):
+                raise ConfigError(f"{run_dir}/config.json has {_flag(key)}={_show(recorded[key])} but this run asks "
+                                  f"for {_flag(key)}={_show(explicit[key])}: use another --netname, or --restart to "
                                   f"start over")
     elif mode in ("generate", "evaluate"):
         raise ConfigError(f"no trained model in {run_dir} (no config.json): train it first, or give the "
                           f"--netname of an existing run")
 
     config = dict(defaults)
+    if file_model:
+        config["model_config"] = file_model   # the model's typed config of --config (a saved run's own wins)
     if saved:
         config.update({k: v for k, v in saved.items() if k not in run_control})
     config.update(explicit)
     config.update(model=model, mode=mode, image=image, netname=netname, run_dir=run_dir, family=fam.name)
-    from datasets import canonical_name
+    from hvae.datasets import canonical_name
 
     config["dataset"] = canonical_name(config["dataset"])
     config["dataset_options"] = parse_dataset_options(config.get("dataset_option"))
     _validate(config, explicit, fam)
     return config
+
+
+def _saved_config(run_dir: str, fam, model: str) -> dict | None:
+    """The run folder's ``config.json`` as flat settings (None: none), checked first
+    (:func:`hvae.runs.check_config_document`) where it is a run of ``model``.
+
+    Raises:
+        ConfigError: invalid JSON, or a section, key, type or value the check rejects (one line naming the file).
+    """
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return None
+    doc = read_config_document(path)
+    flat = flatten_config(doc)
+    if flat.get("model") in (None, model):
+        check_config_document(doc, path, fam, model)
+    return flat
+
+
+# What --config does not carry over to the new run: where the run lives and how that run was invoked.
+FILE_EXCLUDED = ("netname", "run_dir", "family", "model", "mode", "image", "restart", "gpus", "cpu_devices",
+                 "model_config", "config")
+
+
+def _config_file(path: str, fam, model: str) -> tuple:
+    """``--config PATH``: its run and family settings (as if given on the command line) and its typed model section.
+
+    Raises:
+        ConfigError: a file that cannot be read or is not a config of ``model``; what
+            :func:`hvae.runs.check_config_document` rejects.
+    """
+    doc = read_config_document(path, fix="fix the file")
+    if doc.get("format") != CONFIG_FORMAT:
+        raise ConfigError(f"--config {path}: not a config.json of this version (its 'format' must be "
+                          f"{CONFIG_FORMAT}; the sections are run, settings and model)")
+    named = doc.get("model_name")
+    if named not in (None, model):
+        raise ConfigError(f"--config {path} is a config of {named}, not {model}: name {named} on the command line, "
+                          f"or give a config of {model}")
+    check_config_document(doc, path, fam, model)
+    given = {**doc.get("settings", {}), **doc.get("run", {})}
+    for key in FILE_EXCLUDED:
+        given.pop(key, None)
+    # what trains: the flags of 'train' (an evaluation's K or split, recorded in the other run's file, is not)
+    modes = {f.dest: f.modes for f in COMMON_FLAGS + tuple(fam.flags)}
+    return ({k: v for k, v in given.items() if v is not None and "train" in modes.get(k, ("train",))},
+            doc.get("model") or None)
 
 
 def _normalise(key, value):
@@ -382,6 +437,8 @@ def _validate(config: dict, explicit: dict, fam=None) -> None:
     if explicit.get("no_train"):
         return  # --no_train turns train.py's flags into a generate run: the training flags are left unused
     for f in COMMON_FLAGS + (tuple(fam.flags) if fam is not None else ()):
+        if f.dest in explicit and f.models and config["model"] not in f.models:
+            raise ConfigError(f"{f.option} does not apply to {config['model']} (only to {' and '.join(f.models)})")
         if f.dest in explicit and mode not in f.modes:
             what = " and ".join(f"'{m}'" for m in f.modes)
             raise ConfigError(f"{f.option} applies to {what}, not to '{mode}'")

@@ -15,8 +15,9 @@ import os
 import numpy as np
 
 from . import figures
+from .configs.collection import CONFIGS, OBJECTIVE_SETTINGS
 from .errors import ConfigError
-from .family import Family, flag
+from .family import Family, config_flags, flag
 from .task import Figure, Task
 
 IMAGES_DIR, DEFAULT_LABEL = "images", 4   # the original's figure folder and class for ``CVAE generate IMAGE``
@@ -39,27 +40,19 @@ FAMILY = Family(
     title="The VAE collection (ALPHAYA-Japan/vae): VAE, CVAE, InfoVAE, MMD-VAE",
     models=("VAE", "CVAE", "InfoVAE", "MMDVAE"),
     task="CollectionTask",
-    model_module="models.vae_collection",
+    model_module="hvae.models.vae_collection",
     default_dataset="mnist",
-    defaults=dict(batch_size=64, epochs=30, latent_dim=200, label=None, legacy=False, alpha=None, lambda_=None,
-                  mmd_bandwidth=None, likelihood="bernoulli"),
-    flags=(
-        flag("--latent_dim", modes=TRAIN, type=int, help="latent size (default 200)"),
+    defaults=dict(batch_size=64, epochs=30),
+    flags=config_flags(CONFIGS) + (
         flag("--label", type=int, modes=("generate",), help="CVAE: class of the image given to generate (default 4)"),
-        flag("--legacy", modes=TRAIN, action="store_true",
-             help="the original's objectives and decoder wiring, bugs included (see docs/fidelity.md)"),
-        flag("--alpha", modes=TRAIN, type=float, help="InfoVAE alpha: KL weight 1-alpha"),
-        flag("--lambda", modes=TRAIN, dest="lambda_", type=float, metavar="LAMBDA",
-             help="InfoVAE/MMD-VAE lambda: MMD weight alpha+lambda-1"),
-        flag("--mmd_bandwidth", modes=TRAIN, type=float, help="MMD kernel exp(-|a-b|^2/bandwidth) (default: latent size)"),
-        flag("--likelihood", modes=TRAIN, choices=("bernoulli", "gaussian"), help="p(x|z) of the collection (bernoulli)"),
     ),
-    identity_keys=("latent_dim", "legacy", "alpha", "lambda_", "mmd_bandwidth", "likelihood"),
+    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
     run_control_keys=("label",),
     model_help={"VAE": "MLP VAE (Kingma & Welling 2014)", "CVAE": "conditional VAE, labels as input planes",
                 "InfoVAE": "conv VAE with KL + MMD (Zhao, Song & Ermon 2017)",
                 "MMDVAE": "conv autoencoder with an MMD prior term, deterministic encoder"},
     generate_image=True,
+    configs=CONFIGS,
 )
 
 
@@ -71,21 +64,15 @@ def check_options(config: dict) -> None:
             ``--legacy``; ``--likelihood gaussian`` with ``--legacy``; ``--label`` outside CVAE's
             ``generate IMAGE``; CVAE on a dataset without labels.
     """
-    from models.vae_collection import MODELS, OBJECTIVE_SETTINGS
-
     model = config["model"]
     for key in OBJECTIVE_SETTINGS:
-        # the models whose config has this setting (alpha: InfoVAE; lambda_, mmd_bandwidth: InfoVAE and MMDVAE)
-        models = tuple(name for name, cls in MODELS.items() if key in cls.config_class.field_names())
         if config.get(key) is None:
             continue
         flag = "--" + key.rstrip("_")
-        if model not in models:
-            raise ConfigError(f"{flag} does not apply to {model} (only to {' and '.join(models)})")
         if config.get("legacy"):
             raise ConfigError(f"{flag} does not apply with --legacy: the original's objective has fixed weights "
                               f"(leave --legacy out to set {flag})")
-    if config.get("legacy") and config.get("likelihood", "bernoulli") != "bernoulli":
+    if config.get("legacy") and config.get("likelihood") not in (None, "bernoulli"):
         raise ConfigError("--likelihood does not apply with --legacy: the original's reconstruction terms are fixed "
                           "(cross-entropy for VAE/CVAE, squared error for InfoVAE/MMDVAE)")
     if config.get("label") is not None:
@@ -105,7 +92,7 @@ class CollectionTask(Task):
     adam = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
 
     def __init__(self, config: dict, strategy):
-        from models.vae_collection import MODELS
+        from hvae.models.vae_collection import MODELS
 
         check_options(config)
         super().__init__(config, strategy)
@@ -122,17 +109,20 @@ class CollectionTask(Task):
             raise ConfigError(UNLABELLED_MESSAGE.format(data.name))
 
     def build_model(self, shape, value_range, num_classes=None):
-        """The run's model (:data:`models.vae_collection.MODELS`) of its flags and the data's shape, range and
+        """The run's model (:data:`hvae.models.vae_collection.MODELS`) of its flags and the data's shape, range and
         classes, built. Raises ValueError: a setting the model rejects (InfoVAE's sides not multiples of 4)."""
-        from models.vae_collection import MODELS
+        from hvae.models.vae_collection import MODELS
 
-        cls = MODELS[self.name]   # the config of the run's flags (None: the default) and of the data
-        return cls(cls.config_class.from_settings(self.config, shape, value_range, num_classes),
-                   name=self.name).build_all()
+        # the saved run's config, else the model's defaults (the original's preset); the flags given; the data
+        base = self.saved_model_config() or CONFIGS[self.name]()
+        data = {"image_shape": tuple(shape), "value_range": tuple(value_range)}
+        if "num_classes" in base.field_names():
+            data["num_classes"] = num_classes
+        return MODELS[self.name](base.with_flags(self.config, **data), name=self.name).build_all()
 
     def recorded(self) -> dict:
         """The values InfoVAE's / MMD-VAE's weights and bandwidth resolved to (their flags' None: the default)."""
-        from models.vae_collection import OBJECTIVE_SETTINGS
+        from hvae.models.vae_collection import OBJECTIVE_SETTINGS
 
         m = self.model
         return {} if m.legacy else {k: getattr(m, k) for k in OBJECTIVE_SETTINGS if k in m.config.field_names()}

@@ -2,7 +2,7 @@
 active units, with standard errors.
 
 For each image x of a split and K posterior draws z_k ~ q(z | x) (all latent layers jointly), the model
-gives the log importance weights w_k = log p(x, z_k) - log q(z_k | x) (:mod:`models.latent`). Then
+gives the log importance weights w_k = log p(x, z_k) - log q(z_k | x) (:mod:`hvae.models.latent`). Then
 
 - ELBO(x) = mean_k w_k (the K-sample average of the one-sample ELBO: the same expectation with less
   variance);
@@ -48,7 +48,7 @@ def density_kind(model, levels: int | None) -> dict:
     """What the evaluated number is, given the model's likelihood and the data's pixel levels.
 
     Args:
-        model: a model of :mod:`models.latent` (its ``data_density``).
+        model: a model of :mod:`hvae.models.latent` (its ``data_density``).
         levels: distinct pixel values of the data (2 binary, 256 8-bit, None continuous).
     Returns:
         ``{"likelihood": ..., "kind": "log-probability" | "density" | "cross-entropy", "discrete": bool,
@@ -115,7 +115,7 @@ class Evaluator:
     """Evaluates one model over whole splits (see the module docstring).
 
     Args:
-        model: a model of :mod:`models.latent` with ``has_posterior``.
+        model: a model of :mod:`hvae.models.latent` with ``has_posterior``.
         num_samples: K, importance samples per image (>= 1).
         max_images_per_pass: bound on K_chunk * B, the images decoded in one pass (memory); at most
             :data:`XLA_MAX_IMAGES_PER_PASS` under XLA, which holds a whole pass's intermediates at once.

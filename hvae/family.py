@@ -7,6 +7,8 @@ sits below the tasks and the registry (imports point one way: the tasks import i
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 
@@ -22,6 +24,12 @@ class Flag:
     dest: str
     kwargs: dict
     modes: tuple = ("train", "generate", "evaluate")
+    models: tuple = ()    # the models of the family it applies to (empty: all)
+    model_help: tuple = ()   # (model, help) where its meaning differs between the family's models
+
+    def help_for(self, model: str | None) -> str:
+        """The help text for ``model`` (its own meaning where the models differ), else the flag's."""
+        return dict(self.model_help).get(model) or self.kwargs.get("help", "")
 
     def add_to(self, group) -> None:
         """Add this flag to an ``argparse`` parser or argument group."""
@@ -32,6 +40,120 @@ def flag(option: str, dest: str | None = None, modes: tuple = ("train", "generat
     """Declare a flag as ``argparse.add_argument`` would take it: ``flag("--lambda", dest="lambda_", type=float)``;
     ``modes``: the modes it applies to (default all three)."""
     return Flag(option, dest or option.lstrip("-").replace("-", "_"), kwargs, tuple(modes))
+
+
+def _number(convert, minimum):
+    """argparse ``type`` of a numeric field: ``convert`` (int or float), then at least ``minimum`` (if not None);
+    a bad value is one line (``argument --z_dim: must be at least 1, got 0``)."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            kind = "an integer" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if minimum is not None and not value >= minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def boolean(text) -> bool:
+    """``true/false`` (also 1/0, yes/no, on/off) -> bool, for a boolean flag that takes a value; the originals'
+    ``type=bool`` read "False" as True."""
+    value = str(text).strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value in ("1", "true", "yes", "on")
+
+
+def _kind(f):
+    """The Python type a field's flag parses: int, float, str, bool, or (tuple, element type)."""
+    default = f.default if f.default is not dataclasses.MISSING else (
+        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+    annotation = str(f.type)
+    if "bool" in annotation:
+        return bool
+    if isinstance(default, tuple) or annotation.startswith("tuple"):
+        return (tuple, type(default[0]) if default else int)
+    for kind in (int, float, str):
+        if annotation.split(" ")[0] == kind.__name__:
+            return kind
+    raise TypeError(f"field {f.name}: no flag type for annotation {annotation!r}")
+
+
+def config_flags(configs: dict, modes: tuple = ("train",)) -> tuple:
+    """The flags of a family's model settings, made from its configs' fields (:func:`hvae.configs.base.setting`):
+    the spelling, help, choices, type and minimum come from the field; ``--<name>`` / ``--no_<name>`` for a
+    negatable boolean; no flag for a data field. Every flag's default is "not given": the family's base config
+    decides (its preset, or the config's default; the help says which). A field that only some models' configs have applies to those models only (``Flag.models``; the
+    command line rejects it for the others, and its help names them).
+
+    Args:
+        configs: model name -> config class (TensorFlow-free, :mod:`hvae.configs`), in the family's model order.
+        modes: the modes the flags apply to.
+    Returns:
+        tuple of :class:`Flag`, in field order (the first config's fields first).
+    """
+    from hvae.configs.base import flag_dest, flag_option
+
+    owners, fields, helps, per_model = {}, {}, {}, {}
+    for model, config_class in configs.items():
+        for f in config_class.flag_fields():
+            owners.setdefault(f.name, []).append(model)
+            fields.setdefault(f.name, f)
+            if f.metadata.get("help"):
+                per_model.setdefault(f.name, {})[model] = f.metadata["help"]
+                if f.metadata["help"] not in helps.setdefault(f.name, []):
+                    helps[f.name].append(f.metadata["help"])   # one meaning per model where models differ
+    out = []
+    for name, f in fields.items():
+        models = tuple(owners[name]) if len(owners[name]) < len(configs) else ()
+        meta = f.metadata
+        text = "; ".join(helps.get(name) or [name])
+        if models and not text.startswith(models[0]):
+            text = f"{'/'.join(models)}: {text}"
+        text = text.replace("%", "%%")
+        own = tuple((m, h.replace("%", "%%")) for m, h in per_model.get(name, {}).items()) \
+            if len(helps.get(name, [])) > 1 else ()
+        option, dest, kind = flag_option(f), flag_dest(f), _kind(f)
+        if kind is bool and meta.get("takes_value"):
+            out.append(Flag(option, dest, dict(type=boolean, nargs="?", const=True, metavar="BOOL", help=text),
+                            tuple(modes), models, own))
+            continue
+        if kind is bool:
+            if dest.startswith("no_") and not name.startswith("no_"):
+                out.append(Flag(option, dest, dict(action="store_true", help=text), tuple(modes), models, own))
+                continue
+            out.append(Flag(option, dest, dict(action="store_true", help=text), tuple(modes), models, own))
+            if meta.get("negatable"):
+                out.append(Flag(f"--no_{dest}", dest, dict(action="store_false", help=f"not --{dest}"),
+                                tuple(modes), models))
+            continue
+        kwargs = dict(help=text, metavar=dest.rstrip("_").upper())
+        if meta.get("choices") is not None:
+            kwargs["choices"] = meta["choices"]
+            del kwargs["metavar"]
+        elif isinstance(kind, tuple):
+            kwargs.update(nargs="+", type=_number(kind[1], meta.get("minimum")), metavar=dest.upper()[:1])
+        elif kind in (int, float):
+            kwargs["type"] = _number(kind, meta.get("minimum"))
+        out.append(Flag(option, dest, kwargs, tuple(modes), models, own))
+    return tuple(out)
+
+
+def flag_message(message: str, configs: dict) -> str:
+    """A config's one-line ``ValueError`` message as the command line says it: a leading setting name
+    (``n_flow must ...`` or ``HFConfig.n_flow must ...``) becomes its flag (``--n_flow must ...``)."""
+    from hvae.configs.base import flag_option
+
+    for config_class in configs.values():
+        for f in config_class.flag_fields():
+            for prefix in (f"{config_class.__name__}.{f.name} ", f"{f.name} "):
+                if message.startswith(prefix):
+                    return f"{flag_option(f)} {message[len(prefix):]}"
+    return message
 
 
 @dataclass(frozen=True)
@@ -52,8 +174,11 @@ class Family:
         netname_prefix: the default run name is ``<prefix>_<dataset>``; None: the model's name.
         model_help: one line per model for ``--help`` (model -> description).
         generate_image: whether ``generate IMAGE`` means something for this family (it reconstructs the image).
-        model_module: the family's model module (``models.vladder``, one of ``models.MODEL_MODULES``): it defines
+        model_module: the family's model module (``hvae.models.vladder``, one of ``hvae.models.MODEL_MODULES``): it defines
             the typed configs, ``PRESETS`` (name -> config) and the model classes, registered on import.
+        configs: model name -> its typed config class (TensorFlow-free, :mod:`hvae.configs`): the flags of
+            :func:`config_flags` are made from them, and a run's ``config.json`` ``model`` section is read back
+            into them.
         dataset_options: loader options this family's original used, per dataset (``{"celebA": {"crop": 148}}``),
             applied unless the run's ``--dataset_option`` sets them (and recorded in ``config.json``).
     """
@@ -72,6 +197,7 @@ class Family:
     generate_image: bool = False
     model_module: str = ""
     dataset_options: dict = field(default_factory=dict)
+    configs: dict = field(default_factory=dict)
     module: str = ""
 
     @property

@@ -1,6 +1,6 @@
 """Image grids and panels, written as PNG files (OpenCV) and TensorBoard image summaries.
 
-Every function takes display images: float arrays in [0, 1] (``ImageDataset.to_display`` maps model
+Every function takes display images: float arrays in [0, 1] (:func:`to_display` maps model
 values there), shape ``(N, H, W, C)`` with C = 1 or 3. Canvases are ``(H, W, C)`` float32 in [0, 1].
 Saved PNGs are clipped to [0, 1] and scaled by 255 (the original's ``scipy.misc.imsave`` instead
 min-max stretched every canvas; see docs/fidelity.md).
@@ -116,14 +116,6 @@ def read_png(path: str) -> np.ndarray:
         return img[..., None]
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
-
-def save_versions(folder: str, canvas, index: int | None) -> list:
-    """The original's figure layout: ``folder/current.png`` (overwritten) and ``folder/epoch<index>.png``
-    (``index`` None: ``current.png`` only). Returns the paths written."""
-    names = ["current.png"] if index is None else ["current.png", f"epoch{index}.png"]
-    return [save_png(os.path.join(folder, name), canvas) for name in names]
-
-
 def summary_image(name: str, canvas, step: int) -> None:
     """Write a canvas as a TensorBoard image summary (into the default summary writer, if any)."""
     import tensorflow as tf
@@ -150,9 +142,9 @@ def render_labelled(panels, titles, suptitle: str, row_labels=None, panel_width_
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     import textwrap
+
+    import matplotlib.pyplot as plt
 
     panels = [np.asarray(p, np.float32) for p in panels]
     h, w = panels[0].shape[:2]

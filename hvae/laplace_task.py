@@ -4,7 +4,7 @@
     python train.py VLAE evaluate [--best]      # importance-weighted log-likelihood, K = 5000 by default
     python train.py VLAE generate [--best]      # or: python generate.py VLAE
 
-Models (:mod:`models.laplace_vae`): ``VLAE``, ``VLAE_VAE`` (the paper's VAE baseline), ``HF``, ``IAF``, ``SAVAE``,
+Models (:mod:`hvae.models.laplace_vae`): ``VLAE``, ``VLAE_VAE`` (the paper's VAE baseline), ``HF``, ``IAF``, ``SAVAE``,
 with the original's flags. ``train``: Adam 5e-4, batch 128, ``--epochs`` (100); after each epoch the validation
 negative ELBO (the best checkpoint's score) and ``model/<netname>/figures/<name>/current.png``, ``epoch<k>.png``.
 Details: docs/laplace.md.
@@ -12,30 +12,18 @@ Details: docs/laplace.md.
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 
 import numpy as np
 
 from . import figures
+from .configs.laplace import CONFIGS
 from .errors import ConfigError
-from .family import Family, flag
+from .family import Family, config_flags, flag_message
 from .task import Figure, Task
 
-TRAIN = ("train",)
 LEARNING_RATE = 5e-4           # Adam with torch.optim.Adam's betas and epsilon: the template's default constants
 FIGURE_IMAGES, FIGURE_COLUMNS, UPDATE_IMAGES, FIXED_SEED = 64, 8, 16, 0   # the figures' images, fixed by the seed
-# the models' own flags (their defaults and which models take them: the configs of models.laplace_vae)
-MODEL_OPTIONS = ("n_update", "update_lr", "update_schedule", "n_flow", "iaf_dim", "n_svi_step", "svi_lr")
-
-
-def _boolean(text) -> bool:
-    """``true/false`` (also 1/0, yes/no, on/off) -> bool; the original's ``type=bool`` read "False" as True."""
-    value = str(text).strip().lower()
-    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return value in ("1", "true", "yes", "on")
 
 
 FAMILY = Family(
@@ -44,91 +32,39 @@ FAMILY = Family(
     models=("VLAE", "VLAE_VAE", "HF", "IAF", "SAVAE"),
     task="LaplaceTask",
     default_dataset="mnist",
-    defaults=dict(batch_size=128, learning_rate=LEARNING_RATE, iw_samples=5000, epochs=100,
-                  output_dist="gaussian", logit_transform=False, z_dim=50, hidden_dim=500, hidden_layers=2,
-                  init="original", weight_decay=0.0,
-                  legacy=False, **{key: None for key in MODEL_OPTIONS}),
-    flags=(
-        flag("--output_dist", choices=("gaussian", "bernoulli"), modes=TRAIN,
-             help="p(x|z): gaussian (default; pixels minus the training mean, one learned variance) or bernoulli "
-                  "(grey images; binarised afresh at every use unless already binary)"),
-        flag("--logit_transform", type=_boolean, nargs="?", const=True, modes=TRAIN, metavar="BOOL",
-             help="gaussian output: dequantise 8-bit pixels and model logit(0.05 + 0.9 x) (--logit_transform or "
-                  "--logit_transform=true/false)"),
-        flag("--z_dim", type=int, modes=TRAIN, help="latent units (default 50)"),
-        flag("--hidden_dim", type=int, modes=TRAIN, help="hidden units of encoder and decoder layers (default 500)"),
-        flag("--hidden_layers", type=int, modes=TRAIN,
-             help="hidden layers of encoder and of decoder (default 2, the original's; 1: Rezende & Mohamed's VAE)"),
-        flag("--init", choices=("original", "torch_default"), modes=TRAIN,
-             help="encoder and decoder weights: original (default; the original's Kaiming-uniform, fan-out) or "
-                  "torch_default (PyTorch's nn.Linear default U(+-1/sqrt(fan_in)), as pythae's VAE)"),
-        flag("--weight_decay", type=float, modes=TRAIN, help="Adam L2 weight decay, PyTorch-style (default 0)"),
-        flag("--n_update", type=int, modes=TRAIN,
-             help="VLAE: damped Newton updates of the posterior mode (default 4; 0: Laplace at the encoder mean)"),
-        flag("--update_lr", type=float, modes=TRAIN, help="VLAE: update damping alpha_t = update_lr/(t+1) (0.5)"),
-        flag("--update_schedule", choices=("harmonic", "geometric"), modes=TRAIN,
-             help="VLAE: harmonic update_lr/(t+1) (default, the current code) or geometric 0.9^t (the first "
-                  "release's; alone it does not reproduce the original README figure's runs: docs/fidelity.md)"),
-        flag("--n_flow", type=int, modes=TRAIN, help="HF: Householder reflections; IAF: flow steps (default 4)"),
-        flag("--iaf_dim", type=int, modes=TRAIN, help="IAF: MADE hidden units (default 500)"),
-        flag("--n_svi_step", type=int, modes=TRAIN, help="SAVAE: inner gradient steps on the ELBO (default 4)"),
-        flag("--svi_lr", type=float, modes=TRAIN,
-             help="SAVAE: inner step size (default 5e-4; the original's help suggests 0.1 for MNIST)"),
-        flag("--legacy", action="store_true", modes=TRAIN,
-             help="IAF: the original's masks, which cut the encoder context off the flow; SAVAE: the original's "
-                  "inner step, which descends the ELBO and is scaled by 1/batch (see docs/fidelity.md)"),
-    ),
-    identity_keys=("output_dist", "logit_transform", "z_dim", "hidden_dim", "hidden_layers", "init", "weight_decay",
-                   "legacy", *MODEL_OPTIONS),
+    defaults=dict(batch_size=128, learning_rate=LEARNING_RATE, iw_samples=5000, epochs=100),
+    flags=config_flags(CONFIGS),   # the five models' settings, made from their configs' fields (hvae/configs/laplace.py)
+    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
+    configs=CONFIGS,
     model_help={"VLAE": "Variational Laplace Autoencoder: full-covariance Gaussian posterior at the Newton-refined "
                         "mode (Park et al. 2019)",
                 "VLAE_VAE": "the VLAE paper's VAE baseline (MLP 500-500, z 50)",
                 "HF": "VAE + Householder flow (Tomczak & Welling 2016)",
                 "IAF": "VAE + inverse autoregressive flow (Kingma et al. 2016)",
                 "SAVAE": "semi-amortised VAE, gradient refinement of q (Kim et al. 2018)"},
-    model_module="models.laplace_vae",
+    model_module="hvae.models.laplace_vae",
 )
 
 
 def check_options(config: dict) -> None:
-    """Reject contradictory or out-of-range settings before any data is read.
+    """Reject contradictory or invalid settings before any data is read: the model config of the flags given is
+    checked as it will be built (no TensorFlow: :mod:`hvae.configs.laplace`).
 
     Raises:
-        ConfigError: a model's flag given to another model, a value out of range, two flags that contradict.
+        ConfigError: a value the config rejects, two flags that contradict, a precision the family cannot run.
     """
-    from models.laplace_vae import models_with_setting
-
-    model = config["model"]
-    for key in MODEL_OPTIONS:
-        models = models_with_setting(key)
-        if config.get(key) is not None and model not in models:
-            raise ConfigError(f"--{key} does not apply to {model} (only to {' and '.join(models)})")
-    legacy_models = models_with_setting("legacy")
-    if config.get("legacy") and model not in legacy_models:
-        raise ConfigError(f"--legacy does not apply to {model}: it restores the original's IAF masks and SA-VAE step "
-                          f"(models {' and '.join(legacy_models)})")
-    minimum = {"z_dim": 2 if model == "IAF" else 1, "hidden_dim": 1, "hidden_layers": 1, "n_update": 0, "n_flow": 1,
-               "iaf_dim": 1, "n_svi_step": 0}
-    for key, low in minimum.items():
-        value = config.get(key)
-        if value is not None and value < low:
-            why = " (MADE needs an order of at least 2 units)" if key == "z_dim" and model == "IAF" else ""
-            raise ConfigError(f"--{key} must be an integer >= {low}, got {value}{why}")
-    for key in ("update_lr", "svi_lr"):
-        value = config.get(key)
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise ConfigError(f"--{key} must be positive, got {value}")
-    wd = config.get("weight_decay") or 0.0
-    if not (wd >= 0 and math.isfinite(wd)):
-        raise ConfigError(f"--weight_decay must be 0 or more, got {wd}")
-    if config.get("logit_transform") and config.get("output_dist") == "bernoulli":
-        raise ConfigError("--logit_transform applies to --output_dist gaussian only (the Bernoulli output models "
-                          "binary pixels)")
     if str(config.get("precision") or "float32").startswith("mixed"):
         raise ConfigError(f"--precision {config['precision']} does not apply to the Laplace family: VLAE's Newton "
                           f"iteration and Cholesky factors, and the flows' log-determinants, run in float32")
     if config.get("update_schedule") == "geometric" and config.get("update_lr") is not None:
         raise ConfigError("--update_lr does not apply to --update_schedule geometric (alpha_t = 0.9^t)")
+    if config.get("logit_transform") and config.get("output_dist") == "bernoulli":
+        raise ConfigError("--logit_transform applies to --output_dist gaussian only (the Bernoulli output models "
+                          "binary pixels)")
+    try:
+        CONFIGS[config["model"]]().with_flags(config)
+    except ValueError as err:
+        raise ConfigError(flag_message(str(err), CONFIGS)) from None
 
 
 class LaplaceTask(Task):
@@ -141,26 +77,28 @@ class LaplaceTask(Task):
         super().__init__(config, strategy)
         self._figure_images = self._statistics = None
 
-    weight_decay = property(lambda self: float(self.config.get("weight_decay") or 0.0), doc="``--weight_decay``.")
-    bernoulli = property(lambda self: self.config.get("output_dist") == "bernoulli", doc="The Bernoulli output.")
+    @property
+    def bernoulli(self) -> bool:
+        """The Bernoulli output (of the saved model config, else of ``--output_dist``)."""
+        saved = self.saved_model_config()
+        return (saved.output_dist if saved else self.config.get("output_dist")) == "bernoulli"
 
     def build_model(self, shape, value_range, num_classes=None):
         """The model of the run's flags and the data's shape and range; a Bernoulli model binarises its input at
         every use unless the data is binary (``binarize`` of ``config.json`` once trained). Raises ConfigError for
         the Bernoulli output on colour images, ValueError for an invalid setting."""
-        from models.laplace_vae import MODELS as CLASSES
+        from hvae.models.laplace_vae import MODELS as CLASSES
 
         if self.bernoulli and shape[-1] != 1:
             raise ConfigError(f"--output_dist bernoulli takes grey images (the original binarises MNIST only); dataset "
                               f"{self.config['dataset']} has {shape[-1]} channels: use --output_dist gaussian")
-        binarize = self.config.get("binarize")
-        if self.bernoulli and binarize is None:
-            binarize = not self.data().binary
-        config = CLASSES[self.name].config_class.from_settings(
-            self.config, image_shape=shape, value_range=value_range,
-            logit_transform=bool(self.config.get("logit_transform")),
-            binarize=bool(binarize) if self.bernoulli else None)
-        return CLASSES[self.name](config, name=self.name).build_all()
+        data = {"image_shape": tuple(shape), "value_range": tuple(value_range)}
+        base = self.saved_model_config()   # a resumed, generated or evaluated run: the config it was built with
+        if base is None:
+            base = CONFIGS[self.name]()
+            if self.bernoulli:
+                data["binarize"] = not self.data().binary
+        return CLASSES[self.name](base.with_flags(self.config, **data), name=self.name).build_all()
 
     def default_compile_mode(self) -> str:
         """XLA for SA-VAE (faster there by ``benchmarks/train_speed.py``; docs/performance.md), tf.function for the
@@ -188,31 +126,20 @@ class LaplaceTask(Task):
                 f"output log-variance {s['log_variance']:.4f}"]
 
     def recorded(self) -> dict:
-        stats = {"initial_output_log_variance": self._statistics["log_variance"]} if self._statistics else {}
-        return {"binarize": self.model.binarize, **self.model.config.own_settings(), **stats}
+        """The initial output log-variance of a fresh Gaussian-output run (the model section holds the settings)."""
+        return {"initial_output_log_variance": self._statistics["log_variance"]} if self._statistics else {}
 
     def describe(self) -> str:
         return (f"{self.model.describe()}, {self.model.count_parameters():,} parameters; loss = negative one-sample "
                 f"ELBO (Monte-Carlo KL); Adam lr {self.learning_rate:g}"
-                + (f", weight decay {self.weight_decay:g}" if self.weight_decay else ""))
-
-    def loss_terms(self, images, labels, iteration):
-        """The model's negative ELBO terms; ``--weight_decay`` w adds w/2 sum theta^2 (PyTorch's coupled L2)."""
-        terms = self.model.loss_terms(images, training=True)
-        if self.weight_decay:
-            import tensorflow as tf
-
-            penalty = 0.5 * self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v))
-                                                          for v in self.model.trainable_variables])
-            terms = {**terms, "loss": terms["loss"] + penalty, "weight_decay": penalty}
-        return terms
+                + (f", weight decay {self.model.config.weight_decay:g}" if self.model.config.weight_decay else ""))
 
     def measure(self, split: str, iteration: int) -> dict:
         """Every monitored term averaged over a whole split, per image (one posterior draw each)."""
         return self.split_means(split, self.monitor_terms, iteration)[0]
 
     def monitor_terms(self, images, labels, iteration):
-        """The model's monitored terms (:meth:`models.laplace_vae.LaplaceModel.monitor_terms`)."""
+        """The model's monitored terms (:meth:`hvae.models.laplace_vae.LaplaceModel.monitor_terms`)."""
         return self.model.monitor_terms(images)
 
     def score(self, split: str, metrics: dict):

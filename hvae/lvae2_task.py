@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import figures
+from .configs.lvae2 import CONFIGS, PRESETS
 from .errors import ConfigError
-from .family import Family, flag
+from .family import Family, config_flags, flag_message
 from .task import Figure, Task
 
 LEARNING_RATE = 1e-3          # optim.Adam(model.parameters()) defaults
@@ -34,57 +35,38 @@ LINE_ENDS = ((-1.5, -1.5), (1.5, 1.5))
 SCATTER_IMAGES = 10_000
 SHAPE = (28, 28, 1)
 BETA_FLAGS = ("beta_start", "beta_growth", "beta_max")
-TRAIN = ("train",)
 
 FAMILY = Family(
     name="lvae2",
     title="The small Ladder VAE (ahmeterdem1/lvae): two latent layers, 2-d top, 13x13x64 ladder",
     models=("LVAE2",),
     task="LVAE2Task",
-    model_module="models.lvae2",
+    model_module="hvae.models.lvae2",
     default_dataset="mnist",
-    defaults=dict(batch_size=64, epochs=3, sampling="repo", merge="precision", recon="l2norm", likelihood="bernoulli",
-                  beta_start=None, beta_growth=None, beta_max=None, beta_constant=None),
-    flags=(
-        flag("--sampling", modes=TRAIN, choices=("repo", "paper"),
-             help="LVAE2: repo (default): the decoder samples its own ladder Gaussian, ladder KL(common||encoder), "
-                  "as the original; paper: it samples the merged posterior, KL(posterior||prior) (Sonderby et al.)"),
-        flag("--merge", modes=TRAIN, choices=("precision", "legacy"),
-             help="LVAE2: precision-weighted merge of the ladder Gaussians (default) or the original's wrong formula"),
-        flag("--recon", modes=TRAIN, choices=("l2norm", "mse", "nll"),
-             help="LVAE2 reconstruction term: l2norm (default: the original's L2 norm of the whole batch), mse "
-                  "(summed squared error per image) or nll (-log p(x|z) of --likelihood)"),
-        flag("--likelihood", modes=TRAIN, choices=("bernoulli", "gaussian"),
-             help="p(x|z): bernoulli (default) or gaussian N(mean, 0.1^2); evaluate uses it, --recon nll trains it"),
-        flag("--beta_start", modes=TRAIN, type=float, help="LVAE2 KL warm-up: first beta (default 1e-4)"),
-        flag("--beta_growth", modes=TRAIN, type=float, help="LVAE2 KL warm-up: factor per iteration (default 1.001)"),
-        flag("--beta_max", modes=TRAIN, type=float,
-             help="LVAE2 KL warm-up: no growth once beta reaches this (default 0.5)"),
-        flag("--beta_constant", modes=TRAIN, type=float,
-             help="LVAE2: a constant beta instead of the warm-up (1e-3 reproduces the original's HEAD)"),
-    ),
-    identity_keys=("sampling", "merge", "recon", "likelihood", "beta_start", "beta_growth", "beta_max",
-                   "beta_constant"),
+    defaults=dict(batch_size=64, epochs=3),
+    flags=config_flags(CONFIGS),
+    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
+    configs=CONFIGS,
     model_help={"LVAE2": "small conv Ladder VAE on 28x28 digits (mnist, binarized_mnist, digits)"},
 )
 
 
 def check_options(config: dict) -> None:
-    """Reject contradictory or out-of-range settings before any data is read.
+    """Reject contradictory or invalid settings before any data is read: the model config of the flags given
+    (:meth:`~hvae.configs.base.ModelConfig.with_flags` on the preset) is checked as it will be built.
 
     Raises:
-        ConfigError: ``--beta_constant`` together with a warm-up flag; a non-positive beta, a growth below 1.
+        ConfigError: ``--beta_constant`` together with a warm-up flag; a value the config rejects (a non-positive
+            beta, a growth below 1).
     """
     constant = config.get("beta_constant")
     given = [f"--{k}" for k in BETA_FLAGS if config.get(k) is not None]
     if constant is not None and given:
         raise ConfigError(f"--beta_constant replaces the warm-up: it does not go with {', '.join(given)}")
-    for key in ("beta_constant", "beta_start", "beta_max"):
-        if config.get(key) is not None and not config[key] > 0:
-            raise ConfigError(f"--{key} must be positive, got {config[key]}")
-    if config.get("beta_growth") is not None and not config["beta_growth"] >= 1.0:
-        raise ConfigError(f"--beta_growth must be at least 1 (beta is multiplied by it every iteration), "
-                          f"got {config['beta_growth']}")
+    try:
+        PRESETS["LVAE2_mnist"].with_flags(config)
+    except ValueError as err:
+        raise ConfigError(flag_message(str(err), CONFIGS)) from None
 
 
 class LVAE2Task(Task):
@@ -100,19 +82,21 @@ class LVAE2Task(Task):
         self._fixed = None
 
     def build_model(self, shape, value_range, num_classes=None):
-        """:class:`models.lvae2.LVAE2` of this run's flags and the data's shape and range (flags left out keep the
-        defaults: :meth:`LVAE2Config.from_settings`).
+        """:class:`hvae.models.lvae2.LVAE2` of this run's flags and the data's shape and range (flags left out keep the
+        preset's: :meth:`~hvae.configs.base.ModelConfig.with_flags` on ``LVAE2_mnist``).
 
         Raises:
             ConfigError: images other than 28x28x1.
             ValueError: a bad option.
         """
-        from models.lvae2 import LVAE2, LVAE2Config
+        from hvae.models.lvae2 import LVAE2
 
         if shape != SHAPE:
             raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.config['dataset']} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
-        return LVAE2(LVAE2Config.from_settings(self.config, shape, value_range), name="LVAE2").build_all()
+        base = self.saved_model_config() or PRESETS["LVAE2_mnist"]
+        config = base.with_flags(self.config, image_shape=tuple(shape), value_range=tuple(value_range))
+        return LVAE2(config, name="LVAE2").build_all()
 
     def recorded(self) -> dict:
         return {"beta_schedule": self.model.beta.describe()}
@@ -238,13 +222,12 @@ class LVAE2Task(Task):
     def evaluation_notes(self) -> list:
         """What the evaluated bound means for this run: the ladder layer's proposal and, for a run not trained
         on a likelihood, that the number reads the same network as ``--likelihood``."""
-        config = self.config
+        c = self.model.config
         notes = []
-        if config.get("sampling", "repo") == "repo":
+        if c.sampling == "repo":
             notes.append("--sampling repo: z_ladder is drawn from the decoder's own p(z_ladder | z_top), which is "
                          "therefore the proposal (layer 0's log q - log p is 0)")
-        if config.get("recon", "l2norm") != "nll":
-            notes.append(f"trained with --recon {config.get('recon', 'l2norm')}, not on a likelihood: the bound is "
-                         f"that of the same network read as a {config.get('likelihood', 'bernoulli')} likelihood "
-                         f"p(x|z)")
+        if c.recon != "nll":
+            notes.append(f"trained with --recon {c.recon}, not on a likelihood: the bound is that of the same network "
+                         f"read as a {c.likelihood} likelihood p(x|z)")
         return notes

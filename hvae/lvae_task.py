@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
+from .configs.lvae import CONFIGS, PRESET_PREFIX, PRESETS
 from .errors import ConfigError
-from .family import Family, flag
+from .family import Family, config_flags, flag
 from .figures import interleave, padded_grid
 from .task import Figure, Task
 
@@ -23,9 +24,8 @@ SAMPLE_ROWS = 8            # boilr save_images: 8x8 prior samples, 32 reconstruc
 LAYER_ROWS = 12            # evaluate.py: 12x12 sample_mode_layer grids, 12x12 samples, 72 reconstruction pairs
 FIXED_SEED = 0             # which validation/test images the reconstruction grids show
 LEARNING_RATE = 3e-4       # the original's Adamax learning rate
-# --preset's choices: models.lvae.PRESETS without LVAE_ (hvae.registry: no TensorFlow here); tests check they agree
-PRESET_NAMES = ("mnist_3", "mnist_6", "mnist_12", "cifar10_3", "cifar10_6", "cifar10_15", "svhn_15", "celeba_20",
-                "original_defaults")
+# --preset's choices: the presets (hvae.configs.lvae.PRESETS, no TensorFlow) without their LVAE_ prefix
+PRESET_NAMES = tuple(name[len(PRESET_PREFIX):] for name in PRESETS)
 PRESET_TEST_BATCH_SIZES = {"mnist_12": 2000}   # the one run setting a README command line sets besides the model's
 DATASET_OPTION_DEFAULTS = {"celebA": {"crop": 148}, "svhn": {"train_split": "train"}}   # the original's data
 RUN_CONTROL = ("vis_frequency", "ll_every", "ll_samples", "test_batch_size")   # the rest of the flags: identity
@@ -34,40 +34,7 @@ FLAGS = (
     flag("--preset", choices=PRESET_NAMES, modes=TRAIN,
          help="a README configuration (default by dataset: mnist_3 for MNIST-like data, cifar10_15, svhn_15, "
               "celeba_20); flags given override it"),
-    flag("--zdims", type=int, nargs="+", metavar="Z", modes=TRAIN,
-         help="latent channels per stochastic layer, bottom to top (its length = number of layers)"),
-    flag("--downsample", type=int, nargs="+", metavar="N", modes=TRAIN,
-         help="x2 downsamplings of each layer's bottom-up segment, bottom to top (one per layer)"),
-    flag("--blocks_per_layer", type=int, modes=TRAIN, help="residual blocks per segment (presets 4; original 2)"),
-    flag("--nfilters", type=int, modes=TRAIN, help="channels of every deterministic feature map (64)"),
-    flag("--no_bn", action="store_true", modes=TRAIN, help="no batch norm in the residual blocks"),
-    flag("--skip", action="store_true", modes=TRAIN, help="skip connections in the generative path"),
-    flag("--no_skip", dest="skip", action="store_false", modes=TRAIN, help="no skip connections"),
-    flag("--gated", action="store_true", modes=TRAIN, help="gated residual blocks"),
-    flag("--no_gated", dest="gated", action="store_false", modes=TRAIN, help="ungated residual blocks"),
-    flag("--learn_top_prior", action="store_true", modes=TRAIN, help="learn the top layer's prior"),
-    flag("--no_learn_top_prior", dest="learn_top_prior", action="store_false", modes=TRAIN,
-         help="top prior fixed at N(0, I)"),
-    flag("--residual_type", choices=("bacdbacd", "bacdbac", "cabdcabd"), modes=TRAIN,
-         help="residual block: b batch norm, a activation, c conv, d dropout (bacdbacd)"),
-    flag("--merge_layers", choices=("residual", "linear"), modes=TRAIN,
-         help="merge of bottom-up and top-down features (residual)"),
-    flag("--beta_anneal", type=int, modes=TRAIN, help="steps of linear KL warm-up 0 -> 1 (0: off)"),
-    flag("--data_dep_init", action="store_true", modes=TRAIN,
-         help="data-dependent initialisation on the first training batch of a fresh run"),
-    flag("--no_data_dep_init", dest="data_dep_init", action="store_false", modes=TRAIN,
-         help="PyTorch's default initialisation"),
-    flag("--weight_decay", type=float, modes=TRAIN, help="L2 weight decay, PyTorch Adamax's coupled form (0)"),
-    flag("--nonlin", choices=("elu", "relu", "leakyrelu", "selu"), modes=TRAIN, help="nonlinearity (elu)"),
-    flag("--dropout", type=float, modes=TRAIN, help="channel-dropout rate in the residual blocks (0.2)"),
-    flag("--freebits", type=float, modes=TRAIN,
-         help="free bits in nats, per layer and per image (presets: 0.5 up to 6 layers, 1.0 above)"),
-    flag("--analytical_kl", action="store_true", modes=TRAIN,
-         help="closed-form KL in the training objective (evaluation stays Monte Carlo)"),
-    flag("--no_initial_downscaling", action="store_true", modes=TRAIN,
-         help="no stride-2 stem and no final x2 upsampling"),
-    flag("--likelihood", choices=("bernoulli", "gaussian", "discr_log", "discr_log_mix"), modes=TRAIN,
-         help="p(x|z): bernoulli (binary data), gaussian, discr_log, discr_log_mix (RGB; default for colour)"),
+    *config_flags(CONFIGS),   # the model's settings, made from LVAEConfig's fields (None: the preset's)
     flag("--max_grad_norm", type=float, modes=TRAIN, help="clip the global gradient norm (off)"),
     flag("--test_batch_size", type=int, modes=TRAIN, help="images per batch of the validation passes (1000)"),
     flag("--vis_frequency", type=int, modes=TRAIN,
@@ -83,24 +50,24 @@ FAMILY = Family(
           "NIPS 2016)",
     models=("LVAE",),
     task="LVAETask",
-    model_module="models.lvae",
+    model_module="hvae.models.lvae",
     dataset_options=DATASET_OPTION_DEFAULTS,
     default_dataset="binarized_mnist",
     defaults=dict(dict.fromkeys(f.dest for f in FLAGS), batch_size=64, learning_rate=LEARNING_RATE, seed=42,
-                  no_bn=False, residual_type="bacdbacd", merge_layers="residual", beta_anneal=0, weight_decay=0.0,
-                  nonlin="elu", dropout=0.2, analytical_kl=False, no_initial_downscaling=False, vis_frequency=10000,
-                  ll_every=50000, ll_samples=100),   # None: the preset's
+                  vis_frequency=10000, ll_every=50000, ll_samples=100),   # None: the preset's
     flags=FLAGS,
     identity_keys=tuple(dict.fromkeys(f.dest for f in FLAGS if f.dest not in RUN_CONTROL)),
     run_control_keys=RUN_CONTROL,
+    configs=CONFIGS,
     model_help={"LVAE": "the configuration of --preset (mnist_3, mnist_6, mnist_12, cifar10_3/6/15, svhn_15, "
                         "celeba_20, original_defaults) and the flags given"},
 )
 
 
 def check_options(config: dict) -> None:
-    """Raises ConfigError before any data is read: what ``LVAEConfig.check_flags`` rejects, a bad run setting."""
-    from models.lvae import LVAEConfig
+    """Raises ConfigError before any data is read: what ``LVAEConfig.check_flags`` rejects, a bad run setting (no
+    TensorFlow: the config is :mod:`hvae.configs.lvae`)."""
+    from hvae.configs.lvae import LVAEConfig
 
     try:
         LVAEConfig.check_flags(config)
@@ -130,14 +97,17 @@ class LVAETask(Task):
         self._evaluators, self._results = {}, {}
 
     def build_model(self, shape, value_range, num_classes=None):
-        """:class:`models.lvae.LVAE` of the preset and flags on the data's shape and range (resolves the preset and
-        ``--test_batch_size``). Raises ValueError: a configuration :meth:`models.lvae.LVAEConfig.from_flags` rejects."""
-        from models.lvae import LVAE, PRESET_PREFIX, LVAEConfig, resolve_preset
+        """:class:`hvae.models.lvae.LVAE` of the preset and flags on the data's shape and range (resolves the preset and
+        ``--test_batch_size``). Raises ValueError: a configuration :meth:`hvae.configs.lvae.LVAEConfig.from_flags`
+        rejects."""
+        from hvae.configs.lvae import PRESET_PREFIX, LVAEConfig, resolve_preset
+        from hvae.models.lvae import LVAE
 
         config = self.config
         self.preset = resolve_preset(config.get("preset"), config.get("dataset") or "", shape)[len(PRESET_PREFIX):]
         self.test_batch_size = int(config.get("test_batch_size") or PRESET_TEST_BATCH_SIZES.get(self.preset, 1000))
-        return LVAE(LVAEConfig.from_flags(config, shape, value_range), name="LVAE").build_all()
+        saved = self.saved_model_config()   # a resumed, generated or evaluated run: the config it was built with
+        return LVAE(LVAEConfig.from_flags(config, shape, value_range, base=saved), name="LVAE").build_all()
 
     def build_optimizer(self):
         """Adamax with PyTorch's constants (epsilon 1e-8), the global gradient norm clipped at ``--max_grad_norm``."""
@@ -147,11 +117,12 @@ class LVAETask(Task):
                                        global_clipnorm=self.config.get("max_grad_norm"))
 
     def recorded(self) -> dict:
-        """The resolved architecture (under the flags' names) and run settings; no classes (unconditional)."""
-        from models.lvae import PRESET_SOURCES
+        """The resolved preset and run settings (the architecture is config.json's ``model`` section); no classes
+        (unconditional)."""
+        from hvae.configs.lvae import PRESET_SOURCES
 
         m = self.model
-        return {**m.config.flag_values(), "test_batch_size": self.test_batch_size, "preset": self.preset,
+        return {"test_batch_size": self.test_batch_size, "preset": self.preset,
                 "num_classes": None, "padded_shape": list(m.padded_shape), "top_shape": list(m.top_shape),
                 "latent_shapes": [list(s) for s in m.latent_shapes()], "dataset_option_defaults": self.dataset_defaults,
                 "preset_source": PRESET_SOURCES[f"LVAE_{self.preset}"]}

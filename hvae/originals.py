@@ -326,7 +326,8 @@ def _checkpoint(items: list, path: str, model_index, ours: dict) -> list:
     """yookoon/VLAE's ``eval.py --checkpoint=PATH``: ``evaluate`` of the run folder ``PATH`` (``model/<netname>``,
     or its ``best/`` for the best checkpoint); the model settings repeated on the command line must match the
     folder's ``config.json`` and are then left out (evaluate takes them from there)."""
-    from .runs import load_config_json, run_dir_of
+    from . import registry
+    from .runs import load_config_json, recorded_settings, run_dir_of
 
     option = CHECKPOINT_OPTION
     folder, best = path.rstrip("/"), False
@@ -345,7 +346,10 @@ def _checkpoint(items: list, path: str, model_index, ours: dict) -> list:
     modes = [k for k, it in enumerate(items) if it[0] is None and k != model_index]
     if modes and items[modes[0]][1][0] != "evaluate":
         raise ConfigError(f"{option} evaluates a run; it does not go with '{items[modes[0]][1][0]}'")
-    saved = load_config_json(folder) or {}
+    model = items[model_index][1][0]
+    fam = registry.family_of_model(model)
+    configs = fam.configs if fam is not None else {}
+    saved = recorded_settings(load_config_json(folder) or {}, configs.get(fam.canonical_model(model)) if fam else None)
     kept = []
     for it in items:
         option_, values, _ = it

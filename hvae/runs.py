@@ -100,6 +100,9 @@ class RunConfig:
     seed: int | None = option(help="seed of Python, NumPy, TensorFlow and the data order", type=int)
     restart: bool = option(False, help="delete model/<netname>/ and start from scratch", modes=TRAIN, control=True,
                            action="store_true")
+    config: str | None = option(help="start a run from the settings of a config.json: another run's, or one written "
+                                     "by hand with the same sections (run, settings, model); flags given win",
+                                modes=TRAIN, control=True, metavar="PATH")
     gpus: str = option("", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)",
                        control=True)
     cpu_devices: int | None = option(help="split the CPU into N logical devices and mirror over them", control=True,
@@ -245,7 +248,7 @@ def learning_rate_steps(learning_rate: float, milestones, decay: float | None, s
 RUNS_DIR = "model"
 # Settings of one invocation that config.json never records.
 NOT_SAVED = ("mode", "image", "run_dir", "restart", "no_train", "split", "iw_samples", "num_images", "best",
-             "export")
+             "export", "config")
 
 
 def run_dir_of(netname: str) -> str:
@@ -295,6 +298,24 @@ def flatten_config(doc: dict) -> dict:
     return flat
 
 
+def read_config_document(path: str, fix: str = "fix it or use --restart") -> dict:
+    """``config.json``'s document as written (sections; an old folder's flat format as it is).
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid JSON, or is not a JSON object (one line naming it).
+    """
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); {fix}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path} must hold a JSON object of settings, not {type(doc).__name__}; {fix}")
+    return doc
+
+
 def load_config_json(run_dir: str) -> dict | None:
     """The settings of a run folder's ``config.json`` as one flat dict (:func:`flatten_config`), or None.
 
@@ -304,11 +325,118 @@ def load_config_json(run_dir: str) -> dict | None:
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         return None
+    return flatten_config(read_config_document(path))
+
+
+def recorded_settings(saved: dict, config_class=None) -> dict:
+    """A run folder's flat settings (:func:`load_config_json`) with its typed model section's values added under
+    their flags' names (``zdims`` for ``z_dims``): everything the run was trained with, as a command line would give
+    it, for comparing a new command line with it. ``config_class``: the run's model config class (None, or a
+    section of an older layout: the flat settings as they are)."""
+    if not saved.get("model_config") or config_class is None:
+        return dict(saved)
     try:
-        with open(path) as f:
-            return flatten_config(json.load(f))
-    except ValueError as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); fix it or use --restart") from None
+        return {**saved, **config_class.from_dict(saved["model_config"]).flag_values()}
+    except (TypeError, ValueError):
+        return dict(saved)
+
+
+SECTIONS = ("format", "family", "model_name", "netname", "run", "settings", "data", "model", "derived")
+
+
+def _type_name(annotation: str) -> str:
+    return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+            "list": "a list"}.get(annotation, annotation)
+
+
+def _value_fits(value, annotation: str) -> bool:
+    """Whether a JSON value fits a field's annotation (``int | None``, ``float``, ``str``, ``bool``, ``list``)."""
+    kinds = [a.strip() for a in str(annotation).split("|")]
+    if value is None:
+        return "None" in kinds
+    checks = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+              "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+              "list": lambda v: isinstance(v, list)}
+    return any(checks.get(k, lambda v: True)(value) for k in kinds if k != "None")
+
+
+def _flag_value_fits(value, flag: Flag):
+    """Whether a JSON value is one the flag could have given (None: not given)."""
+    if value is None:
+        return True
+    kw = flag.kwargs
+    if kw.get("action") in ("store_true", "store_false"):
+        return isinstance(value, bool)
+    if kw.get("choices") is not None:
+        return value in kw["choices"]
+    convert = kw.get("type")
+    values = value if kw.get("nargs") in ("+", "*") and isinstance(value, list) else [value]
+    if kw.get("nargs") in ("+", "*") and not isinstance(value, list):
+        return False
+    if convert is None:
+        return all(isinstance(v, str) for v in values)
+    try:
+        for v in values:
+            if isinstance(v, (list, dict)):
+                return False
+            parsed = convert(str(v))
+            if isinstance(parsed, bool) != isinstance(v, bool) or parsed != v:
+                return False
+    except Exception:
+        return False
+    return True
+
+
+def check_config_document(doc: dict, path: str, family, model: str | None = None) -> None:
+    """Check a ``config.json`` document (format 2) before any of it is used: every section known, every key a
+    setting of its section, every value of its setting's type and range; the ``model`` section a valid config of
+    the run's model. An old folder's flat format (format 1) is not checked (it is read as it always was).
+
+    Args:
+        doc: the document (:func:`read_config_document`).
+        path: the file, for the messages.
+        family: the run's :class:`hvae.family.Family`.
+        model: the run's model (None: the document's ``model_name``).
+    Raises:
+        ConfigError: one line naming the file, the key and what is allowed.
+    """
+    if doc.get("format") != CONFIG_FORMAT:
+        return
+    unknown = sorted(set(doc) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {unknown[0]!r}; the sections are {', '.join(SECTIONS)}")
+    for section in ("run", "settings", "data", "model", "derived"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise ConfigError(f"{path}: section {section!r} must be a JSON object")
+    fields = {f.name: f for f in RunConfig.fields()}
+    for key, value in doc.get("run", {}).items():
+        if key not in fields:
+            raise ConfigError(f"{path}: run has no setting {key!r}; its settings: {', '.join(fields)}")
+        if not _value_fits(value, fields[key].type):
+            kinds = " or ".join(_type_name(k.strip()) for k in str(fields[key].type).split("|"))
+            raise ConfigError(f"{path}: run.{key} must be {kinds.replace('None', 'null')}, got {value!r}")
+    try:
+        check_values(doc.get("run", {}))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: run: {err}") from None
+    flags = {f.dest: f for f in family.flags}
+    allowed = set(flags) | set(family.defaults)
+    for key, value in doc.get("settings", {}).items():
+        if key not in allowed:
+            raise ConfigError(f"{path}: settings has no setting {key!r} for {family.name}; its settings: "
+                              f"{', '.join(sorted(allowed))}")
+        if key in flags and not _flag_value_fits(value, flags[key]):
+            choices = flags[key].kwargs.get("choices")
+            what = f"one of {', '.join(map(str, choices))}" if choices else "a value its flag takes"
+            raise ConfigError(f"{path}: settings.{key} must be {what} ({flags[key].option}), got {value!r}")
+    model = model or doc.get("model_name")
+    config_class = family.configs.get(model)
+    if doc.get("model") and config_class is not None:
+        try:
+            config_class.from_dict(doc["model"])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{path}: model: {err}") from None
 
 
 def save_config_json(config: dict, extra: dict, settings_keys=()) -> str:
@@ -359,16 +487,16 @@ def find_single_run(model: str) -> str | None:
 
 def load_dataset(config: dict, validation: bool = True):
     """The run's dataset: ``--dataset``, ``--db_path``, ``--dataset_option``, ``--image_size`` and the
-    validation split of ``--validation_size`` (see :meth:`datasets.base.ImageDataset.with_validation`).
+    validation split of ``--validation_size`` (see :meth:`hvae.datasets.base.ImageDataset.with_validation`).
 
     Args:
         config: the resolved run configuration.
         validation: apply the validation policy (False: the loader's splits as they are).
 
     Raises:
-        DatasetError: see :func:`datasets.load` and ``with_validation``.
+        DatasetError: see :func:`hvae.datasets.load` and ``with_validation``.
     """
-    import datasets
+    from hvae import datasets
 
     options = dict(config.get("dataset_options") or {})
     if config.get("image_size"):

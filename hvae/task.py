@@ -40,12 +40,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError, unwritable
+from .family import config_flags
 from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
 
 EVALUATION_DIR = "evaluation"
@@ -163,6 +164,20 @@ class Task:
     # ---- hooks (see the module docstring) ----------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
         raise NotImplementedError
+
+    def saved_model_config(self):
+        """The typed model config of the run folder's ``config.json`` (its ``model`` section, read back into the
+        family's config class), or None for a fresh run or a folder written before the typed configs. A resumed,
+        generated or evaluated run is built from it: the flags given can only repeat it (the command line
+        rejects a flag that contradicts it), so nothing is rebuilt from a rule that may have changed since."""
+        saved = self.config.get("model_config")
+        config_class = self.family.configs.get(self.name)
+        if not saved or config_class is None:
+            return None
+        try:
+            return config_class.from_dict(saved)
+        except (TypeError, ValueError):
+            return None   # an older layout of the section: the family's rule rebuilds it, as before
 
     def build_optimizer(self):
         """Adam with the originals' constants (TF1's and PyTorch's epsilon 1e-8), in one fused kernel, at
@@ -548,7 +563,7 @@ class Task:
         Raises:
             ConfigError: the model rejects a setting (its ``ValueError``, in one line).
         """
-        from models.layers import synchronized_batch_norm
+        from hvae.models.layers import synchronized_batch_norm
 
         self.num_classes = num_classes
         self.display_range = tuple(float(v) for v in value_range)
@@ -573,7 +588,10 @@ class Task:
             extra.update(lr_boundaries=steps[0], lr_values=steps[1])
         extra.update(self.recorded())
         fam = self.family
-        return save_config_json(self.config, extra, settings_keys=fam.flag_dests | set(fam.defaults))
+        # each model setting once, in the typed ``model`` section under its field name (not again as a flag)
+        model_flags = {f.dest for f in config_flags(fam.configs)} if "model_config" in extra else set()
+        settings = {k: v for k, v in self.config.items() if k not in model_flags}
+        return save_config_json(settings, extra, settings_keys=(fam.flag_dests | set(fam.defaults)) - model_flags)
 
     def build_for_use(self) -> None:
         """Build the model from ``config.json``'s image shape and range (no data needed), else from the data."""

@@ -7,7 +7,7 @@ Ctrl-C / SIGTERM handling and the NaN / Inf guard. The family's task (``hvae.tas
 supplies the model, the optimizer, the loss and callbacks for visualisation points and epoch ends.
 
 Why a trainer of our own and not ``model.fit`` with Keras callbacks. Every model is a Keras model that ``fit``
-trains (``models.base.HVAEModel.train_step``, the same ``loss_terms``), and the command line could have been
+trains (``hvae.models.base.HVAEModel.train_step``, the same ``loss_terms``), and the command line could have been
 ``fit`` plus ``TensorBoard``, ``TerminateOnNaN``, ``BackupAndRestore`` and ``ModelCheckpoint``. It is not, for what
 those callbacks do not do: a checkpoint when SIGTERM or Ctrl-C arrives (a preempted or interrupted run loses no
 work; ``BackupAndRestore`` saves on a schedule only); a NaN guard that names the term that went bad and keeps the
@@ -19,7 +19,7 @@ seeded per epoch and the skipped batches are never read); and one ``tf.train.Che
 offer is used: its optimizers, and ``tf.summary`` for TensorBoard.
 
 What the trainer takes: the model and its optimizer (built in the strategy's scope), the data
-(:class:`datasets.base.ImageDataset`: its ``train`` split), the objective ``loss_terms(images, labels, iteration)`` ->
+(:class:`hvae.datasets.base.ImageDataset`: its ``train`` split), the objective ``loss_terms(images, labels, iteration)`` ->
 dict of scalar tensors with ``loss`` (traced in ``tf.function``), and callbacks. A callback is any object with some of
 
     on_step(state)                  after every step (state.iteration = steps completed)
@@ -40,7 +40,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf

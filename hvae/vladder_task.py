@@ -28,7 +28,8 @@ import os
 import numpy as np
 
 from . import figures
-from .family import Family, flag
+from .configs.vladder import CONFIGS
+from .family import Family, config_flags, flag
 from .task import Figure, Task
 
 TRAIN = ("train",)
@@ -37,25 +38,21 @@ FAMILY = Family(
     title="VLadder: the Variational Ladder Autoencoder (Zhao, Song & Ermon, ICML 2017)",
     models=("vladder",),
     task="VLadderTask",
-    model_module="models.vladder",
+    model_module="hvae.models.vladder",
     # the original's CelebA crops went through scipy.misc.imresize as floats, which min-max stretches each crop
     # (docs/fidelity.md, Datasets): the published CelebA models were trained on stretched crops
     dataset_options={"celebA": {"minmax_stretch": True}},
     default_dataset="celebA",
     netname_prefix="vladder",
-    defaults=dict(batch_size=100, reg="kl", denoise_train=False, plot_reconstruction=False, vis_frequency=1000,
-                  no_train=False, use_gui=False, top_heads="original"),
-    flags=(
-        flag("--reg", choices=("kl", "mmd"), modes=TRAIN, help="kl: per-layer KL with warm-up (default); mmd: MMD to N(0,I)"),
-        flag("--denoise_train", action="store_true", modes=TRAIN, help="corrupt inputs (salt and pepper + Gaussian)"),
+    defaults=dict(batch_size=100, plot_reconstruction=False, vis_frequency=1000, no_train=False, use_gui=False),
+    flags=config_flags(CONFIGS) + (
         flag("--plot_reconstruction", action="store_true", modes=("train", "generate"), help="also draw original | noisy | reconstruction"),
         flag("--vis_frequency", type=int, modes=TRAIN, help="iterations between validation-and-visualise steps (default 1000)"),
         flag("--no_train", action="store_true", modes=TRAIN, help="restore the newest checkpoint and only draw the figures"),
         flag("--use_gui", action="store_true", modes=("train", "generate"), help="also show the figures in matplotlib windows"),
-        flag("--top_heads", choices=("original", "fixed"), modes=TRAIN,
-             help="Large layers' top mean/scale heads: original ReLU (default) or linear/sigmoid"),
     ),
-    identity_keys=("reg", "denoise_train", "top_heads"),
+    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
+    configs=CONFIGS,
     run_control_keys=("vis_frequency", "plot_reconstruction", "use_gui", "no_train"),
     model_help={"vladder": "the configuration of --netname (vladder_mnist, vladder_svhn, vladder_celebA, "
                            "vladder_lsun) or of the data's image shape"},
@@ -85,24 +82,25 @@ class VLadderTask(Task):
 
     # ---- set-up ---------------------------------------------------------------------------------
     def build_model(self, shape, value_range, num_classes=None):
-        """The configuration (:func:`models.vladder.config_for_run`: the netname's preset or the data's shape's,
+        """The configuration (:func:`hvae.models.vladder.config_for_run`: the netname's preset or the data's shape's,
         the data's value range and the run's ``--reg`` / ``--denoise_train`` / ``--top_heads``) as ``self.arch``,
         and its model (built).
 
         Raises:
             ConfigError: the netname's layers do not fit the data's shape, or no layers take it.
         """
-        from models.vladder import VLadder, config_for_run
+        from hvae.models.vladder import VLadder, config_for_run
 
-        self.arch = config_for_run(self.config["netname"], self.config["dataset"], shape, value_range,
-                                   reg=self.config["reg"], denoise=bool(self.config["denoise_train"]),
-                                   top_heads=self.config["top_heads"])
+        base = self.saved_model_config() or config_for_run(self.config["netname"], self.config["dataset"], shape,
+                                                           value_range)
+        self.arch = base.with_flags(self.config, image_shape=tuple(int(s) for s in shape),
+                                    value_range=tuple(float(v) for v in value_range))
         return VLadder(self.arch, name=self.config["netname"]).build_all()
 
     def describe(self) -> str:
         a = self.arch
         return (f"{a.architecture} layers ({a.layers}), latent dims {'/'.join(map(str, a.latent_dims))}, "
-                f"{self.model.count_parameters():,} parameters, reg {self.config['reg']}")
+                f"{self.model.count_parameters():,} parameters, reg {self.model.config.reg}")
 
     def recorded(self) -> dict:
         return {"architecture": self.arch.architecture, "latent_dims": list(self.arch.latent_dims),

@@ -1,7 +1,7 @@
 """What makes every model family a Keras model: ``fit`` / ``evaluate`` on the objective, serialisation,
 ``summary``, and the small public API shared by all families.
 
-Every model class derives from :class:`HVAEModel` (``keras.Model`` plus :class:`models.latent.LatentVariableModel`)
+Every model class derives from :class:`HVAEModel` (``keras.Model`` plus :class:`hvae.models.latent.LatentVariableModel`)
 and implements
 
     loss_terms(images, labels=None, iteration=None, training=True) -> dict of scalars with "loss"
@@ -11,7 +11,7 @@ and implements
 
 Then, as the Keras VAE example does it (a subclassed model with ``train_step`` and ``keras.metrics.Mean``
 trackers), ``model.compile(optimizer=...)``, ``model.fit(dataset)`` and ``model.evaluate(dataset)`` work on any
-``tf.data`` pipeline of ``images`` or ``(images, labels)`` batches (``datasets.load(...).batches(...)``); the
+``tf.data`` pipeline of ``images`` or ``(images, labels)`` batches (``hvae.datasets.load(...).batches(...)``); the
 objective is the same ``loss_terms`` the command line's trainer minimises (one objective, written once), its
 schedules (KL warm-up, free bits, beta annealing) driven by ``optimizer.iterations + 1``. Under a
 ``tf.distribute`` strategy the loss is divided by the number of replicas, as Keras' own ``compute_loss`` does,
@@ -25,7 +25,6 @@ recorded from a real forward pass (Keras shows ``?`` for the blocks of a subclas
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import threading
@@ -34,6 +33,8 @@ from typing import ClassVar
 import keras
 import numpy as np
 import tensorflow as tf
+
+from hvae.configs.base import ModelConfig, preset, preset_names, register_presets, setting  # noqa: F401  (the typed configs, re-exported where the models were)
 
 from .latent import LatentVariableModel
 
@@ -47,107 +48,6 @@ def _unpack(data):
     return data, None
 
 
-# ---- typed configs ------------------------------------------------------------------------------------------------
-def setting(default=dataclasses.MISSING, *, help: str = "", choices: tuple | None = None, flag: str | None = None,
-            default_factory=dataclasses.MISSING):
-    """A field of a :class:`ModelConfig` with the metadata the command line builds its flag from: ``help``, the
-    allowed ``choices`` (checked on construction) and the ``flag`` spelling where it differs from the field name
-    (the originals' ``--zdims`` for ``z_dims``)."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "flag": flag}
-    if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def _frozen(value):
-    """Lists (as JSON gives them back) become tuples, recursively, so that configs stay hashable and comparable."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Base of every model's typed configuration (one frozen dataclass per model; a variant is a subclass, as in
-    pythae's ``BaseConfig``). The fields are everything that defines the model and its objective: building a model
-    from the same config gives the same architecture, and ``model.get_config()`` is :meth:`to_dict`.
-
-    A subclass adds fields with :func:`setting` (help, choices, flag spelling) and may override :meth:`validate`
-    (raise ``ValueError`` with one line naming the setting). Lists given for tuple fields (JSON) become tuples.
-
-    Raises:
-        ValueError: a value outside its ``choices``, or what :meth:`validate` rejects.
-    """
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            frozen = _frozen(value)
-            if frozen is not value:
-                object.__setattr__(self, f.name, frozen)
-            choices = f.metadata.get("choices") if f.metadata else None
-            if choices is not None and frozen not in choices:
-                raise ValueError(f"{type(self).__name__}.{f.name} must be one of "
-                                 f"{', '.join(map(repr, choices))}, not {frozen!r}")
-        self.validate()
-
-    def validate(self) -> None:
-        """Check the fields together (a subclass overrides it); raise ``ValueError`` with one line."""
-
-    @classmethod
-    def field_names(cls) -> tuple:
-        """The settings' names, in declaration order."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    def to_dict(self) -> dict:
-        """Every field, JSON-able (tuples as lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict):
-        """The config of ``values`` (e.g. :meth:`to_dict`'s or a ``config.json``'s).
-
-        Raises:
-            ValueError: a key that is not a setting of ``cls`` (the message lists the settings).
-        """
-        cls._check_names(values)
-        return cls(**values)
-
-    def with_settings(self, settings: dict, **fields):
-        """A copy with every key of ``settings`` that is a setting of this config and not None (a flat namespace
-        such as the command line's, where every model's flags share one dict: None and absent keep this config's
-        value, keys of other models or of the run are ignored), then ``fields`` as given (the data's shape, range,
-        classes).
-
-        Raises:
-            ValueError: an unknown name in ``fields`` or an invalid value.
-        """
-        chosen = {k: settings[k] for k in self.field_names() if k not in fields and settings.get(k) is not None}
-        return self.replace(**chosen, **fields)
-
-    def replace(self, **overrides):
-        """A copy with ``overrides`` (``dataclasses.replace``), checked like a new config.
-
-        Raises:
-            ValueError: an unknown setting name (the message lists the settings) or an invalid value.
-        """
-        type(self)._check_names(overrides)
-        return dataclasses.replace(self, **overrides)
-
-    @classmethod
-    def _check_names(cls, values: dict) -> None:
-        unknown = sorted(set(values) - set(cls.field_names()))
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no setting {', '.join(map(repr, unknown))}; its settings: "
-                             f"{', '.join(cls.field_names())}")
-
-
 def config_property(name: str, doc: str | None = None) -> property:
     """A read-only model attribute that is ``model.config.<name>`` (``image_shape = config_property("image_shape")``
     in a model class)."""
@@ -155,7 +55,6 @@ def config_property(name: str, doc: str | None = None) -> property:
 
 
 _MODEL_CLASSES: dict = {}   # config class -> model class
-_PRESETS: dict = {}         # preset name -> ModelConfig
 
 
 def register(config_class):
@@ -169,35 +68,6 @@ def register(config_class):
         return keras.saving.register_keras_serializable(package="hvae")(cls)
 
     return wrap
-
-
-def register_presets(presets: dict) -> dict:
-    """Add a module's ``PRESETS`` (``{name: ModelConfig}``) to the table :func:`preset` reads; returns it.
-
-    Raises:
-        ValueError: a name that another module already registered with a different config.
-    """
-    for name, config in presets.items():
-        if name in _PRESETS and _PRESETS[name] != config:
-            raise ValueError(f"preset {name!r} is defined twice")
-        _PRESETS[name] = config
-    return presets
-
-
-def preset_names() -> list:
-    """Every registered preset's name, in registration order."""
-    return list(_PRESETS)
-
-
-def preset(name: str):
-    """The :class:`ModelConfig` of preset ``name``.
-
-    Raises:
-        ValueError: no such preset (the message lists them).
-    """
-    if name not in _PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(_PRESETS)}")
-    return _PRESETS[name]
 
 
 def model_class(config) -> type:
@@ -277,7 +147,7 @@ class HVAEModel(LatentVariableModel, keras.Model):
     - ``sample(n, labels=None, seed=None)`` -> ``(n, H, W, C)`` images from the prior, in the value range;
     - ``reconstruct(images, labels=None)`` -> ``(B, H, W, C)``: the likelihood's mean at the posterior means;
     - ``loss_terms(images, labels=None, iteration=None, training=True)`` -> dict of scalars with ``loss``;
-    - ``log_importance_weights(images, num_samples, labels=None)`` -> ``(B, K)`` nats (:mod:`models.latent`).
+    - ``log_importance_weights(images, num_samples, labels=None)`` -> ``(B, K)`` nats (:mod:`hvae.models.latent`).
     """
 
     config_class: ClassVar[type] = None
@@ -332,7 +202,7 @@ class HVAEModel(LatentVariableModel, keras.Model):
     # ---- configs, presets, Keras building and saving ----------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, **overrides):
-        """The preset ``name`` (:func:`models.preset_names`) with ``overrides`` of its settings, built.
+        """The preset ``name`` (:func:`hvae.models.preset_names`) with ``overrides`` of its settings, built.
 
         Raises:
             ValueError: unknown preset, a preset of another model class, an unknown setting or an invalid value.

@@ -120,7 +120,7 @@ def first_loss_terms(name: str, batch):
     import keras
     import tensorflow as tf
 
-    import models
+    from hvae import models
 
     keras.utils.set_random_seed(MODEL_SEED)
     model = models.from_preset(name)
@@ -396,7 +396,7 @@ def main(argv=None) -> int:
     root = args.root.resolve()
     sys.path.insert(0, str(root))
     import hvae  # noqa: F401  (TensorFlow's environment defaults before TensorFlow is imported)
-    import models
+    from hvae import models
 
     if not Path(models.__file__).resolve().is_relative_to(root):
         raise SystemExit(f"models imported from {models.__file__}, not from {root}")

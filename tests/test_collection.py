@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_cli
 
-import models
+from hvae import models
+from hvae.models import objectives
+from hvae.models import vae_collection as vc
 from hvae.runs import load_config_json
-from models import objectives
-from models import vae_collection as vc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -264,16 +265,21 @@ def test_from_preset_with_overrides():
         ["VAE", "VAE_mnist", "CVAE", "CVAE_mnist", "InfoVAE", "InfoVAE_mnist", "MMDVAE", "MMDVAE_mnist"]
 
 
-def test_from_settings_is_the_command_lines_config():
+def test_with_flags_is_the_command_lines_config():
+    """The one path from a command line to a model config: the base config, the flags given (None: not given;
+    keys of other models and of the run are not read), then the data."""
     settings = {"latent_dim": 8, "likelihood": "bernoulli", "legacy": False, "alpha": None, "lambda_": 2.0,
                 "mmd_bandwidth": None, "epochs": 3}
-    config = vc.InfoVAEConfig.from_settings(settings, (28, 28, 1), (0, 1))
+    config = vc.InfoVAEConfig().with_flags(settings, image_shape=(28, 28, 1), value_range=(0, 1))
     assert config == vc.PRESETS["InfoVAE_mnist"].replace(latent_dim=8, lambda_=2.0)
-    assert vc.VAEConfig.from_settings(settings, [28, 28, 1], [-1, 1]) == vc.VAEConfig(
+    assert vc.VAEConfig().with_flags(settings, image_shape=[28, 28, 1], value_range=[-1, 1]) == vc.VAEConfig(
         image_shape=(28, 28, 1), latent_dim=8, value_range=(-1.0, 1.0))  # InfoVAE's weights are not the VAE's
-    assert vc.CVAEConfig.from_settings({}, (28, 28, 1), (0, 1), 7).num_classes == 7
+    assert vc.CVAEConfig().with_flags({}, image_shape=(28, 28, 1), num_classes=7).num_classes == 7
     with pytest.raises(ValueError, match="num_classes"):
-        vc.CVAEConfig.from_settings({}, (28, 28, 1), (0, 1), None)
+        vc.CVAEConfig().with_flags({}, image_shape=(28, 28, 1), num_classes=None)
+    # a base that is not the default (a saved run's config, a preset) keeps what the flags do not set
+    base = vc.PRESETS["InfoVAE_mnist"].replace(latent_dim=16, alpha=0.5)
+    assert base.with_flags({"lambda_": 3.0, "latent_dim": None}) == base.replace(lambda_=3.0)
 
 
 INTERFACE = {  # HVAEModel's signatures: (name, default) of the common parameters, in order
@@ -482,7 +488,7 @@ def _train(model, dataset, steps, lr, batch_size=64):
 
 @pytest.fixture(scope="module")
 def digits():
-    import datasets
+    from hvae import datasets
 
     return datasets.load("digits")
 
@@ -499,7 +505,7 @@ def test_loss_falls_on_digits(digits, name):
 
 
 def test_elbo_rises_on_binarized_mnist(shared_data):
-    import datasets
+    from hvae import datasets
     from tests.conftest import shared_subdir
 
     data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
@@ -627,14 +633,6 @@ def check_pair(path: Path):
     assert (right[..., 0] == right[..., 1]).all()  # a one-channel model's reconstruction is grey
 
 
-def _main(argv, capsys, script_mode=None):
-    from hvae import cli
-
-    status = cli.main(argv, script_mode=script_mode, prog="train.py")
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, capsys):
     cwd, _ = trained_run
     monkeypatch.chdir(cwd)
@@ -651,7 +649,7 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
         (["VAE", "train", "--dataset=digits", "--best"], "--best chooses the checkpoint that 'generate' and 'evaluate' restore"),
     ]
     for argv, expected in bad:
-        status, _, err = _main(argv, capsys)
+        status, _, err = run_cli(argv, capsys)
         assert expected in _one_error_line(status, err), (argv, err)
 
     # a run folder with config.json but no checkpoint
@@ -659,36 +657,36 @@ def test_cli_cvae_and_bad_inputs_in_process(trained_run, tmp_path, monkeypatch, 
     run.mkdir(parents=True)
     saved = json.loads((cwd / "model/VAE_digits/config.json").read_text())
     (run / "config.json").write_text(json.dumps({**saved, "netname": "VAE_empty"}))
-    status, _, err = _main(["VAE", "generate", "--netname=VAE_empty"], capsys)
+    status, _, err = run_cli(["VAE", "generate", "--netname=VAE_empty"], capsys)
     assert "no checkpoint" in _one_error_line(status, err)
-    status, _, err = _main(["VAE", "generate", "--netname=VAE_empty", "--best"], capsys)
+    status, _, err = run_cli(["VAE", "generate", "--netname=VAE_empty", "--best"], capsys)
     assert "no best checkpoint" in _one_error_line(status, err)
     # --best restores model/<netname>/best/ (epoch 1 of the trained run)
-    status, out, err = _main(["VAE", "generate", "--best", "--netname=VAE_digits"], capsys)
+    status, out, err = run_cli(["VAE", "generate", "--best", "--netname=VAE_digits"], capsys)
     assert status == 0, err
     assert "VAE_digits (VAE) at iteration 20 (best checkpoint) (model/VAE_digits/best/ckpt-20)" in out, out
 
     # another --netname of the same model keeps its figures in images/<netname>/, not the first run's
     before = {p.name: p.stat().st_mtime for p in (cwd / "images/VAE_digits").glob("*.png")}
-    status, out, err = _main(["VAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=2",
+    status, out, err = run_cli(["VAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=2",
                               "--netname=VAE_other"], capsys)
     assert status == 0 and (cwd / "images/VAE_other/grid_1.png").is_file(), err
     assert {p.name: p.stat().st_mtime for p in (cwd / "images/VAE_digits").glob("*.png")} == before
 
     # CVAE: a short run stopped mid-epoch still gets its grid; generate with and without a label
-    status, out, err = _main(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)
+    status, out, err = run_cli(["CVAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=3"], capsys)
     assert status == 0, err
     assert "test ELBO" in out
     check_grid(cwd / "images/CVAE_digits/grid_1.png")
-    status, out, err = _main(["CVAE", "generate", "grey.png", "--label=10"], capsys)
+    status, out, err = run_cli(["CVAE", "generate", "grey.png", "--label=10"], capsys)
     assert "out of range" in _one_error_line(status, err)
-    status, out, err = _main(["CVAE", "generate", "grey.png", "--label=7"], capsys)
+    status, out, err = run_cli(["CVAE", "generate", "grey.png", "--label=7"], capsys)
     assert status == 0 and "class 7" in out, err
-    status, out, err = _main(["CVAE", "generate"], capsys)
+    status, out, err = run_cli(["CVAE", "generate"], capsys)
     assert status == 0, err
     from hvae.figures import read_png
 
     assert read_png(str(cwd / "images/CVAE_digits/samples.png")).shape[:2] == (280, 280)
     check_pair(cwd / "images/CVAE_digits/grey_reconstruction.png")
-    status, _, err = _main(["CVAE", "generate", "--label=2"], capsys)
+    status, _, err = run_cli(["CVAE", "generate", "--label=2"], capsys)
     assert "--label" in _one_error_line(status, err)

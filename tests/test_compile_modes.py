@@ -71,7 +71,7 @@ def test_every_case_builds_from_its_preset_with_the_runs_optimizer():
     family's optimizer and learning rate, and one step of the trainer's objective gives a finite loss."""
     import keras
 
-    import models
+    from hvae import models
 
     cases = _cases()
     expected = {"vladder_mnist": ("Adam", 2e-4, 0.9), "VAE_mnist": ("Adam", 1e-4, 0.5),

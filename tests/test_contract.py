@@ -22,19 +22,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-from models.base import HVAEModel, ModelConfig
+from hvae import models
+from hvae.models.base import HVAEModel, ModelConfig
 
 PRESETS = models.preset_names()
 BATCH = 2
 
 # One real override per family: a setting that changes the model or its objective (checked to take effect).
 OVERRIDES = {
-    "models.vladder": {"reg": "mmd"},
-    "models.vae_collection": {"latent_dim": 10},
-    "models.lvae": {"free_bits": 0.25},
-    "models.lvae2": {"beta_constant": 0.5},
-    "models.laplace_vae": {"z_dim": 8},
+    "hvae.models.vladder": {"reg": "mmd"},
+    "hvae.models.vae_collection": {"latent_dim": 10},
+    "hvae.models.lvae": {"free_bits": 0.25},
+    "hvae.models.lvae2": {"beta_constant": 0.5},
+    "hvae.models.laplace_vae": {"z_dim": 8},
 }
 
 
@@ -201,7 +201,7 @@ def test_contract(name, tmp_path):
 
 
 def test_import_models_is_enough_for_load_model(tmp_path):
-    """In a new process, ``import models`` (nothing else of ours) lets ``keras.models.load_model`` read a file of
+    """In a new process, ``from hvae import models`` (nothing else of ours) lets ``keras.models.load_model`` read a file of
     every family, with the weights it was saved with."""
     expected = {}
     for module in models.MODEL_MODULES:
@@ -211,7 +211,7 @@ def test_import_models_is_enough_for_load_model(tmp_path):
         path = str(tmp_path / f"{name}.keras")
         model.save(path)
         expected[path] = float(sum(float(np.sum(v.numpy(), dtype=np.float64)) for v in model.weights))
-    code = ("import json, sys, numpy as np, keras, models\n"
+    code = ("import json, sys, numpy as np, keras\nfrom hvae import models\n"
             "out = {p: float(sum(float(np.sum(v.numpy(), dtype=np.float64)) for v in keras.models.load_model(p).weights))"
             " for p in json.loads(sys.argv[1])}\nprint(json.dumps(out))")
     r = subprocess.run([sys.executable, "-c", code, json.dumps(list(expected))], cwd=tmp_path, capture_output=True,

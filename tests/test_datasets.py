@@ -19,8 +19,8 @@ import scipy.io
 from conftest import shared_subdir
 from formats import pattern_images, write_cifar, write_idx, write_mnist, write_svhn
 
-import datasets
-from datasets import base
+from hvae import datasets
+from hvae.datasets import base
 from hvae.errors import DatasetError
 
 # --------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import pytest
 from conftest import shared_subdir
 from formats import write_image
 
-import datasets
-from datasets import base, celeba, lsun
+from hvae import datasets
+from hvae.datasets import base, celeba, lsun
 from hvae.errors import DatasetError
 
 

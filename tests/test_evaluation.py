@@ -17,7 +17,7 @@ import tensorflow_probability as tfp
 
 from hvae.errors import ConfigError
 from hvae.evaluation import Evaluator, density_kind
-from models.latent import LatentVariableModel, per_sample, terms_from_layers, tile_batch
+from hvae.models.latent import LatentVariableModel, per_sample, terms_from_layers, tile_batch
 
 tfd = tfp.distributions
 
@@ -194,8 +194,8 @@ def test_active_units_count_posterior_mean_variance():
 # --------------------------------------------------------------------------------------------------
 def test_collection_vae_weights_match_its_elbo():
     """The K = 1 bound is the ELBO the trainer reports: equal in expectation (the trainer's KL is analytic)."""
-    import models.vae_collection as vc
-    from models import objectives
+    from hvae.models import objectives
+    from hvae.models import vae_collection as vc
 
     tf.random.set_seed(0)
     model = vc.VAE.from_preset("VAE_mnist", latent_dim=16)
@@ -214,9 +214,9 @@ def test_collection_vae_weights_match_its_elbo():
 
 
 def test_vladder_weights_match_its_objective():
-    from models import objectives
-    from models.layers import moving_statistics_only
-    from models.vladder import PRESETS, VLadder
+    from hvae.models import objectives
+    from hvae.models.layers import moving_statistics_only
+    from hvae.models.vladder import PRESETS, VLadder
 
     tf.random.set_seed(0)
     model = VLadder(PRESETS["vladder_mnist"]).build_all()

@@ -74,7 +74,7 @@ def test_every_suggested_flag_exists_and_parses(where, suggestion):
 
 def test_the_mnist_hint_parses():
     """The hint that once said ``--train_split test`` (no such flag)."""
-    from datasets.mnist import _from_idx
+    from hvae.datasets.mnist import _from_idx
 
     with pytest.raises(Exception) as err:
         _from_idx(str(ROOT / "no_such_folder"), "train")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hvae", "models", "datasets")
+FOLDERS = {"hvae": "hvae", "models": "hvae.models", "datasets": "hvae.datasets"}   # folder -> installed package
 
 # module (or package prefix) -> layer; a module may import its own layer or lower ones, never a higher one
 LAYERS = {
     "hvae": 0, "hvae.errors": 0, "hvae.environment": 0, "hvae.runtime": 0, "hvae.lock": 0,
-    "hvae.figures": 1, "hvae.optimizers": 1, "hvae.progress": 1, "hvae.compare": 1,
-    "models": 2, "datasets": 2,
+    "hvae.configs": 1, "hvae.figures": 1, "hvae.optimizers": 1, "hvae.progress": 1, "hvae.compare": 1,
+    "hvae.models": 2, "hvae.datasets": 2,
     "hvae.runs": 3, "hvae.trainer": 3, "hvae.evaluation": 3, "hvae.task": 3, "hvae.family": 3,
     "hvae.*_task": 4,
     "hvae.registry": 5, "hvae.api": 5, "hvae.cli": 5, "hvae.originals": 5,
@@ -28,16 +28,20 @@ def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
-    return ".".join(parts)
+    return ".".join([FOLDERS[parts[0]], *parts[1:]])
 
 
 def _layer(module: str) -> int:
     if module in LAYERS:
         return LAYERS[module]
+    if module.startswith("hvae.configs."):
+        return LAYERS["hvae.configs"]
+    if module.startswith(("hvae.models.", "hvae.datasets.")):
+        return LAYERS[".".join(module.split(".")[:2])]
     if module.startswith("hvae.") and module.endswith("_task"):
         return LAYERS["hvae.*_task"]
-    top = module.split(".")[0]
-    if top in ("models", "datasets"):
+    top = ".".join(module.split(".")[:2])
+    if top in ("hvae.models", "hvae.datasets"):
         return LAYERS[top]
     raise AssertionError(f"{module} has no layer in tests/test_imports.py: give it one")
 
@@ -62,7 +66,7 @@ def _imports(path: Path, module: str) -> set:
         else:
             continue
         for name in names:
-            if name.split(".")[0] in PACKAGES:
+            if name.split(".")[0] == "hvae":
                 found.add(name)
     return found
 
@@ -78,7 +82,7 @@ def _known(name: str, modules: set) -> str | None:
 
 
 def _graph() -> dict:
-    files = {(_module_name(p)): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    files = {(_module_name(p)): p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")}
     modules = set(files)
     return {m: {k for k in (_known(n, modules) for n in _imports(p, m)) if k and k != m} for m, p in files.items()}
 
@@ -124,7 +128,20 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     assert _layer("hvae.cli") > _layer("hvae.task")
 
 
-@pytest.mark.parametrize("module", ["models.lvae", "models.base", "datasets.base"])
+@pytest.mark.parametrize("module", ["hvae.models.lvae", "hvae.models.base", "hvae.datasets.base"])
 def test_models_and_datasets_import_only_the_bottom_of_hvae(module):
     imported = _graph()[module]
     assert all(_layer(t) <= 2 for t in imported), imported
+
+
+def test_the_configs_import_no_tensorflow():
+    """The command line reads every family's configs before TensorFlow starts (--gpus, the threading settings)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pkgutil, importlib, hvae.configs as c; "
+            "[importlib.import_module('hvae.configs.' + m.name) for m in pkgutil.iter_modules(c.__path__)]; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'tensorflow_probability') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

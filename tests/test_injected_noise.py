@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-from models.latent import injected_noise, sample_and_log_prob
-from models.laplace_vae import (HF, IAF, SAVAE, VLAE, HFConfig, IAFConfig, LaplaceConfig, LaplaceModel, SAVAEConfig,
-                                VLAEConfig)
+from hvae import models
+from hvae.models.laplace_vae import (
+    HF,
+    IAF,
+    SAVAE,
+    VLAE,
+    HFConfig,
+    IAFConfig,
+    LaplaceConfig,
+    LaplaceModel,
+    SAVAEConfig,
+    VLAEConfig,
+)
+from hvae.models.latent import injected_noise, sample_and_log_prob
 
 SMALL = dict(image_shape=(4, 4, 1), z_dim=3, hidden_dim=8, output_dist="bernoulli", binarize=False)
 

@@ -1,6 +1,6 @@
 """Inputs checked where they enter the library: the Python API's entry points (``encode``, ``loss_terms``,
 ``reconstruct``, ``log_importance_weights``, ``fit``) refuse a batch that is not what the model takes with one
-``ValueError`` that says what was expected, never a TensorFlow trace; and ``import models`` starts TensorFlow
+``ValueError`` that says what was expected, never a TensorFlow trace; and ``from hvae import models`` starts TensorFlow
 without its C++ start-up lines, as the command line does.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
+from hvae import models
 
 # one small preset per family (the checks live once, in models.base, for every family)
 PRESETS = ["VAE_mnist", "CVAE_mnist", "VLAE_VAE_binarized_mnist", "LVAE2_mnist", "LVAE_mnist_3", "vladder_mnist"]
@@ -104,8 +104,8 @@ def _stderr_of(code: str, **env) -> str:
 
 
 def test_import_models_is_quiet_unless_the_user_asks():
-    """``import models`` and a first model print nothing on stderr (TensorFlow's C++ start-up lines are silenced as
+    """``from hvae import models`` and a first model print nothing on stderr (TensorFlow's C++ start-up lines are silenced as
     on the command line); with TF_CPP_MIN_LOG_LEVEL set by the user, TensorFlow's lines show as they asked."""
-    code = "import models; m = models.from_preset('VAE_mnist'); m.loss_terms(*m.example_inputs(2))"
+    code = "from hvae import models; m = models.from_preset('VAE_mnist'); m.loss_terms(*m.example_inputs(2))"
     assert _stderr_of(code) == ""
     assert _stderr_of(code, TF_CPP_MIN_LOG_LEVEL="0") != ""

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
-from models import vae_collection as vc
-from models.vladder import VLadder
+from hvae import models
+from hvae.models import vae_collection as vc
+from hvae.models.vladder import VLadder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def _perturb_batch_norm(model, seed=0):
 def test_vladder_fit_warm_up_and_round_trip(tmp_path):
     """fit drives the KL warm-up by the optimizer's iteration count; save / load_model keep every weight, every
     batch-norm statistic and the objective's settings."""
-    import datasets
+    from hvae import datasets
 
     model = VLadder.from_preset("vladder_mnist")
     model.compile(optimizer=keras.optimizers.Adam(2e-4, epsilon=1e-8))
@@ -68,7 +68,7 @@ def test_collection_round_trip(tmp_path, name, options):
 
 
 def test_fit_and_evaluate_train_the_models_own_objective():
-    import datasets
+    from hvae import datasets
 
     tf.random.set_seed(0)
     data = datasets.load("digits")
@@ -147,7 +147,7 @@ def test_export_from_the_command_line(tmp_path, monkeypatch, capsys):
     run = hvae.load_run("model/VAE_digits")
     x = tf.random.stateless_uniform((2, 28, 28, 1), seed=(3, 4))
     np.testing.assert_array_equal(loaded.reconstruct(x).numpy(), run.model.reconstruct(x).numpy())
-    assert run.iteration == 3 and run.config["latent_dim"] == 8
+    assert run.iteration == 3 and run.model.config.latent_dim == 8
     capsys.readouterr()
     assert main(["VAE", "--export", "vae.h5"], script_mode="generate", prog="generate.py") == 2
     assert "ending in .keras" in capsys.readouterr().err

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_cli
 
-from models import laplace_vae as lv
+from hvae.models import laplace_vae as lv
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = (4, 4, 1)          # D = 16
@@ -69,7 +70,7 @@ COUNTS = {"VLAE_VAE": 1_361_884, "VLAE": 1_361_884, "SAVAE": 1_361_884, "HF": 1_
 
 
 def test_parameter_counts_and_initialisation():
-    import models
+    from hvae import models
 
     for name, expected in COUNTS.items():
         model = models.from_preset(f"{name}_binarized_mnist")
@@ -403,7 +404,7 @@ def test_evaluator_shares_one_binarisation_per_batch(monkeypatch):
 def test_keras_serialisation_presets_fit_and_public_api(tmp_path):
     import keras
 
-    import models
+    from hvae import models
 
     model = _small("IAF", "gaussian", n_flow=2, legacy=True)
     path = str(tmp_path / "iaf.keras")
@@ -468,7 +469,7 @@ OLD_CONFIGS = {
 
 
 def test_presets_are_typed_configs_of_the_originals_networks():
-    import models
+    from hvae import models
 
     assert list(lv.PRESETS) == [f"{m}_{d}" for m in ("VLAE", "VLAE_VAE", "HF", "IAF", "SAVAE")
                                 for d in ("mnist", "binarized_mnist")]
@@ -483,7 +484,7 @@ def test_presets_are_typed_configs_of_the_originals_networks():
 
 
 def test_from_preset_with_overrides():
-    import models
+    from hvae import models
 
     vlae = models.from_preset("VLAE_binarized_mnist", n_update=2, z_dim=10)
     assert type(vlae) is lv.VLAE and vlae.name == "VLAE"
@@ -542,12 +543,12 @@ def test_config_round_trip_validation_and_settings():
     # a flat namespace of settings (the command line's): None -> the default, other keys left out
     flags = dict(model="VLAE", dataset="digits", z_dim=4, hidden_dim=None, n_flow=None, legacy=False, n_update=2,
                  update_lr=None, update_schedule="geometric", binarize=None)
-    config = lv.VLAEConfig.from_settings(flags, image_shape=(8, 8, 1), binarize=None)
+    config = lv.VLAEConfig().with_flags(flags, image_shape=(8, 8, 1), binarize=None)
     assert config == lv.VLAEConfig(image_shape=(8, 8, 1), z_dim=4, n_update=2, update_schedule="geometric")
     assert config.own_settings() == {"n_update": 2, "update_schedule": "geometric"}    # update_lr unused
     assert lv.VLAEConfig().own_settings() == {"n_update": 4, "update_lr": 0.5, "update_schedule": "harmonic"}
-    assert lv.IAFConfig.from_settings(flags).own_settings() == {"n_flow": 4, "iaf_dim": 500, "legacy": False}
-    assert lv.LaplaceConfig.from_settings(flags).own_settings() == {}
+    assert lv.IAFConfig().with_flags(flags).own_settings() == {"n_flow": 4, "iaf_dim": 500, "legacy": False}
+    assert lv.LaplaceConfig().with_flags(flags).own_settings() == {}
     assert lv.models_with_setting("n_flow") == ("HF", "IAF") and lv.models_with_setting("legacy") == ("IAF", "SAVAE")
     # the model's get_config is its config and its name; from_config gives the same config back
     model = _small("HF", "gaussian", n_flow=2)
@@ -575,7 +576,7 @@ def test_old_keras_file_loads(tmp_path):
     wrote it loads, with every weight."""
     import zipfile
 
-    import models
+    from hvae import models
 
     for name in ("IAF", "VLAE"):
         old = OLD_CONFIGS[name]
@@ -600,7 +601,7 @@ def test_old_keras_file_loads(tmp_path):
 def test_the_interface_has_one_signature():
     import inspect
 
-    from models.base import HVAEModel
+    from hvae.models.base import HVAEModel
 
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     for cls in lv.MODELS.values():
@@ -648,7 +649,7 @@ def test_encode_reconstruct_and_posterior_means_are_deterministic(name, settings
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def binarized_mnist(shared_data):
-    import datasets
+    from hvae import datasets
     from tests.conftest import shared_subdir
 
     return datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
@@ -682,8 +683,7 @@ def test_loss_falls_on_binarized_mnist(binarized_mnist, name):
 
 
 def test_data_statistics_of_the_task(tmp_path):
-    import datasets
-
+    from hvae import datasets
     from hvae.laplace_task import LaplaceTask
 
     config = dict(model="VLAE_VAE", mode="train", run_dir=str(tmp_path), batch_size=64, output_dist="gaussian",
@@ -709,7 +709,10 @@ def test_data_statistics_of_the_task(tmp_path):
     s = 0.05 + 0.9 * (pixels * 255 + 0.5) / 256
     assert np.abs(logit["pixel_mean"] - np.log(s / (1 - s)).mean(0)).max() < 0.05
     # weight decay is PyTorch's coupled L2: w/2 |theta|^2 added to the loss
+    # (a setting of the model's objective: Keras' fit and the command line train the same loss)
     task.config = {**config, "weight_decay": 0.01}
+    task.build(data.shape, data.value_range)
+    assert task.model.config.weight_decay == 0.01
     terms = task.loss_terms(tf.constant(_grey((28, 28, 1), b=2)), None, 1)
     l2 = sum(float(tf.reduce_sum(v ** 2)) for v in task.model.trainable_variables)
     assert float(terms["weight_decay"]) == pytest.approx(0.005 * l2, rel=1e-5)
@@ -737,14 +740,6 @@ def _one_error_line(status, err):
     return lines[0]
 
 
-def _main(argv, capsys):
-    from hvae import cli
-
-    status = cli.main(argv, prog="train.py")
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
     """``train`` in a subprocess (the real start-up), then resume, evaluate, generate and the bad inputs through
     ``hvae.cli.main`` in this process. scikit-learn's digits (grey, 8-bit) with the Bernoulli output exercise the
@@ -759,24 +754,25 @@ def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
     run = tmp_path / "model" / "VLAE_digits"
     from hvae.runs import load_config_json
 
-    config = load_config_json(str(run))           # config.json's settings, flat
-    assert config["binarize"] is True and config["n_update"] == 2 and config["learning_rate"] == 5e-4
+    config = load_config_json(str(run))           # config.json's settings, flat; the model's in its typed section
+    assert config["model_config"]["binarize"] is True and config["model_config"]["n_update"] == 2
+    assert config["learning_rate"] == 5e-4 and "n_update" not in config
     assert (run / "best" / "checkpoint").exists()
     for name in ("data", "reconstruction", "samples", "overview", "updates"):
         assert (run / "figures" / name / "epoch1.png").exists(), name
     monkeypatch.chdir(tmp_path)
     # resume: continues from iteration 4; a changed model flag is refused
-    status, out, err = _main(["VLAE", "train", "--netname=VLAE_digits", "--max_iterations=6"], capsys)
+    status, out, err = run_cli(["VLAE", "train", "--netname=VLAE_digits", "--max_iterations=6"], capsys)
     assert status == 0, err
     assert "resumed from" in out and "iteration 4" in out and "done at iteration 6" in out
-    status, out, err = _main(["VLAE", "train", "--netname=VLAE_digits", "--n_update=3"], capsys)
+    status, out, err = run_cli(["VLAE", "train", "--netname=VLAE_digits", "--n_update=3"], capsys)
     assert "--n_update=2 but this run asks for --n_update=3" in _one_error_line(status, err)
-    status, out, err = _main(["VLAE", "evaluate", "--iw_samples=20", "--num_images=30", "--best"], capsys)
+    status, out, err = run_cli(["VLAE", "evaluate", "--iw_samples=20", "--num_images=30", "--best"], capsys)
     assert status == 0, err
     result = json.loads((run / "evaluation" / "test_k20_n30.json").read_text())
     assert result["density"]["kind"] == "log-probability" and result["bits_per_dim"] is not None  # binarised
     assert result["elbo"]["mean"] <= result["iw_bound"]["mean"] < 0 and result["iteration"] in (4, 6)
-    status, out, err = _main(["VLAE", "generate"], capsys)
+    status, out, err = run_cli(["VLAE", "generate"], capsys)
     assert status == 0, err
     assert "wrote" in out and (run / "figures" / "updates" / "current.png").exists()
     from hvae.figures import read_png
@@ -793,15 +789,15 @@ def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
         cv2.imwrite(str(folder / f"{i}.png"), (np.random.RandomState(i).rand(8, 8, 3) * 255).astype(np.uint8))
     data = ["--dataset=digits", "--netname=other"]
     bad = [
-        (["VLAE", "train", "--n_update=-1"] + data, "--n_update must be an integer >= 0, got -1"),
-        (["VLAE", "train", "--n_update=1.5"] + data, "invalid int value: '1.5'"),
-        (["HF", "train", "--n_flow=0"] + data, "--n_flow must be an integer >= 1"),
+        (["VLAE", "train", "--n_update=-1"] + data, "argument --n_update: must be at least 0, got -1"),
+        (["VLAE", "train", "--n_update=1.5"] + data, "argument --n_update: expected an integer, got '1.5'"),
+        (["HF", "train", "--n_flow=0"] + data, "argument --n_flow: must be at least 1, got 0"),
         (["SAVAE", "train", "--svi_lr=0"] + data, "--svi_lr must be positive"),
         (["HF", "train", "--n_update=2"] + data, "--n_update does not apply to HF (only to VLAE)"),
         (["VLAE", "train", "--legacy"] + data, "--legacy does not apply to VLAE"),
         (["VLAE", "train", "--output_dist=bernoulli", "--logit_transform"] + data, "--logit_transform applies to"),
         (["VLAE", "train", "--logit_transform=maybe"] + data, "expected true or false, got 'maybe'"),
-        (["IAF", "train", "--z_dim=1"] + data, "--z_dim must be an integer >= 2"),
+        (["IAF", "train", "--z_dim=1"] + data, "IAF needs z_dim >= 2"),
         (["VLAE", "train", "--update_schedule=geometric", "--update_lr=0.3"] + data, "--update_lr does not apply"),
         (["VLAE", "train", "--output_dist=bernoulli", "--dataset=folder", f"--db_path={tmp_path / 'colour'}",
           "--netname=colour"], "--output_dist bernoulli takes grey images"),
@@ -809,12 +805,12 @@ def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
         (["VLAE", "evaluate", "--n_update=2"], "--n_update applies to 'train'"),
     ]
     for argv, expected in bad:
-        status, _, err = _main(argv, capsys)
+        status, _, err = run_cli(argv, capsys)
         assert expected in _one_error_line(status, err), (argv, err)
 
 
 def test_logit_transform_needs_8_bit_data(shared_data, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, _, err = _main(["VLAE", "train", "--logit_transform=true", "--dataset=binarized_mnist",
+    status, _, err = run_cli(["VLAE", "train", "--logit_transform=true", "--dataset=binarized_mnist",
                             f"--db_path={shared_data / 'binarized_mnist'}"], capsys)
     assert "binarized_mnist's pixels are binary" in _one_error_line(status, err)

@@ -13,8 +13,9 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import one_line_error, run_cli
 
-from models import laplace_vae as lv
+from hvae.models import laplace_vae as lv
 
 # pythae's examples/scripts/reproducibility/vae.py: nn.Linear(784, 400), nn.Linear(400, 40) twice (embedding and
 # log_var), nn.Linear(40, 400), nn.Linear(400, 784)
@@ -23,7 +24,7 @@ PYTHAE_GAMMA = 10 ** (-1 / 5)
 
 
 def _pythae_vae():
-    import models
+    from hvae import models
 
     return models.from_preset("VLAE_VAE_binarized_mnist", hidden_dim=400, z_dim=40, hidden_layers=1)
 
@@ -48,7 +49,7 @@ def test_one_hidden_layer_is_pythaes_vae():
 
 
 def test_the_default_depth_keeps_the_originals_network_and_variable_paths():
-    import models
+    from hvae import models
 
     model = models.from_preset("VLAE_VAE_binarized_mnist")
     assert model.config.hidden_layers == 2 and model.count_parameters() == 1_361_884   # docs/laplace.md
@@ -147,20 +148,6 @@ def test_the_optimizer_step_uses_the_rate_of_its_own_iteration():
     np.testing.assert_allclose(moves[100_000] / moves[99_999], PYTHAE_GAMMA, rtol=1e-4)
 
 
-def _main(argv, capsys):
-    from hvae import cli
-
-    status = cli.main(argv, prog="train.py")
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def _one_error_line(status, err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert status != 0 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypatch):
     """digits (batch 64: 20 steps an epoch), milestones after epochs 1 and 2 with decay 0.5:
     config.json records the schedule; a resumed run restores the optimizer's step and continues at the rate of that
@@ -169,7 +156,7 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
     base = ["VLAE_VAE", "train", "--dataset=digits", "--output_dist=bernoulli", "--z_dim=4", "--hidden_dim=16",
             "--hidden_layers=1", "--init=torch_default", "--batch_size=64", "--learning_rate=1e-3", "--seed=1"]
     common = base + ["--lr_milestones=1,2", "--lr_decay=0.5", "--netname=sched"]
-    status, out, err = _main(common + ["--max_iterations=15"], capsys)
+    status, out, err = run_cli(common + ["--max_iterations=15"], capsys)
     assert status == 0, err
     assert "hidden 16 x 1 layer" in out
     assert "learning rate 0.001 at optimizer step 0; x 0.5 after epochs 1, 2 (steps 20, 40)" in out
@@ -179,13 +166,13 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
     assert config["derived"]["lr_values"] == pytest.approx([1e-3, 5e-4, 2.5e-4])
     assert config["model"]["hidden_layers"] == 1 and config["model"]["init"] == "torch_default"
 
-    status, out, err = _main(common + ["--max_iterations=30"], capsys)          # resume inside epoch 1
+    status, out, err = run_cli(common + ["--max_iterations=30"], capsys)          # resume inside epoch 1
     assert status == 0, err
     assert "resumed from" in out and "learning rate 0.001 at optimizer step 15;" in out
-    status, out, err = _main(common + ["--max_iterations=50"], capsys)          # resume inside epoch 2
+    status, out, err = run_cli(common + ["--max_iterations=50"], capsys)          # resume inside epoch 2
     assert status == 0, err
     assert "learning rate 0.0005 at optimizer step 30;" in out and "done at iteration 50" in out
-    status, out, err = _main(common + ["--max_iterations=60"], capsys)          # resume inside epoch 3
+    status, out, err = run_cli(common + ["--max_iterations=60"], capsys)          # resume inside epoch 3
     assert status == 0, err
     assert "learning rate 0.00025 at optimizer step 50;" in out
 
@@ -193,7 +180,7 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
 
     run = load_run("model/sched")
     assert run.iteration == 60
-    status, out, err = _main(["VLAE_VAE", "evaluate", "--netname=sched", "--iw_samples=5", "--num_images=20"],
+    status, out, err = run_cli(["VLAE_VAE", "evaluate", "--netname=sched", "--iw_samples=5", "--num_images=20"],
                              capsys)
     assert status == 0, err
 
@@ -207,10 +194,10 @@ def test_cli_schedule_is_recorded_resumed_and_checked(tmp_path, capsys, monkeypa
          "--lr_milestones=1,2 but this run asks for --lr_milestones=1,3"),
         (common + ["--hidden_layers=2"], "--hidden_layers=1 but this run asks for --hidden_layers=2"),
         (["VLAE_VAE", "train", "--dataset=digits", "--hidden_layers=0", "--netname=x"],
-         "--hidden_layers must be an integer >= 1, got 0"),
+         "argument --hidden_layers: must be at least 1, got 0"),
         (common + ["--init=original"], "--init=torch_default but this run asks for --init=original"),
         (["VLAE_VAE", "train", "--dataset=digits", "--init=xavier", "--netname=x"], "invalid choice: 'xavier'"),
     ]
     for argv, expected in bad:
-        status, _, err = _main(argv, capsys)
-        assert expected in _one_error_line(status, err), (argv, err)
+        status, _, err = run_cli(argv, capsys)
+        assert expected in one_line_error(status, err, exit_code=None), (argv, err)

@@ -19,17 +19,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import one_line_error, run_cli, shared_subdir
 
-from hvae.cli import main
 from hvae.figures import read_png
-from hvae.runs import load_config_json
 from hvae.lvae_task import PRESET_NAMES, PRESET_TEST_BATCH_SIZES
-from models.discretized_logistic import (DiscretizedLogistic, DiscretizedLogisticMixture,
-                                         discretized_logistic_log_prob_per_subpixel, mixture_log_prob_per_pixel,
-                                         sample_mixture)
-from models.lvae import LVAE, PRESETS, LVAEConfig
-
-from conftest import shared_subdir
+from hvae.models import lvae_blocks
+from hvae.models.discretized_logistic import (
+    DiscretizedLogistic,
+    DiscretizedLogisticMixture,
+    discretized_logistic_log_prob_per_subpixel,
+    mixture_log_prob_per_pixel,
+    sample_mixture,
+)
+from hvae.models.lvae import LVAE, PRESETS, LVAEConfig
+from hvae.runs import load_config_json
 
 TINY = dict(z_dims=(3, 4), downsample=(1, 1), blocks_per_layer=1, n_filters=8, skip=True, gated=True,
             learn_top_prior=True)
@@ -129,7 +132,7 @@ def test_presets_match_the_readme_recipe():
     assert PRESETS["LVAE_mnist_12"].downsample == (0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0)
     assert PRESETS["LVAE_mnist_3"].downsample == (1, 1, 1)
     assert PRESET_TEST_BATCH_SIZES == {"mnist_12": 2000}
-    import models
+    from hvae import models
 
     assert "LVAE_celeba_20" in models.preset_names()                        # registered for models.from_preset
 
@@ -356,7 +359,7 @@ def test_data_dependent_init_normalises_every_conv_output():
 
 
 def test_loss_falls_on_binarized_mnist(shared_data):
-    import datasets
+    from hvae import datasets
 
     data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
     model = tiny(n_filters=16, z_dims=(4, 4), free_bits=0.0)
@@ -432,7 +435,7 @@ OLD_GET_CONFIG = {
 
 
 def test_from_preset_with_overrides():
-    import models
+    from hvae import models
 
     with weights_declared_only():
         model = LVAE.from_preset("LVAE_mnist_3", free_bits=1.0, z_dims=(8, 16, 4), n_filters=32)
@@ -502,16 +505,16 @@ def test_config_from_the_command_lines_flags():
     back = config.flag_values()
     assert (back["zdims"], back["nfilters"], back["no_bn"], back["freebits"], back["no_initial_downscaling"]) == (
         [4] * 12, 16, True, 0.25, True)
-    assert LVAEConfig.flag_overrides(back) == {k: v for k, v in config.to_dict().items()
-                                               if k not in ("image_shape", "value_range")}
+    assert LVAEConfig.given_flags(back) == {k: v for k, v in config.to_dict().items()
+                                            if k not in ("image_shape", "value_range")}
     # flags not given (None) keep the preset's; the data fields never come from the flags (a resumed config.json)
-    assert LVAEConfig.flag_overrides({"zdims": None, "image_shape": [64, 64, 3], "skip": None}) == {}
+    assert LVAEConfig.given_flags({"zdims": None, "image_shape": [64, 64, 3], "skip": None}) == {}
     with pytest.raises(ValueError, match="RGB images"):
         LVAEConfig.from_flags({**defaults, "likelihood": "discr_log_mix"}, (28, 28, 1), (0.0, 1.0))
 
 
 def test_the_shared_interface():
-    from models.base import HVAEModel
+    from hvae.models.base import HVAEModel
 
     for method in ("encode", "decode", "sample", "reconstruct"):
         ours = list(inspect.signature(getattr(LVAE, method)).parameters.values())
@@ -555,7 +558,7 @@ def test_importance_terms_share_the_bottom_up_pass():
     """The evaluator's importance sampling runs the deterministic bottom-up pass once per batch
     (importance_proposal) and tiles its features for the K samples: the same terms, with the same stateless draws,
     as the whole inference pass on the K-times tiled batch (the computation before), within float32 tolerance."""
-    from models.latent import per_sample, tile_batch
+    from hvae.models.latent import per_sample, tile_batch
 
     keras.utils.set_random_seed(0)
     model = tiny()
@@ -591,7 +594,7 @@ def test_fused_elementwise_chains_are_the_same_arithmetic(monkeypatch):
     the gate with the residual sum): the importance terms (fixed stateless draws), the inference loss and every
     gradient through it equal the unfused Keras ops' within float32 rounding, for both nonlinearities the presets
     use, with batch-norm statistics away from their initial values."""
-    import models.lvae as lvae
+    from hvae.models import lvae as lvae
 
     for nonlin in ("elu", "leakyrelu"):
         keras.utils.set_random_seed(0)
@@ -601,7 +604,7 @@ def test_fused_elementwise_chains_are_the_same_arithmetic(monkeypatch):
         seeds = [tf.constant([i, 11], tf.int32) for i in range(model.num_layers)]
         results = {}
         for fused in (False, True):
-            monkeypatch.setattr(lvae, "FUSED_ELEMENTWISE", fused)
+            monkeypatch.setattr(lvae_blocks, "FUSED_ELEMENTWISE", fused)
             terms = model.importance_terms(x, k, seeds=seeds)
             tf.random.set_seed(5)
             with tf.GradientTape() as tape:
@@ -622,7 +625,7 @@ def test_bfloat16_residual_convolutions_stay_close_to_float32():
     refuses bfloat16 for a model that has no such path."""
     from hvae.errors import ConfigError
     from hvae.evaluation import Evaluator
-    from models.vae_collection import VAE
+    from hvae.models.vae_collection import VAE
 
     keras.utils.set_random_seed(0)
     model = tiny(n_filters=32, dropout=None)   # no dropout draws to differ in training mode
@@ -670,26 +673,6 @@ CLI_TINY = ["--dataset=digits", "--zdims", "3", "4", "--downsample", "1", "1", "
             "--compile=eager"]  # a tiny model: tracing would cost more than these few steps (evaluate traces)
 
 
-def run_cli(argv, capsys):
-    code = main(argv, prog="train.py")
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code == 2, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
     code, out, err = run_cli(["LVAE", "train"] + CLI_TINY + ["--max_iterations=3", "--vis_frequency=2",
                                                               "--ll_every=3", "--ll_samples=2"], capsys)
@@ -697,8 +680,10 @@ def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
     assert "warning: --likelihood bernoulli on the grey levels of digits" in err
     run = in_tmp / "model" / "LVAE_digits"
     config = load_config_json(str(run))            # config.json's sections, flat
-    assert config["zdims"] == [3, 4] and config["preset"] == "mnist_3" and config["freebits"] == 0.5
-    assert config["likelihood"] == "bernoulli" and config["latent_shapes"] == [[8, 8, 3], [4, 4, 4]]
+    model = config["model_config"]                 # each model setting once, under its field name
+    assert model["z_dims"] == [3, 4] and config["preset"] == "mnist_3" and model["free_bits"] == 0.5
+    assert model["likelihood"] == "bernoulli" and config["latent_shapes"] == [[8, 8, 3], [4, 4, 4]]
+    assert "zdims" not in config and "freebits" not in config
     assert "data-dependent initialisation on the first 16 training images" in out
     assert ("LVAE_digits: LVAE (preset mnist_3): 2 stochastic layers (8x8x3, 4x4x4, bottom to top), 1 blocks/layer, "
             "8 filters, skip, gated, learned top prior, data-dependent init, bacdbacd, elu, dropout 0.2, free bits "
@@ -717,10 +702,10 @@ def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
     assert "data-dependent initialisation" not in out and "iteration 4: validation ELBO" in out
 
     code, out, err = run_cli(["LVAE", "train", "--dataset=digits", "--zdims", "8", "8", "--max_iterations=7"], capsys)
-    assert_one_line_error(code, err, "config.json has --zdims=3,4 but this run asks for --zdims=8,8")
+    one_line_error(code, err, "config.json has --zdims=3,4 but this run asks for --zdims=8,8")
 
     code, out, err = run_cli(["LVAE", "evaluate", "--vis_frequency=5"], capsys)
-    assert_one_line_error(code, err, "--vis_frequency applies to 'train', not to 'evaluate'")
+    one_line_error(code, err, "--vis_frequency applies to 'train', not to 'evaluate'")
 
     code, out, err = run_cli(["LVAE", "evaluate", "--iw_samples=3", "--num_images=20"], capsys)
     assert code == 0, err
@@ -757,7 +742,7 @@ def test_cli_train_resume_evaluate_generate(in_tmp, capsys):
 ])
 def test_bad_input_is_one_line(in_tmp, capsys, flags, fragments):
     code, out, err = run_cli(["LVAE", "train", "--dataset=digits", "--max_iterations=1"] + flags, capsys)
-    assert_one_line_error(code, err, *fragments)
+    one_line_error(code, err, *fragments)
 
 
 
@@ -765,9 +750,9 @@ def test_bad_input_is_one_line(in_tmp, capsys, flags, fragments):
 # CelebA with the Ladder VAE original's crop
 # --------------------------------------------------------------------------------------------------
 def test_celeba_centre_crop_148(shared_data):
-    import datasets
     from PIL import Image
 
+    from hvae import datasets
     from hvae.cli import resolve
     from hvae.errors import DatasetError
     from hvae.lvae_task import LVAETask

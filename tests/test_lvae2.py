@@ -14,10 +14,19 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import one_line_error, run_cli
 
-import models
+from hvae import models
+from hvae.models.lvae2 import (
+    LVAE2,
+    PRESETS,
+    BetaSchedule,
+    LVAE2Config,
+    gaussian_kl,
+    legacy_merge,
+    precision_weighted_merge,
+)
 from hvae.runs import load_config_json
-from models.lvae2 import PRESETS, LVAE2, BetaSchedule, LVAE2Config, gaussian_kl, legacy_merge, precision_weighted_merge
 
 # Trainable parameters (spec B.3; PyTorch weight + bias), summed by hand:
 #   encoder: Conv 1->32 3x3: 1*32*9 + 32 = 320; ladder Conv 32->64 3x3: 32*64*9 + 64 = 18,496;
@@ -61,7 +70,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def digits():
-    import datasets
+    from hvae import datasets
 
     return datasets.load("digits")
 
@@ -355,12 +364,12 @@ def test_config_round_trip_validation_and_old_dicts():
     # the command line's settings (a resolved train.py config): None keeps the default, other keys are ignored
     run = {"sampling": "paper", "merge": "precision", "recon": "nll", "likelihood": "bernoulli", "beta_start": None,
            "beta_growth": None, "beta_max": 0.25, "beta_constant": None, "epochs": 3, "image_shape": [1, 2, 3]}
-    assert LVAE2Config.from_settings(run, (28, 28, 1), (0.0, 1.0)) == LVAE2Config(sampling="paper", recon="nll",
-                                                                                   beta_max=0.25)
+    assert PRESETS["LVAE2_mnist"].with_flags(run, image_shape=(28, 28, 1), value_range=(0.0, 1.0)) == LVAE2Config(
+        sampling="paper", recon="nll", beta_max=0.25)
 
 
 def test_interface_signatures():
-    from models.base import HVAEModel
+    from hvae.models.base import HVAEModel
 
     for method in ("encode", "decode", "sample", "reconstruct", "loss_terms"):
         ours = inspect.signature(getattr(LVAE2, method)).parameters
@@ -372,20 +381,6 @@ def test_interface_signatures():
         == ["scale", "ladder"]
 
 
-def _main(argv, capsys):
-    from hvae import cli
-
-    status = cli.main(argv, prog="train.py")
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def _one_line(status, err):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert status != 0 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
     from hvae.figures import read_png
 
@@ -393,19 +388,21 @@ def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
     run = tmp_path / "model" / "LVAE2_digits"
     train = ["LVAE2", "train", "--dataset=digits", "--seed=1"]
     # 1,438 digits training images: 144 held out for validation, 1,294 train: 20 steps of 64 per epoch
-    status, out, err = _main(train + ["--epochs=1", "--max_iterations=6"], capsys)
+    status, out, err = run_cli(train + ["--epochs=1", "--max_iterations=6"], capsys)
     assert status == 0, err
     assert "228,783 parameters" in out and "validation 144" in out and "train 1,294" in out
     assert "Epoch: 001/001" in out and "end of training (iteration 6)" in out
     assert len(np.load(run / "loss_history.npy")) == 6
-    status, out, err = _main(train + ["--epochs=1"], capsys)
+    status, out, err = run_cli(train + ["--epochs=1"], capsys)
     assert status == 0, err
     assert "resumed from" in out and "done at iteration 20" in out
     history = np.load(run / "loss_history.npy")
     assert len(history) == 20 and np.isfinite(history).all()
     assert history[-3:].mean() < 0.75 * history[:3].mean()   # the original's objective falls
     config = load_config_json(str(run))   # config.json flattened (its sections: hvae.runs.structure_config)
-    assert config["sampling"] == "repo" and config["recon"] == "l2norm" and config["parameters"] == PARAMETERS
+    model = config["model_config"]   # each model setting once, in the typed model section
+    assert model["sampling"] == "repo" and model["recon"] == "l2norm" and config["parameters"] == PARAMETERS
+    assert "sampling" not in config and "recon" not in config
     assert list(run.glob("ckpt-20.index")) and list((run / "best").glob("*.index"))
     sizes = {"samples": (280, 280), "samples_shrunk": (280, 280), "samples_top": (280, 280),
              "samples_ladder": (280, 280), "manifold": (420, 420), "line": (140, 28), "reconstructions": (56, 224)}
@@ -414,7 +411,7 @@ def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
     assert read_png(str(run / "latent" / "epoch1.png")).shape[2] == 3
     assert read_png(str(run / "loss" / "epoch1.png")).shape[2] == 3
 
-    status, out, err = _main(["LVAE2", "evaluate", "--iw_samples=4", "--num_images=20", "--best"], capsys)
+    status, out, err = run_cli(["LVAE2", "evaluate", "--iw_samples=4", "--num_images=20", "--best"], capsys)
     assert status == 0, err
     assert "not on a likelihood" in out and "p(z_ladder | z_top)" in out
     result = json.loads((run / "evaluation" / "test_k4_n20.json").read_text())
@@ -424,7 +421,7 @@ def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
 
     for f in run.glob("*/current.png"):
         f.unlink()
-    status, out, err = _main(["LVAE2", "generate"], capsys)
+    status, out, err = run_cli(["LVAE2", "generate"], capsys)
     assert status == 0, err
     assert out.startswith("LVAE2_digits (LVAE2) at iteration 20")
     for name in sizes:
@@ -451,21 +448,22 @@ def test_cli_bad_inputs(tmp_path, monkeypatch, capsys):
         (["LVAE2", "evaluate"], "no trained model"),
     ]
     for argv, expected in bad:
-        status, _, err = _main(argv, capsys)
-        assert expected in _one_line(status, err), (argv, err)
+        status, _, err = run_cli(argv, capsys)
+        assert expected in one_line_error(status, err, exit_code=None), (argv, err)
     # a run folder: generate takes no image, a resume may not change the objective
     run = tmp_path / "model" / "LVAE2_digits"
     run.mkdir(parents=True)
     config = cli.resolve(["LVAE2", "train", "--dataset=digits"])
+    config["model_config"] = PRESETS["LVAE2_mnist"].to_dict()   # the typed model section a trained run records
     (run / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k not in ("mode", "run_dir")}))
-    status, _, err = _main(["LVAE2", "generate", "x.png"], capsys)
-    assert "takes no image" in _one_line(status, err)
-    status, _, err = _main(["LVAE2", "generate", "--recon=l2norm"], capsys)
-    assert "--recon applies to 'train'" in _one_line(status, err)
-    status, _, err = _main(["LVAE2", "train", "--dataset=digits", "--recon=nll"], capsys)
-    assert "--recon=l2norm" in _one_line(status, err)
-    status, _, err = _main(["LVAE2", "generate"], capsys)
-    assert "no checkpoint" in _one_line(status, err)
+    status, _, err = run_cli(["LVAE2", "generate", "x.png"], capsys)
+    assert "takes no image" in one_line_error(status, err, exit_code=None)
+    status, _, err = run_cli(["LVAE2", "generate", "--recon=l2norm"], capsys)
+    assert "--recon applies to 'train'" in one_line_error(status, err, exit_code=None)
+    status, _, err = run_cli(["LVAE2", "train", "--dataset=digits", "--recon=nll"], capsys)
+    assert "--recon=l2norm" in one_line_error(status, err, exit_code=None)
+    status, _, err = run_cli(["LVAE2", "generate"], capsys)
+    assert "no checkpoint" in one_line_error(status, err, exit_code=None)
     # images of another shape
     config = cli.resolve(["LVAE2", "train", "--dataset=digits", "--netname=shape"])
     task = LVAE2Task(config, tf.distribute.get_strategy())

@@ -5,11 +5,10 @@ a learning rate that changes), the same optimizer variables (a checkpoint of one
 the next step agrees), and the tasks build it.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from hvae.optimizers import FusedAdam
 

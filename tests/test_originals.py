@@ -9,9 +9,10 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error, run_cli
 
 from hvae import originals
-from hvae.cli import main, resolve
+from hvae.cli import resolve
 from hvae.runs import load_config_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,25 +29,6 @@ VLAE_RUN = "--dataset=MNIST --output_dist=gaussian --model=VLAE --n_epochs=2000 
 VLAE_EVAL = ("--dataset=MNIST --output_dist=gaussian --model=VLAE --hidden_dim=500 z_dim=50 --n_update=4 "
              "--checkpoint=<path_to_your_checkpoint>")
 BUDGET = ["--max_iterations=2"]
-
-
-def run(argv, capsys):
-    code = main(list(argv), prog="train.py")
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, *fragments):
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,7 +65,7 @@ def test_vladder_readme_commands_resolve(in_tmp, args):
 
 
 def test_vladder_mnist_command_runs(in_tmp, capsys):
-    code, out, err = run(["--dataset=mnist", "--gpus=0"] + BUDGET + ["--dataset=digits"], capsys)
+    code, out, err = run_cli(["--dataset=mnist", "--gpus=0"] + BUDGET + ["--dataset=digits"], capsys)
     assert code == 0, err
     config = load_config_json(str(in_tmp / "model" / "vladder_digits"))
     assert config["model"] == "vladder" and config["gpus"] == "0"
@@ -98,14 +80,14 @@ def test_vladder_no_train_takes_the_originals_value():
 # The VAE collection (ALPHAYA-Japan/vae): python train.py vae_name train|generate [path/to/image]
 # --------------------------------------------------------------------------------------------------
 def test_collection_readme_commands_run(in_tmp, capsys):
-    code, out, err = run(["infoVAE", "train"] + BUDGET + ["--dataset=digits"], capsys)   # the original's spelling
+    code, out, err = run_cli(["infoVAE", "train"] + BUDGET + ["--dataset=digits"], capsys)   # the original's spelling
     assert code == 0, err
     assert load_config_json(str(in_tmp / "model" / "InfoVAE_digits"))["model"] == "InfoVAE"
-    code, out, err = run(["infoVAE", "generate"], capsys)
+    code, out, err = run_cli(["infoVAE", "generate"], capsys)
     assert code == 0, err
     grids = sorted(in_tmp.glob("images/InfoVAE*/grid.png"))     # images/<model or run>/
     assert grids, out
-    code, out, err = run(["infoVAE", "generate", str(grids[0])], capsys)
+    code, out, err = run_cli(["infoVAE", "generate", str(grids[0])], capsys)
     assert code == 0, err
     assert (grids[0].parent / "grid_reconstruction.png").is_file()
 
@@ -132,13 +114,14 @@ def test_lvae_readme_command_runs(in_tmp, capsys, shared_data):
     # on 2 CPU cores: the command as written, then a tiny net appended (later flags win, as in argparse).
     tiny = ["--zdims", "3", "4", "--downsample", "1", "1", "--blocks-per-layer", "1", "--nfilters", "8",
             "--test-batch-size", "500", "--db_path", str(shared_data / "binarized_mnist"), "--compile=eager"]
-    code, out, err = run(LVAE_README.split() + tiny + BUDGET, capsys)
+    code, out, err = run_cli(LVAE_README.split() + tiny + BUDGET, capsys)
     assert code == 0, err
     notes = [line for line in err.splitlines() if "note:" in line]
     assert len(notes) == 1 and "so the model is the LVAE" in notes[0]
     config = load_config_json(str(in_tmp / "model" / "LVAE_binarized_mnist"))
-    assert config["model"] == "LVAE" and config["dataset"] == "binarized_mnist" and config["zdims"] == [3, 4]
-    assert config["blocks_per_layer"] == 1 and config["freebits"] == 1.0 and config["learn_top_prior"] is True
+    model = config["model_config"]   # the model's typed config, under its field names
+    assert config["model"] == "LVAE" and config["dataset"] == "binarized_mnist" and model["z_dims"] == [3, 4]
+    assert model["blocks_per_layer"] == 1 and model["free_bits"] == 1.0 and model["learn_top_prior"] is True
     assert config["seed"] == 42
 
 
@@ -157,7 +140,7 @@ def test_lvae_readme_command_runs(in_tmp, capsys, shared_data):
                          "--checkpoint=model/<netname>"]),
 ])
 def test_what_an_original_flag_cannot_mean_is_one_line(in_tmp, capsys, argv, fragments):
-    code, out, err = run(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     one_line_error(code, err, *fragments)
 
 
@@ -166,26 +149,26 @@ def test_what_an_original_flag_cannot_mean_is_one_line(in_tmp, capsys, argv, fra
 # --------------------------------------------------------------------------------------------------
 def test_vlae_readme_commands_run_and_evaluate(in_tmp, capsys):
     assert originals.translate(["--model=VAE"])[0] == ["VLAE_VAE"]     # its VAE baseline is our VLAE_VAE
-    code, out, err = run(VLAE_RUN.split() + BUDGET + ["--dataset=digits"], capsys)
+    code, out, err = run_cli(VLAE_RUN.split() + BUDGET + ["--dataset=digits"], capsys)
     assert code == 0, err
     assert "note: read yookoon/VLAE's spellings as ours: python train.py VLAE --dataset=MNIST" in err
     run_dir = in_tmp / "model" / "VLAE_digits"
     config = load_config_json(str(run_dir))
     expected = dict(model="VLAE", epochs=2000, hidden_dim=500, z_dim=50, n_update=4, output_dist="gaussian")
-    assert {k: config[k] for k in expected} == expected
+    assert {k: config.get(k, config["model_config"].get(k)) for k in expected} == expected
 
     # eval.py's command, its checkpoint the run folder (and a small K for the test)
     evaluate = VLAE_EVAL.replace("<path_to_your_checkpoint>", "model/VLAE_digits").split()
     argv, _ = originals.translate(evaluate)
     assert argv[:2] == ["VLAE", "evaluate"] and "--netname=VLAE_digits" in argv
     assert not any(a.startswith(("--z_dim", "--hidden_dim", "--n_update", "--output_dist")) for a in argv)
-    code, out, err = run(evaluate + ["--dataset=digits", "--iw_samples=3", "--num_images=10"], capsys)
+    code, out, err = run_cli(evaluate + ["--dataset=digits", "--iw_samples=3", "--num_images=10"], capsys)
     assert code == 0, err
     result = json.loads((run_dir / "evaluation" / "test_k3_n10.json").read_text())
     assert result["iteration"] == 2 and math.isfinite(result["iw_bound"]["mean"])
 
     assert "--best" in originals.translate(["--model=VLAE", "--checkpoint=model/VLAE_digits/best"])[0]
-    code, out, err = run(evaluate + ["--z_dim=40"], capsys)
+    code, out, err = run_cli(evaluate + ["--z_dim=40"], capsys)
     one_line_error(code, err, "config.json has --z_dim=50 but the command asks for --z_dim=40")
-    code, out, err = run(evaluate + ["generate"], capsys)
+    code, out, err = run_cli(evaluate + ["generate"], capsys)
     one_line_error(code, err, "evaluates a run; it does not go with 'generate'")

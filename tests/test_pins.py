@@ -109,7 +109,7 @@ def test_pins_are_of_this_checkout_and_every_preset_still_exists():
     """Pins the preset names: every preset recorded still exists under the same name (new ones may be added), and
     the code under test is this checkout's (``models`` imported from the repository this file is in), so the
     comparisons below are of the code being changed, not of another install."""
-    import models
+    from hvae import models
 
     assert Path(models.__file__).resolve().is_relative_to(ROOT), (
         f"models is imported from {models.__file__}, not from {ROOT} (install the checkout: pip install -e .)")

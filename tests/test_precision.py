@@ -18,8 +18,8 @@ def restore_policy():
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_keeps_the_loss_in_float32(policy, restore_policy):
-    from models import vae_collection as vc
-    from models.vladder import PRESETS, VLadder
+    from hvae.models import vae_collection as vc
+    from hvae.models.vladder import PRESETS, VLadder
 
     assert runtime.apply_precision(policy) == policy and keras.mixed_precision.global_policy().name == policy
     x = tf.cast(tf.random.stateless_uniform((4, 28, 28, 1), seed=(0, 1)) < 0.3, tf.float32)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error, run_cli
 
-from hvae.cli import main
 from hvae.figures import read_png
 from hvae.runs import load_config_json
 
@@ -32,28 +32,6 @@ def _steps(event_file, tag):
                   for v in e.summary.value if v.tag == tag)
 
 
-def run_cli(argv, capsys, script_mode=None):
-    prog = "generate.py" if script_mode else "train.py"
-    code = main(argv, script_mode=script_mode, prog=prog)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *fragments, exit_code=2):
-    assert code == exit_code, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     argv = FAST + ["--max_iterations=12", "--vis_frequency=10", "--checkpoint_frequency=5", "--plot_reconstruction"]
     code, out, err = run_cli(argv, capsys)
@@ -61,7 +39,7 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     run = in_tmp / "model" / "vladder_digits"
     config = load_config_json(str(run))  # the settings and what config.json records, flat
     assert config["architecture"] == "vladder_mnist" and config["dataset"] == "digits"
-    assert config["batch_size"] == 16 and config["reg"] == "kl" and config["latent_dims"] == [2, 2, 2]
+    assert config["batch_size"] == 16 and config["model_config"]["reg"] == "kl" and config["latent_dims"] == [2, 2, 2]
     # One numbering everywhere: iteration = training steps completed (console, figures, TensorBoard, checkpoints)
     for line in ("iteration 1/12 |", "iteration 5/12 |", "iteration 10/12 |",
                  "Reconstruction error @1 per pixel (validation)", "Reconstruction error @10 per pixel (validation)"):
@@ -114,23 +92,23 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
 
     # generate takes no image for VLadder, and --restart or a training flag make no sense outside training
     code, out, err = run_cli(["vladder", "no/such.png", "--netname=vladder_digits"], capsys, script_mode="generate")
-    assert_one_line_error(code, err, "vladder's generate takes no image")
+    one_line_error(code, err, "vladder's generate takes no image")
     code, out, err = run_cli(["vladder", "generate", "--netname=vladder_digits", "--restart"], capsys)
-    assert_one_line_error(code, err, "--restart starts training from scratch; it does not apply to generate")
+    one_line_error(code, err, "--restart starts training from scratch; it does not apply to generate")
     code, out, err = run_cli(["--netname=vladder_digits", "--reg=kl"], capsys, script_mode="generate")
-    assert_one_line_error(code, err, "--reg applies to 'train', not to 'generate'")
+    one_line_error(code, err, "--reg applies to 'train', not to 'generate'")
 
     # A config.json that disagrees with the flags, and a netname whose layers do not fit the data.
     code, out, err = run_cli(FAST + ["--reg=mmd"], capsys)
-    assert_one_line_error(code, err, "config.json has --reg=kl", "--reg=mmd", "--restart")
+    one_line_error(code, err, "config.json has --reg=kl", "--reg=mmd", "--restart")
     code, out, err = run_cli(FAST + ["--netname=vladder_svhn"], capsys)
-    assert_one_line_error(code, err, "vladder_svhn takes 32x32x3 images", "digits gives 28x28x1")
+    one_line_error(code, err, "vladder_svhn takes 32x32x3 images", "digits gives 28x28x1")
 
     # --restart starts from scratch.
     code, out, err = run_cli(FAST + ["--max_iterations=2", "--restart", "--reg=mmd"], capsys)
     assert code == 0, err
     assert "resumed" not in out and "mmd/layer0" in out
-    assert load_config_json(str(run))["reg"] == "mmd"
+    assert load_config_json(str(run))["model_config"]["reg"] == "mmd"
 
 
 def test_help_fits_each_script(capsys):
@@ -162,12 +140,12 @@ def test_help_fits_each_script(capsys):
 ])
 def test_bad_input_gives_one_line(in_tmp, capsys, argv, fragments):
     code, out, err = run_cli(argv, capsys)
-    assert_one_line_error(code, err, *fragments)
+    one_line_error(code, err, *fragments)
 
 
 def test_generate_without_a_trained_model(in_tmp, capsys):
     code, out, err = run_cli(["--netname=never_trained"], capsys, script_mode="generate")
-    assert_one_line_error(code, err, "no trained model in model/never_trained")
+    one_line_error(code, err, "no trained model in model/never_trained")
 
 
 def test_checkpoint_of_another_architecture(in_tmp, capsys):
@@ -185,13 +163,13 @@ def test_checkpoint_of_another_architecture(in_tmp, capsys):
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), rng.randint(0, 255, (32, 32, 3), np.uint8))
     code, out, err = run_cli(["--dataset=folder", "--db_path=imgs", "--netname=mixed", "--batch_size=8"], capsys)
-    assert_one_line_error(code, err, "checkpoint model/mixed/ckpt-1 does not match model mixed", "--restart")
+    one_line_error(code, err, "checkpoint model/mixed/ckpt-1 does not match model mixed", "--restart")
 
 
 def test_nan_stops_and_keeps_the_last_good_checkpoint(in_tmp, capsys, monkeypatch):
     import tensorflow as tf
 
-    from models.vladder import VLadder
+    from hvae.models.vladder import VLadder
 
     original = VLadder.loss_terms
 
@@ -204,7 +182,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(in_tmp, capsys, monkeypatc
 
     monkeypatch.setattr(VLadder, "loss_terms", poisoned)
     code, out, err = run_cli(FAST + ["--max_iterations=20", "--checkpoint_frequency=5", "--vis_frequency=100"], capsys)
-    assert_one_line_error(code, err, "loss term 'kl/layer1' became NaN at iteration 8",
+    one_line_error(code, err, "loss term 'kl/layer1' became NaN at iteration 8",
                           "last good checkpoint model/vladder_digits/ckpt-5 is kept", exit_code=3)
     run = in_tmp / "model" / "vladder_digits"
     assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-5")

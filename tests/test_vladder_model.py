@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
+from hvae import models
 from hvae.errors import ConfigError
-from models import objectives
-from models.base import HVAEModel
-from models.vladder import PRESETS, VLadder, VLadderConfig, builtin_config, config_for_run, config_for_shape
+from hvae.models import objectives
+from hvae.models.base import HVAEModel
+from hvae.models.vladder import PRESETS, VLadder, VLadderConfig, builtin_config, config_for_run, config_for_shape
 
 # Counts derived by hand from the original layer lists (spec §3.4.4): trainable (BN beta only, every
 # conv/dense with a bias, MNIST gates 2x1024), encoder part, and BN moving statistics.
@@ -440,8 +440,9 @@ def _mean(values):
 
 
 def test_reconstruction_falls_on_digits():
-    import datasets
     import keras
+
+    from hvae import datasets
 
     keras.utils.set_random_seed(0)   # the weights too, not only TensorFlow's draws: the same run in any test order
     data = datasets.load("digits")
@@ -454,7 +455,7 @@ def test_reconstruction_falls_on_digits():
 def test_reconstruction_falls_on_binarized_mnist(shared_data):
     from conftest import shared_subdir
 
-    import datasets
+    from hvae import datasets
 
     data = datasets.load("binarized_mnist", str(shared_subdir(shared_data, "binarized_mnist")))
     tf.random.set_seed(0)

@@ -81,6 +81,7 @@ def load_original(path: str):
         torch.cholesky = lambda a, upper=False: torch.linalg.cholesky(a, upper=upper)
     sys.path.insert(0, os.path.abspath(path))
     import experiment
+
     import models
 
     return models, experiment
@@ -129,7 +130,6 @@ def state(model) -> dict:
 
 def masked_grad_norm(model) -> tuple:
     """(every parameter's .grad, as torch's global norm; the same with the MADE weights' gradients masked)."""
-    import torch
 
     total = masked = 0.0
     for name, p in model.named_parameters():

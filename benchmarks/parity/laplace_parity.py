@@ -124,7 +124,7 @@ def our_model(name: str):
     """Our model of the original's ``name`` with its Bernoulli output on binary data; IAF and SA-VAE with
     ``legacy=True`` (the original's masks and inner step), as the locked and free runs compare the original's
     behaviour."""
-    import models
+    from hvae import models
 
     overrides = {"legacy": True} if name in ("IAF", "SAVAE") else {}
     return models.from_preset(f"{MODELS[name]}_binarized_mnist", value_range=(0.0, 1.0), **overrides).build_all()
@@ -237,7 +237,7 @@ def use_original_vlae_draw(model):
     import tensorflow as tf
     import tensorflow_probability as tfp
 
-    from models.latent import sample_and_log_prob
+    from hvae.models.latent import sample_and_log_prob
 
     def sample_posterior(self, state, num_samples):
         chol = state["chol"]
@@ -258,7 +258,7 @@ def run_ours_locked(args, inputs: str, initial: str, out: str):
     import numpy as np
 
     tf = start_tensorflow()
-    from models.latent import injected_noise
+    from hvae.models.latent import injected_noise
 
     model = our_model(args.model)
     weights = dict(np.load(initial))

@@ -74,6 +74,7 @@ def load_original(path: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from boilr.nn.init import data_dependent_init
+
         from models.lvae import LadderVAE
     return LadderVAE, data_dependent_init
 

@@ -145,9 +145,9 @@ def run_ours(args, inputs: str, prefix_t: str, out: str):
     tf = start_tensorflow()
     import keras
 
-    import models
+    from hvae import models
     from hvae.lvae_task import LEARNING_RATE
-    from models.latent import injected_noise
+    from hvae.models.latent import injected_noise
 
     model = models.from_preset("LVAE_mnist_3", value_range=(0.0, 1.0), dropout=None)
     weights = dict(np.load(prefix_t + "_initial.npz"))

@@ -152,7 +152,6 @@ def matmul_flops(n: int) -> float:
 def check_torch():
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-
     from torch_models import CASES
 
     for case, (cls, shape, _) in CASES.items():

@@ -45,7 +45,6 @@ def main() -> int:
 
     import torch
     from torch.profiler import ProfilerActivity, profile
-
     from torch_models import CASES, example_images, make_optimizer
 
     torch.set_num_threads(args.threads)

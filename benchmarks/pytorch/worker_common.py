@@ -62,7 +62,7 @@ BINARY_IMAGES = {"lvae_mnist_3": 0.2, "vlae": 0.2}
 def build_model(case: str):
     """The project's model of ``case`` (28x28x1 images in [0, 1]), built: ``models.from_preset``, the family's own
     preset, so that the harness follows the project's constructors. Imports the project (and TensorFlow)."""
-    import models
+    from hvae import models
 
     return models.from_preset(PRESETS[case], value_range=(0.0, 1.0))
 
