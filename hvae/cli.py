@@ -261,8 +261,8 @@ NETNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 def _check_netname(netname: str) -> None:
     """A run folder's name that every filesystem and shell takes as it is: letters, digits, ``_ - .``."""
     if not NETNAME.fullmatch(netname or ""):
-        raise ConfigError(f"--netname must be a folder name of letters, digits, '_', '-' and '.' (not starting with "
-                          f"'.' or '-'), got {netname!r}")
+        raise ConfigError(f"--netname must be a folder name of ASCII letters, digits, '_', '-' and '.' (not "
+                          f"starting with '.' or '-'), got {netname!r}")
 
 
 def _parse(argv: list, fam, model: str, prog: str) -> dict:
@@ -334,8 +334,8 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
                                   f"for {_flag(key)}={_show(explicit[key])}: use another --netname, or --restart to "
                                   f"start over")
     elif mode in ("generate", "evaluate"):
-        raise ConfigError(f"no trained model in {run_dir} (no config.json): train it first, or give the "
-                          f"--netname of an existing run")
+        raise ConfigError(f"no trained model in {run_dir} (no config.json at {os.path.abspath(run_dir)}): train it "
+                          f"first, give the --netname of an existing run, or run from the folder that holds its model/")
 
     config = dict(defaults)
     if file_model:

@@ -158,7 +158,9 @@ class CollectionTask(Task):
         return [os.path.join(self.images_dir, f"{name}.png" if index is None else f"{name}_{index}.png")]
 
     def labelled_path(self, name: str, paths: list) -> str:
-        return os.path.join(self.images_dir, f"{name}_labelled.png")
+        """``<name>_labelled.png`` while training; ``generate``'s own ``<name>_generated_labelled.png``."""
+        generated = "_generated" if self.config.get("mode") == "generate" else ""
+        return os.path.join(self.images_dir, f"{name}{generated}_labelled.png")
 
     def draw_figures(self, iteration: int, split: str) -> dict:
         """The grid of 20 fixed test images and their reconstructions (whatever the split); ``generate``
@@ -227,7 +229,8 @@ class CollectionTask(Task):
             if not 0 <= label < self.num_classes:
                 raise ConfigError(f"--label {label} is out of range: this CVAE has classes 0-{self.num_classes - 1}")
             labels = np.array([label], np.int64)
-            print(f"conditioning on class {label}")
+            default = " (the original's default; --label N chooses another)" if self.config.get("label") is None else ""
+            print(f"conditioning on class {label}{default}")
         (h, w, c), (lo, hi) = self.model.image_shape, self.display_range
         grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
         if (c == 1 and not grey) or rgb.shape[:2] != (h, w):

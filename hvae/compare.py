@@ -1,7 +1,7 @@
 """Two likelihood evaluations compared on the images they share: the paired difference of the bounds.
 
 ``python train.py MODEL evaluate`` writes, beside its JSON, every image's importance-weighted bound and ELBO
-(``model/<netname>/evaluation/<split>_k<K>[_n<N>].npz``: :meth:`hvae.task.Task.write_evaluation`). Two models
+(``model/<netname>/evaluation/<split>_k<K>[_n<N>].npz``: :func:`hvae.evaluation.write_evaluation`). Two models
 evaluated on the same images are compared image by image: the mean of the per-image differences with the standard
 error of *that* mean, which is much smaller than the two evaluations' own standard errors when the models agree on
 which images are hard (the image-to-image spread cancels)::
@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import ConfigError, HVAEError
 
-EVALUATION_DIR = "evaluation"   # (hvae.task.EVALUATION_DIR: this module imports no task)
+EVALUATION_DIR = "evaluation"   # (hvae.evaluation.EVALUATION_DIR: this module imports no TensorFlow)
 FILE_NAME = re.compile(r"(?P<split>[a-z]+)_k(?P<k>\d+)(?:_n(?P<n>\d+))?(?:_(?P<precision>bfloat16))?\.json")
 
 

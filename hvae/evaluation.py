@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
+import os
 import sys
 import time
 
@@ -34,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from .compare import Comparison, compare  # noqa: F401  (two evaluations on their shared images: hvae.compare)
-from .errors import ConfigError
+from .errors import ConfigError, unwritable
 from .runs import EVAL_PRECISIONS as PRECISIONS
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -311,3 +313,155 @@ class Evaluator:
             var = var * count / max(count - 1, 1)  # unbiased covariance
             active.append(int((var > ACTIVE_UNIT_THRESHOLD).sum()))
         return {"active": active, "units": [len(s) for s in sums], "threshold": ACTIVE_UNIT_THRESHOLD}
+
+# ---- one run's evaluation: the command line's evaluate, its files and its summary -----------------------------------
+EVALUATION_DIR = "evaluation"   # <run>/evaluation/
+EVALUATION_BATCH = 100
+SUBSET_SEED = 0          # evaluate --num_images: the seed of the fixed random subset (nested: N < M shares N images)
+
+
+def index_hash(image_index) -> str:
+    """The SHA-256 of the evaluated images' positions in their split (int64 little-endian), in hex: two evaluations
+    of the same images have the same hash."""
+    import hashlib
+
+    return hashlib.sha256(np.asarray(image_index, "<i8").tobytes()).hexdigest()
+
+
+def evaluate_run(task) -> int:
+    """``python train.py MODEL evaluate`` of a run (``task``: its :class:`hvae.task.Task`): the importance-weighted
+    likelihood of a split.
+
+    Restores the newest checkpoint (``--best``: the best by validation score), evaluates ``--split``
+    (test) with ``--iw_samples`` K (1000) and writes ``model/<netname>/evaluation/<split>_k<K>.json``
+    (``_n<N>`` with ``--num_images``), beside it ``<split>_k<K>[_n<N>].npz`` with every image's bound and
+    ELBO (:func:`write_evaluation`; :func:`hvae.compare.compare` pairs two of them), and TensorBoard scalars
+    ``evaluation/<split>/...`` at the checkpoint's iteration. The JSON's ``images`` records which images were
+    evaluated: the split, their count, the subset's seed and a hash of their indices.
+
+    Raises:
+        ConfigError: unknown split, a model without a posterior, K < 1.
+        CheckpointError: nothing to restore (or ``--best`` of a run without a validation split).
+    """
+    config, run = task.config, task.run
+    split, k = run.split, run.iw_samples
+    data = task.data()
+    if split not in data.splits:
+        raise ConfigError(f"dataset {data.name} has no {split} split here (it has {', '.join(data.splits)}); "
+                          f"the validation split comes from --validation_size")
+    whole = data.sources[split]
+    if run.num_images:
+        wanted, size = run.num_images, data.sources[split].size
+        if wanted > size:
+            print(f"--num_images {wanted:,} is more than the {split} split's {size:,} images: evaluating all "
+                  f"{size:,}", flush=True)
+        data = data.subset(split, wanted, seed=SUBSET_SEED)
+    subset = data.sources[split] is not whole
+    image_index = np.asarray(data.sources[split].indices, np.int64) if subset else np.arange(whole.size)
+    best = run.best
+    task.build(data.shape, data.value_range, data.num_classes)
+    if not getattr(task.model, "has_posterior", True):
+        raise ConfigError(f"{config['model']} has a deterministic encoder: there is no posterior q(z|x) to "
+                          f"importance-sample, so no likelihood bound can be computed")
+    trainer = task.restore_for_use(best=best)
+    checkpoint = (trainer.best_manager if best else trainer.manager).latest_checkpoint
+    iteration = int(trainer.iteration.numpy())
+    n = data.sources[split].size
+    print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
+          f"{n:,} images, K = {k:,} importance samples", flush=True)
+    evaluator = Evaluator(task.model, k, compile_mode=task.evaluation_compile_mode(),
+                          precision=run.eval_precision)
+    batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
+    result = evaluator.evaluate(batches, n, levels=task.data_levels(), image_shape=data.shape,
+                                what=f"{split}, K={k}", per_image=True)
+    per_image = {**result.pop("per_image"), "image_index": image_index}
+    result["images"] = {"split": split, "count": n, "split_size": whole.size,
+                        "subset": {"seed": SUBSET_SEED} if subset else None,
+                        "index_sha256": index_hash(image_index), "dataset": data.name,
+                        "dataset_options": dict(config.get("dataset_options") or {})}
+    result["active_units"] = evaluator.active_units(data.batches(split, EVALUATION_BATCH, with_labels=True))
+    result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
+                  checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
+                  split_notes=[note for note in data.notes if note.startswith(f"{split}:")])
+    notes = task.evaluation_notes()
+    if notes:
+        result["notes"] = notes
+    # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
+    print(format_evaluation(result), flush=True)
+    try:
+        path = task.write_evaluation(result, per_image)
+    except OSError as err:
+        print(json.dumps(result, indent=2, default=json_default), flush=True)
+        raise unwritable(err, "the evaluation was printed above (its summary, then its JSON)") from None
+    print(f"wrote {path}")
+    return 0
+
+
+def write_evaluation(folder: str, result: dict, per_image: dict | None = None) -> str:
+    """Save an evaluation as JSON in ``folder`` (``<split>_k<K>[_n<N>][_bfloat16].json``); returns its path.
+
+    Args:
+        result: the evaluation (:func:`evaluate_run`).
+        per_image: ``bound``, ``elbo`` ``(N,)`` float64 nats, ``image_index`` ``(N,)`` int64 (the images'
+            positions in the split) and ``image_digest`` ``(N,)`` uint64 (:func:`image_digests`), in the split's
+            order: written beside the JSON, the same stem with ``.npz``, with the split, K, the dataset's name and
+            the index hash (:func:`hvae.compare.load_evaluation` reads it), and named in the JSON's
+            ``images.per_image_file``.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
+    precision = result.get("precision", "float32")
+    low = "" if precision == "float32" else f"_{precision}"   # a bfloat16 evaluation never replaces a float32 one
+    name = f"{result['split']}_k{result['iw_samples']}"
+    if any("a fixed random" in note for note in result.get("split_notes", [])):
+        name += f"_n{result['num_images']}"
+    name += low
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name + ".json")
+    if per_image is not None:
+        arrays = {key: np.asarray(per_image[key], dtype) for key, dtype in
+                  (("bound", np.float64), ("elbo", np.float64), ("image_index", np.int64),
+                   ("image_digest", np.uint64))}
+        info = result["images"]
+        with open(os.path.join(folder, name + ".npz.tmp"), "wb") as f:
+            np.savez(f, **arrays, split=np.str_(result["split"]), iw_samples=np.int64(result["iw_samples"]),
+                     dataset=np.str_(info["dataset"]), split_size=np.int64(info["split_size"]),
+                     index_sha256=np.str_(info["index_sha256"]), precision=np.str_(result["precision"]),
+                     density_kind=np.str_(result["density"]["kind"]), netname=np.str_(result["netname"]),
+                     iteration=np.int64(result["iteration"]))
+        os.replace(os.path.join(folder, name + ".npz.tmp"), os.path.join(folder, name + ".npz"))
+        result["images"]["per_image_file"] = name + ".npz"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2, default=json_default)
+    os.replace(tmp, path)
+    return path
+
+
+def json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return str(value)
+
+
+def format_evaluation(result: dict) -> str:
+    """A few lines summarising an evaluation (nats per image, ± one standard error)."""
+    iw, elbo = result["iw_bound"], result["elbo"]
+    k = result["iw_samples"]
+    kind = result["density"]["kind"]
+    name = {"log-probability": "log p(x)", "density": "log-density", "cross-entropy": "-cross-entropy"}[kind]
+    low = "" if result.get("precision", "float32") == "float32" else f", {result['precision']} convolutions"
+    lines = [f"  {name} >= {iw['mean']:.2f} ± {iw['sem']:.2f} nats/image (importance-weighted bound, K = {k:,}{low}); "
+             f"ELBO {elbo['mean']:.2f} ± {elbo['sem']:.2f}"]
+    if result.get("bits_per_dim"):
+        b = result["bits_per_dim"]
+        lines.append(f"  bits/dim {b['iw_bound']:.4f} ± {b['sem']:.4f} (ELBO {b['elbo']:.4f})")
+    kls = ", ".join(f"{kl['mean']:.2f}" for kl in result["kl_per_layer"])
+    au = result.get("active_units") or {}
+    units = ", ".join(f"{a}/{u}" for a, u in zip(au.get("active", []), au.get("units", [])))
+    lines.append(f"  KL per layer (bottom to top): {kls} nats; active units: {units}")
+    lines.append(f"  {result['density']['note']}")
+    lines.append(f"  {result['seconds']:.1f} s, {result['importance_samples_per_second']:,.0f} importance samples/s")
+    lines += [f"note: {note}" for note in result.get("notes", [])]
+    return "\n".join(lines)

@@ -37,7 +37,6 @@ not, and its test split measured once. Task modules are imported before TensorFl
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -45,23 +44,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import figures
-from .errors import CheckpointError, ConfigError, unwritable
+from .errors import CheckpointError, ConfigError
 from .family import config_flags
 from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
 
-EVALUATION_DIR = "evaluation"
-EVALUATION_BATCH = 100
 NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
                       "test) and no best checkpoint is kept; generate and evaluate use the newest checkpoint")
-SUBSET_SEED = 0          # evaluate --num_images: the seed of the fixed random subset (nested: N < M shares N images)
-
-
-def index_hash(image_index) -> str:
-    """The SHA-256 of the evaluated images' positions in their split (int64 little-endian), in hex: two evaluations
-    of the same images have the same hash."""
-    import hashlib
-
-    return hashlib.sha256(np.asarray(image_index, "<i8").tobytes()).hexdigest()
 
 
 @dataclass
@@ -301,8 +289,11 @@ class Task:
 
     def figure_paths(self, name: str, iteration: int, index) -> list:
         """Where a figure is written: ``<run>/<name>/current.png`` and, at a monitoring pass,
-        ``<run>/<name>/epoch<index>.png`` (the original VLadder's layout)."""
+        ``<run>/<name>/epoch<index>.png`` (the original VLadder's layout). ``generate`` writes its own file
+        beside them, ``generated.png`` (``generated_best.png`` with ``--best``), never over a training figure."""
         folder = os.path.join(self.run_dir, name)
+        if self.config.get("mode") == "generate":
+            return [os.path.join(folder, "generated_best.png" if self.config.get("best") else "generated.png")]
         return [os.path.join(folder, "current.png")] + (
             [os.path.join(folder, f"epoch{index}.png")] if index is not None else [])
 
@@ -496,8 +487,8 @@ class Task:
         os.replace(path + ".tmp.npy", path)
 
     def generate(self) -> int:
-        """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``current.png`` (a
-        training run's ``epoch<k>.png`` files are left alone). ``generate IMAGE`` (a family with
+        """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``generated.png``
+        (:meth:`figure_paths`; a training run's ``current.png`` and ``epoch<k>.png`` files are left alone). ``generate IMAGE`` (a family with
         ``Family.generate_image``) reads the image into ``self.image`` (RGB uint8) first, for ``draw_figures``.
 
         Raises:
@@ -663,117 +654,25 @@ class Task:
             self.load_history(int(trainer.iteration.numpy()))
         return trainer
 
-    # ---- evaluate -----------------------------------------------------------------------------------------
+    # ---- evaluate (hvae.evaluation: the evaluator, its files and its summary) -------------------------------------
     def evaluate(self) -> int:
-        """``python train.py MODEL evaluate``: the importance-weighted likelihood of a split.
+        """``python train.py MODEL evaluate``: :func:`hvae.evaluation.evaluate_run` of this run."""
+        from .evaluation import evaluate_run
 
-        Restores the newest checkpoint (``--best``: the best by validation score), evaluates ``--split``
-        (test) with ``--iw_samples`` K (1000) and writes ``model/<netname>/evaluation/<split>_k<K>.json``
-        (``_n<N>`` with ``--num_images``), beside it ``<split>_k<K>[_n<N>].npz`` with every image's bound and
-        ELBO (:meth:`write_evaluation`; :func:`hvae.compare.compare` pairs two of them), and TensorBoard scalars
-        ``evaluation/<split>/...`` at the checkpoint's iteration. The JSON's ``images`` records which images were
-        evaluated: the split, their count, the subset's seed and a hash of their indices.
-
-        Raises:
-            ConfigError: unknown split, a model without a posterior, K < 1.
-            CheckpointError: nothing to restore (or ``--best`` of a run without a validation split).
-        """
-        from .evaluation import Evaluator
-
-        config, run = self.config, self.run
-        split, k = run.split, run.iw_samples
-        data = self.data()
-        if split not in data.splits:
-            raise ConfigError(f"dataset {data.name} has no {split} split here (it has {', '.join(data.splits)}); "
-                              f"the validation split comes from --validation_size")
-        whole = data.sources[split]
-        if run.num_images:
-            wanted, size = run.num_images, data.sources[split].size
-            if wanted > size:
-                print(f"--num_images {wanted:,} is more than the {split} split's {size:,} images: evaluating all "
-                      f"{size:,}", flush=True)
-            data = data.subset(split, wanted, seed=SUBSET_SEED)
-        subset = data.sources[split] is not whole
-        image_index = np.asarray(data.sources[split].indices, np.int64) if subset else np.arange(whole.size)
-        best = run.best
-        self.build(data.shape, data.value_range, data.num_classes)
-        if not getattr(self.model, "has_posterior", True):
-            raise ConfigError(f"{config['model']} has a deterministic encoder: there is no posterior q(z|x) to "
-                              f"importance-sample, so no likelihood bound can be computed")
-        trainer = self.restore_for_use(best=best)
-        checkpoint = (trainer.best_manager if best else trainer.manager).latest_checkpoint
-        iteration = int(trainer.iteration.numpy())
-        n = data.sources[split].size
-        print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
-              f"{n:,} images, K = {k:,} importance samples", flush=True)
-        evaluator = Evaluator(self.model, k, compile_mode=self.evaluation_compile_mode(),
-                              precision=run.eval_precision)
-        batches = data.batches(split, EVALUATION_BATCH, with_labels=True)
-        result = evaluator.evaluate(batches, n, levels=self.data_levels(), image_shape=data.shape,
-                                    what=f"{split}, K={k}", per_image=True)
-        per_image = {**result.pop("per_image"), "image_index": image_index}
-        result["images"] = {"split": split, "count": n, "split_size": whole.size,
-                            "subset": {"seed": SUBSET_SEED} if subset else None,
-                            "index_sha256": index_hash(image_index), "dataset": data.name,
-                            "dataset_options": dict(config.get("dataset_options") or {})}
-        result["active_units"] = evaluator.active_units(data.batches(split, EVALUATION_BATCH, with_labels=True))
-        result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
-                      checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
-                      split_notes=[note for note in data.notes if note.startswith(f"{split}:")])
-        notes = self.evaluation_notes()
-        if notes:
-            result["notes"] = notes
-        # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
-        print(format_evaluation(result), flush=True)
-        try:
-            path = self.write_evaluation(result, per_image)
-        except OSError as err:
-            print(json.dumps(result, indent=2, default=_json_default), flush=True)
-            raise unwritable(err, "the evaluation was printed above (its summary, then its JSON)") from None
-        print(f"wrote {path}")
-        return 0
+        return evaluate_run(self)
 
     def write_evaluation(self, result: dict, per_image: dict | None = None) -> str:
-        """Save the evaluation as JSON and TensorBoard scalars; returns the JSON's path.
-
-        Args:
-            result: the evaluation (:meth:`evaluate`).
-            per_image: ``bound``, ``elbo`` ``(N,)`` float64 nats, ``image_index`` ``(N,)`` int64 (the images'
-                positions in the split) and ``image_digest`` ``(N,)`` uint64 (:func:`hvae.evaluation.image_digests`),
-                in the split's order: written beside the JSON, the same stem with ``.npz``, with the split, K, the
-                dataset's name and the index hash (:func:`hvae.compare.load_evaluation` reads it), and named in the
-                JSON's ``images.per_image_file``.
+        """Save an evaluation (:func:`hvae.evaluation.write_evaluation`: the JSON and the per-image ``.npz`` in
+        ``<run>/evaluation/``) and its TensorBoard scalars; returns the JSON's path.
 
         Raises:
             OSError: a file cannot be written.
         """
-        precision = result.get("precision", "float32")
-        low = "" if precision == "float32" else f"_{precision}"   # a bfloat16 evaluation never replaces a float32 one
-        name = f"{result['split']}_k{result['iw_samples']}"
-        if any("a fixed random" in note for note in result.get("split_notes", [])):
-            name += f"_n{result['num_images']}"
-        name += low
-        folder = os.path.join(self.run_dir, EVALUATION_DIR)
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, name + ".json")
-        if per_image is not None:
-            arrays = {key: np.asarray(per_image[key], dtype) for key, dtype in
-                      (("bound", np.float64), ("elbo", np.float64), ("image_index", np.int64),
-                       ("image_digest", np.uint64))}
-            info = result["images"]
-            with open(os.path.join(folder, name + ".npz.tmp"), "wb") as f:
-                np.savez(f, **arrays, split=np.str_(result["split"]), iw_samples=np.int64(result["iw_samples"]),
-                         dataset=np.str_(info["dataset"]), split_size=np.int64(info["split_size"]),
-                         index_sha256=np.str_(info["index_sha256"]), precision=np.str_(result["precision"]),
-                         density_kind=np.str_(result["density"]["kind"]), netname=np.str_(result["netname"]),
-                         iteration=np.int64(result["iteration"]))
-            os.replace(os.path.join(folder, name + ".npz.tmp"), os.path.join(folder, name + ".npz"))
-            result["images"]["per_image_file"] = name + ".npz"
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2, default=_json_default)
-        os.replace(tmp, path)
+        from .evaluation import EVALUATION_DIR, write_evaluation
+
+        path = write_evaluation(os.path.join(self.run_dir, EVALUATION_DIR), result, per_image)
         if self._trainer is not None:
+            low = "" if result.get("precision", "float32") == "float32" else f"_{result['precision']}"
             prefix = f"evaluation/{result['split']}{low}"
             scalars = {f"{prefix}/iw_bound_k{result['iw_samples']}": result["iw_bound"]["mean"],
                        f"{prefix}/elbo": result["elbo"]["mean"]}
@@ -800,32 +699,4 @@ def keras_learning_rate(optimizer) -> float:
     return float(inner.learning_rate.numpy() if hasattr(inner.learning_rate, "numpy") else inner.learning_rate)
 
 
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return str(value)
-
-
-def format_evaluation(result: dict) -> str:
-    """A few lines summarising an evaluation (nats per image, ± one standard error)."""
-    iw, elbo = result["iw_bound"], result["elbo"]
-    k = result["iw_samples"]
-    kind = result["density"]["kind"]
-    name = {"log-probability": "log p(x)", "density": "log-density", "cross-entropy": "-cross-entropy"}[kind]
-    low = "" if result.get("precision", "float32") == "float32" else f", {result['precision']} convolutions"
-    lines = [f"  {name} >= {iw['mean']:.2f} ± {iw['sem']:.2f} nats/image (importance-weighted bound, K = {k:,}{low}); "
-             f"ELBO {elbo['mean']:.2f} ± {elbo['sem']:.2f}"]
-    if result.get("bits_per_dim"):
-        b = result["bits_per_dim"]
-        lines.append(f"  bits/dim {b['iw_bound']:.4f} ± {b['sem']:.4f} (ELBO {b['elbo']:.4f})")
-    kls = ", ".join(f"{kl['mean']:.2f}" for kl in result["kl_per_layer"])
-    au = result.get("active_units") or {}
-    units = ", ".join(f"{a}/{u}" for a, u in zip(au.get("active", []), au.get("units", [])))
-    lines.append(f"  KL per layer (bottom to top): {kls} nats; active units: {units}")
-    lines.append(f"  {result['density']['note']}")
-    lines.append(f"  {result['seconds']:.1f} s, {result['importance_samples_per_second']:,.0f} importance samples/s")
-    lines += [f"note: {note}" for note in result.get("notes", [])]
-    return "\n".join(lines)
-
-
-__all__ = ["Task", "format_evaluation", "CheckpointError"]
+__all__ = ["Task", "CheckpointError"]

@@ -344,7 +344,10 @@ class Trainer:
             self._step_fn = self._build_step()
         it = int(self.iteration.numpy())
         if total is not None and it >= total:
-            print(f"already trained for {it} iterations (target {total}); nothing to do")
+            by_epochs = epochs and epochs * spe == total and (max_iterations is None or max_iterations > total)
+            why = (f"--epochs {epochs} x {spe} iterations an epoch" if by_epochs else f"--max_iterations {total}")
+            print(f"already trained for {it} iterations (target {total}: {why}); nothing to do; a larger "
+                  f"{'--epochs' if by_epochs else '--max_iterations'} trains on")
             return "done"
         self._install_signal_handlers()
         self._preemption = self._preemption_handler() if self.multi_worker else None

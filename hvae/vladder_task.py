@@ -18,7 +18,8 @@ reconstruction error of the validation split is printed and the original's figur
 Panels run from the bottom layer (left) to the top layer (right), 20 px apart. Each folder holds
 ``current.png``, ``current_labelled.png`` (a title per panel; TensorBoard's ``figures/<folder>``) and
 ``epoch<k>.png`` with k = iteration // vis_frequency (a run that ends between two points: ``iteration<N>.png``).
-A finished run reports the reconstruction error of the test split once. ``generate`` writes ``current.png`` only.
+A finished run reports the reconstruction error of the test split once. ``generate`` writes ``generated.png`` (and
+``generated_labelled.png``) beside them, never over a training figure.
 """
 
 from __future__ import annotations

@@ -774,11 +774,11 @@ def test_cli_train_resume_evaluate_generate(tmp_path, capsys, monkeypatch):
     assert result["elbo"]["mean"] <= result["iw_bound"]["mean"] < 0 and result["iteration"] in (4, 6)
     status, out, err = run_cli(["VLAE", "generate"], capsys)
     assert status == 0, err
-    assert "wrote" in out and (run / "figures" / "updates" / "current.png").exists()
+    assert "wrote" in out and (run / "figures" / "updates" / "generated.png").exists()
     from hvae.figures import read_png
 
-    assert read_png(str(run / "figures" / "samples" / "current.png")).shape == (224, 224, 1)
-    assert read_png(str(run / "figures" / "updates" / "current.png")).shape == (4 * 28, 16 * 28, 1)
+    assert read_png(str(run / "figures" / "samples" / "generated.png")).shape == (224, 224, 1)
+    assert read_png(str(run / "figures" / "updates" / "generated.png")).shape == (4 * 28, 16 * 28, 1)
 
     # bad inputs: one line each
     folder = tmp_path / "colour" / "train_data" / "a"

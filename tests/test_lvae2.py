@@ -419,15 +419,15 @@ def test_cli_train_resume_evaluate_generate(tmp_path, monkeypatch, capsys):
     assert result["kl_per_layer"][0]["mean"] == 0.0 and result["active_units"]["units"] == [10816, 2]
     assert result["elbo"]["mean"] <= result["iw_bound"]["mean"] < 0
 
-    for f in run.glob("*/current.png"):
-        f.unlink()
+    trained = {str(f): f.read_bytes() for f in run.glob("*/current*.png")}
     status, out, err = run_cli(["LVAE2", "generate"], capsys)
     assert status == 0, err
     assert out.startswith("LVAE2_digits (LVAE2) at iteration 20")
     for name in sizes:
-        assert read_png(str(run / name / "current.png")).shape[:2] == sizes[name]
-    assert (run / "latent" / "current.png").exists() and (run / "loss" / "current.png").exists()
-    labelled = read_png(str(run / "samples_ladder" / "current_labelled.png"))
+        assert read_png(str(run / name / "generated.png")).shape[:2] == sizes[name]
+    assert (run / "latent" / "generated.png").exists() and (run / "loss" / "generated.png").exists()
+    assert {str(f): f.read_bytes() for f in run.glob("*/current*.png")} == trained   # training's figures kept
+    labelled = read_png(str(run / "samples_ladder" / "generated_labelled.png"))
     assert labelled.shape[2] == 3 and labelled.shape[0] > 280
 
 

@@ -57,7 +57,7 @@ def test_the_documented_family_trains_resumes_generates_evaluates_and_exports(to
     assert "done at iteration 80 (epoch 2.00)" in out and (run / "samples" / "epoch2.png").exists()
 
     assert main(["Toy", "generate", "--best"]) == 0
-    assert "wrote model/Toy_digits/samples/current_labelled.png" in capsys.readouterr().out
+    assert "wrote model/Toy_digits/samples/generated_best_labelled.png" in capsys.readouterr().out
     assert main(["Toy", "evaluate", "--iw_samples=3", "--num_images=20"]) == 0
     assert "importance-weighted bound, K = 3" in capsys.readouterr().out
     assert main(["Toy", "generate", "--export=toy.keras"]) == 0

@@ -76,16 +76,16 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
     assert code == 0 and "nothing to do" in out
 
     # Generate from the newest checkpoint: generate.py, train.py vladder generate and --no_train agree.
-    # It writes current.png only and leaves the training's epoch<k>.png figures alone.
-    os.remove(run / "manifold_samples" / "current.png")
-    trained = {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("epoch*.png")}
+    # It writes generated.png and leaves the training's current.png and epoch<k>.png figures alone.
+    trained = {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("*.png")}
     code, out, err = run_cli(["--netname=vladder_digits"], capsys, script_mode="generate")
     assert code == 0, err
     assert "vladder_digits (vladder) at iteration 16" in out
     assert out.index("vladder_digits (vladder) at iteration 16") < out.index("wrote ")  # the run's line first
-    assert "wrote model/vladder_digits/manifold_samples/current_labelled.png" in out
-    assert read_png(str(run / "manifold_samples" / "current.png")).shape == (840, 2560, 1)
-    assert {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("epoch*.png")} == trained
+    assert "wrote model/vladder_digits/manifold_samples/generated_labelled.png" in out
+    assert read_png(str(run / "manifold_samples" / "generated.png")).shape == (840, 2560, 1)
+    assert {p.name: p.read_bytes() for p in (run / "manifold_samples").glob("*.png")
+            if not p.name.startswith("generated")} == trained
     for argv in (["vladder", "generate", "--netname=vladder_digits"], ["--dataset=digits", "--no_train"]):
         code, out, err = run_cli(argv, capsys)
         assert code == 0 and "at iteration 16" in out, err
