@@ -73,13 +73,24 @@ def load(name: str, db_path: str | None = None, **options) -> ImageDataset:
     """
     canonical = canonical_name(name)
     module = importlib.import_module(f"{__name__}.{_LOADERS[canonical]}")
-    try:
-        return module.load(db_path, **options)
-    except TypeError as err:
-        if "unexpected keyword argument" in str(err):
-            bad = str(err).split("'")[1] if "'" in str(err) else str(err)
-            raise DatasetError(f"dataset {canonical} has no option {bad!r}") from None
-        raise
+    valid = options_of(canonical)
+    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    if unknown:
+        raise DatasetError(f"dataset {canonical} has no option {unknown[0]!r}; its options: "
+                           f"{', '.join(valid) or 'none'}")
+    return module.load(db_path, **options)
+
+
+def options_of(name: str) -> tuple | None:
+    """The options (keyword arguments besides ``db_path``) the loader of dataset ``name`` takes, in its order; None
+    where it takes any (``**kwargs``)."""
+    import inspect
+
+    module = importlib.import_module(f"{__name__}.{_LOADERS[canonical_name(name)]}")
+    parameters = list(inspect.signature(module.load).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters)
 
 
 def __getattr__(attr):
@@ -92,4 +103,4 @@ def __getattr__(attr):
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["NAMES", "DatasetError", "ImageDataset", "canonical_name", "load"]
+__all__ = ["NAMES", "DatasetError", "ImageDataset", "canonical_name", "load", "options_of"]

@@ -112,8 +112,9 @@ def _from_idx(folder: str, train_split: str):
     if missing:
         hint = ""
         if paths.get("train_images") is None and train_split == "train":
-            hint = ("; without the training images pass train_split='test' (--dataset_option=train_split=test) "
-                    "to train on the 10,000 test images")
+            hint = ("; without the training images pass train_split='test' and test_holdout "
+                    "(--dataset_option=train_split=test --dataset_option=test_holdout=2000) to train on 8,000 of "
+                    "the 10,000 test images and test on the other 2,000")
         raise DatasetError(f"mnist: {folder} lacks {', '.join(missing)}{hint}")
     arrays = {"test": (read_idx(paths["test_images"], 3), read_idx(paths["test_labels"], 1))}
     if train_split == "train":
@@ -219,7 +220,9 @@ def load(db_path=None, train_split: str = "train", validation_size: int = 5000, 
                      f"testing on the other {len(held):,} (fixed random choice, seed 0)")
     elif train_split == "test":
         sources = {"train": test, "test": test}
-        notes.append("train_split='test': training on the 10,000 test images; test split = the same images")
+        notes.append("warning: train_split='test' without test_holdout trains on the 10,000 test images and tests on "
+                     "the same images, so test numbers measure the training set; --dataset_option test_holdout=2000 "
+                     "keeps 2,000 of them apart for testing")
     else:
         train_x, train_y = arrays["train"]
         if not 0 <= validation_size < len(train_x):

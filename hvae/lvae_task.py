@@ -148,9 +148,11 @@ class LVAETask(Task):
         if state.iteration % self.vis_frequency == 0 or state.iteration % self.ll_every == 0:
             self.monitor(state)
 
-    def measure(self, split: str, iteration: int, k: int | None = None, active_units: bool = True) -> dict:
+    def measure(self, split: str, iteration: int, k: int | None = None, active_units: bool = True,
+                progress: bool = False) -> dict:
         """ELBO, reconstruction, KL (total, per layer), active units, IW bound (K = ``--ll_samples`` at multiples of
-        ``--ll_every``, else 1) of a whole split as scalars; the whole result is kept for :meth:`describe_metrics`."""
+        ``--ll_every``, else 1) of a whole split as scalars; the whole result is kept for :meth:`describe_metrics`.
+        ``progress``: a progress line while it runs (the end-of-training test pass: minutes on a CPU)."""
         from .evaluation import DEFAULT_MAX_IMAGES_PER_PASS, Evaluator
 
         k = k or (self.ll_samples if iteration % self.ll_every == 0 else 1)
@@ -161,7 +163,7 @@ class LVAETask(Task):
                                             compile_mode=self.evaluation_compile_mode())
         data, batch, ev = self.data(), self.test_batch_size, self._evaluators[k]
         r = self._results[split] = ev.evaluate(data.batches(split, batch, with_labels=True), data.sources[split].size,
-                                               levels=data.levels, image_shape=data.shape, progress=False,
+                                               levels=data.levels, image_shape=data.shape, progress=progress,
                                                what=f"{split}, K={k}")
         if active_units:
             r["active_units"] = ev.active_units(data.batches(split, batch, with_labels=True))
@@ -172,7 +174,8 @@ class LVAETask(Task):
         return {**out, **({"bits_per_dim_elbo": r["bits_per_dim"]["elbo"]} if r.get("bits_per_dim") else {})}
 
     def measure_test(self, iteration: int) -> dict:
-        return self.measure("test", iteration, k=1, active_units=False)
+        """The end-of-training pass over the test split (K = 1), with a progress line."""
+        return self.measure("test", iteration, k=1, active_units=False, progress=True)
 
     def score(self, split: str, metrics: dict):
         return -metrics["elbo"] if split == "validation" else None

@@ -545,6 +545,9 @@ class Task:
             if added:
                 self.config["dataset_option_defaults"] = added
             self.dataset = load_dataset(self.config)
+            for note in self.dataset.notes:   # what the data choice means for the numbers, said once
+                if note.startswith("warning:"):
+                    print(note, file=sys.stderr, flush=True)
         return self.dataset
 
     def build(self, shape, value_range, num_classes=None) -> None:

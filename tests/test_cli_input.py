@@ -14,7 +14,7 @@ def test_netname_outside_the_portable_set_is_one_line(netname, tmp_path, monkeyp
     status = cli.main(["VAE", "train", "--dataset=digits", f"--netname={netname}"])
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1, err
-    assert "--netname must be a folder name of letters, digits" in err
+    assert "--netname must be a folder name of ASCII letters, digits" in err
     assert not os.path.exists(tmp_path / "model") or not os.listdir(tmp_path / "model")
 
 

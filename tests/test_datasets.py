@@ -396,9 +396,25 @@ def test_missing_or_empty_db_path(tmp_path, name):
         datasets.load(name, str(tmp_path / "empty"))
 
 
-def test_unknown_option_is_an_error(tmp_path):
-    with pytest.raises(DatasetError, match="has no option 'use_extra'"):
+def test_unknown_option_is_an_error_that_lists_the_options(tmp_path):
+    with pytest.raises(DatasetError, match="has no option 'use_extra'; its options: train_split$"):
         datasets.load("svhn", str(tmp_path), use_extra=True)
+    with pytest.raises(DatasetError, match="its options: train_split, validation_size, test_holdout$"):
+        datasets.load("mnist", str(tmp_path), trian_split="test")   # checked before any file is read
+    with pytest.raises(DatasetError, match="has no option 'crop'; its options: none$"):
+        datasets.load("digits", None, crop=148)
+
+
+def test_training_on_the_test_images_says_so(shared_data):
+    """MNIST's offline copy has only the test images: train_split='test' alone trains and tests on the same
+    images, which the dataset says in a warning note (the command line prints it); test_holdout keeps some apart."""
+    folder = shared_data / "mnist"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    same = datasets.load("mnist", str(folder), train_split="test")
+    assert any(n.startswith("warning: train_split='test' without test_holdout") for n in same.notes)
+    held = datasets.load("mnist", str(folder), train_split="test", test_holdout=2000)
+    assert not any(n.startswith("warning:") for n in held.notes)
 
 
 def test_array_source_chunks_and_order():
