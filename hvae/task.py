@@ -642,13 +642,16 @@ class Task:
         """Build, then restore the newest (or best) checkpoint. Returns the trainer.
 
         Raises:
-            CheckpointError: no checkpoint (or no best one: none is kept without a validation split), or one of
-                another model.
+            CheckpointError: no checkpoint (or no best one: none is kept without a validation split, nor by a
+                family that scores nothing, VLadder), or one of another model.
         """
         if best and self.config.get("validation_size") == 0:
             raise CheckpointError(f"{self.run_dir} has no best checkpoint: the run had no validation split "
                                   f"(--validation_size=0), and none is chosen on the test split; leave out --best "
                                   f"for the newest checkpoint")
+        if best and type(self).score is Task.score:   # the family scores nothing: it never keeps a best checkpoint
+            raise CheckpointError(f"{self.name} keeps no best checkpoint (as its original, it keeps the newest ones "
+                                  f"only): leave out --best for the newest checkpoint of {self.run_dir}")
         if self.model is None:
             self.build_for_use()
         trainer = self.make_trainer()

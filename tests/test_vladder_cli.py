@@ -90,6 +90,9 @@ def test_train_writes_outputs_resumes_and_generates(in_tmp, capsys):
         code, out, err = run_cli(argv, capsys)
         assert code == 0 and "at iteration 16" in out, err
 
+    # VLadder keeps no best checkpoint (as the original): --best says so, not that a validation pass is missing
+    code, out, err = run_cli(["vladder", "generate", "--netname=vladder_digits", "--best"], capsys)
+    one_line_error(code, err, "vladder keeps no best checkpoint", "leave out --best", exit_code=None)
     # generate takes no image for VLadder, and --restart or a training flag make no sense outside training
     code, out, err = run_cli(["vladder", "no/such.png", "--netname=vladder_digits"], capsys, script_mode="generate")
     one_line_error(code, err, "vladder's generate takes no image")
