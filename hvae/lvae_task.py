@@ -152,7 +152,8 @@ class LVAETask(Task):
                 progress: bool = False) -> dict:
         """ELBO, reconstruction, KL (total, per layer), active units, IW bound (K = ``--ll_samples`` at multiples of
         ``--ll_every``, else 1) of a whole split as scalars; the whole result is kept for :meth:`describe_metrics`.
-        ``progress``: a progress line while it runs (the end-of-training test pass: minutes on a CPU)."""
+        ``progress``: progress lines while it runs; also on for K > 1 and for splits of 5,000 images or more (such a
+        pass takes from many seconds to minutes on a CPU)."""
         from .evaluation import DEFAULT_MAX_IMAGES_PER_PASS, Evaluator
 
         k = k or (self.ll_samples if iteration % self.ll_every == 0 else 1)
@@ -162,6 +163,7 @@ class LVAETask(Task):
             self._evaluators[k] = Evaluator(self.model, k, max_images_per_pass=per_pass,
                                             compile_mode=self.evaluation_compile_mode())
         data, batch, ev = self.data(), self.test_batch_size, self._evaluators[k]
+        progress = progress or k > 1 or data.sources[split].size >= 5000   # a pass of many seconds says how far it is
         r = self._results[split] = ev.evaluate(data.batches(split, batch, with_labels=True), data.sources[split].size,
                                                levels=data.levels, image_shape=data.shape, progress=progress,
                                                what=f"{split}, K={k}")
