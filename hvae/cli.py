@@ -316,7 +316,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
             netname = f"{fam.prefix(model)}_{canonical_name(dataset_guess or defaults['dataset'])}"
     _check_netname(netname)
     run_dir = run_dir_of(netname)
-    identity = COMMON_IDENTITY_KEYS + tuple(fam.identity_keys)
+    identity = COMMON_IDENTITY_KEYS + fam.identity
     run_control = COMMON_RUN_CONTROL_KEYS + tuple(fam.run_control_keys)
 
     if mode != "train" and explicit.get("restart"):

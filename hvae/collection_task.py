@@ -46,7 +46,6 @@ FAMILY = Family(
     flags=config_flags(CONFIGS) + (
         flag("--label", type=int, modes=("generate",), help="CVAE: class of the image given to generate (default 4)"),
     ),
-    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
     run_control_keys=("label",),
     model_help={"VAE": "MLP VAE (Kingma & Welling 2014)", "CVAE": "conditional VAE, labels as input planes",
                 "InfoVAE": "conv VAE with KL + MMD (Zhao, Song & Ermon 2017)",

@@ -169,7 +169,8 @@ class Family:
         defaults: the family's settings and their defaults (family flags and common ones it overrides,
             e.g. ``batch_size``).
         flags: the family's own flags.
-        identity_keys: settings that define the model or its objective; a resumed run may not change them.
+        identity_keys: settings besides the model configs' that define the run (the model settings are identity by
+            themselves, :attr:`identity`); a resumed run may not change them.
         run_control_keys: how one invocation runs (never taken from ``config.json``).
         netname_prefix: the default run name is ``<prefix>_<dataset>``; None: the model's name.
         model_help: one line per model for ``--help`` (model -> description).
@@ -199,6 +200,20 @@ class Family:
     dataset_options: dict = field(default_factory=dict)
     configs: dict = field(default_factory=dict)
     module: str = ""
+
+    @property
+    def model_flag_dests(self) -> set:
+        """The ``dest`` of every flag made from the family's model configs (:func:`config_flags` of
+        :attr:`configs`): model settings, so they define the run (identity) and live in ``config.json``'s typed
+        ``model`` section."""
+        from hvae.configs.base import flag_dest
+
+        return {flag_dest(f) for c in self.configs.values() for f in c.flag_fields()}
+
+    @property
+    def identity(self) -> tuple:
+        """Every setting a resumed run may not change: :attr:`identity_keys` and the model settings."""
+        return tuple(dict.fromkeys((*self.identity_keys, *sorted(self.model_flag_dests))))
 
     @property
     def flag_dests(self) -> set:

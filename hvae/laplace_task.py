@@ -34,7 +34,6 @@ FAMILY = Family(
     default_dataset="mnist",
     defaults=dict(batch_size=128, learning_rate=LEARNING_RATE, iw_samples=5000, epochs=100),
     flags=config_flags(CONFIGS),   # the five models' settings, made from their configs' fields (hvae/configs/laplace.py)
-    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
     configs=CONFIGS,
     model_help={"VLAE": "Variational Laplace Autoencoder: full-covariance Gaussian posterior at the Newton-refined "
                         "mode (Park et al. 2019)",

@@ -45,7 +45,6 @@ FAMILY = Family(
     default_dataset="mnist",
     defaults=dict(batch_size=64, epochs=3),
     flags=config_flags(CONFIGS),
-    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
     configs=CONFIGS,
     model_help={"LVAE2": "small conv Ladder VAE on 28x28 digits (mnist, binarized_mnist, digits)"},
 )

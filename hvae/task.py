@@ -45,7 +45,6 @@ import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError
-from .family import config_flags
 from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
 
 NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
@@ -583,7 +582,7 @@ class Task:
         extra.update(self.recorded())
         fam = self.family
         # each model setting once, in the typed ``model`` section under its field name (not again as a flag)
-        model_flags = {f.dest for f in config_flags(fam.configs)} if "model_config" in extra else set()
+        model_flags = fam.model_flag_dests if "model_config" in extra else set()
         settings = {k: v for k, v in self.config.items() if k not in model_flags}
         return save_config_json(settings, extra, settings_keys=(fam.flag_dests | set(fam.defaults)) - model_flags)
 

@@ -52,7 +52,6 @@ FAMILY = Family(
         flag("--no_train", action="store_true", modes=TRAIN, help="restore the newest checkpoint and only draw the figures"),
         flag("--use_gui", action="store_true", modes=("train", "generate"), help="also show the figures in matplotlib windows"),
     ),
-    identity_keys=tuple(f.dest for f in config_flags(CONFIGS)),
     configs=CONFIGS,
     run_control_keys=("vis_frequency", "plot_reconstruction", "use_gui", "no_train"),
     model_help={"vladder": "the configuration of --netname (vladder_mnist, vladder_svhn, vladder_celebA, "
