@@ -539,7 +539,9 @@ def report(args):
     folder = os.path.join(args.work, "free", f"{args.model}{args.tag}")
     runs = {side: [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder))
                    if f.startswith(side + "_seed") and f.endswith(".json")] for side in ("original", "ours")}
-    summary = {"model": args.model, "ours": MODELS[args.model], "sides": {}}
+    lvae = args.model == "LVAE"                  # lvae_parity.py's free runs
+    ours_name = "LVAE_mnist_3" if lvae else MODELS[args.model]
+    summary = {"model": args.model, "ours": ours_name, "sides": {}}
     for side, rs in runs.items():
         if not rs:
             continue
@@ -576,13 +578,15 @@ def report(args):
         steps = sorted(set.intersection(*[set(p["step"] for p in r["curve"]) for r in rs]))
         values = np.array([[{p["step"]: p["validation_elbo"] for p in r["curve"]}[s] for s in steps] for r in rs])
         means[side] = dict(zip(steps, values.mean(0)))
-        label = {"original": "original (yookoon/VLAE, PyTorch)", "ours": f"ours ({MODELS[args.model]}, TF)"}[side]
+        label = {"original": f"original ({'addtt/ladder-vae-pytorch' if lvae else 'yookoon/VLAE'}, PyTorch)",
+                 "ours": f"ours ({ours_name}, TF)"}[side]
         for axis in (ax, ax2):
             axis.plot(steps, values.mean(0), color=colour, label=f"{label}: mean of {len(rs)} seeds")
             axis.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2, label="seed range")
     last = max(max(m) for m in means.values()) if means else 1
     ax.set_xlim(0, last)
-    lows = [min(v for s, v in m.items() if s >= 25) for m in means.values() if any(s >= 25 for s in m)]
+    first = 50 if lvae else 25
+    lows = [min(v for s, v in m.items() if s >= first) for m in means.values() if any(s >= first for s in m)]
     if lows:
         ax.set_ylim(bottom=min(lows) - 5)
     ax2.set_xlim(last / 2, last)
@@ -590,12 +594,13 @@ def report(args):
     if highs:
         ax2.set_ylim(min(highs) - 3, max(highs) + 3)
     for axis in (ax, ax2):
-        axis.set_xlabel("optimiser step (batch 128)")
+        axis.set_xlabel(f"optimiser step (batch {64 if lvae else BATCH})")
         axis.grid(alpha=0.3)
     ax.set_ylabel("validation ELBO, nats (1,000 fixed images, one draw)")
-    ax2.set_title("second half of the epoch", fontsize=9)
+    ax2.set_title("second half of the run" if lvae else "second half of the epoch", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
-    title = f"{args.model}: one epoch of static binarized MNIST, free runs (own seeds, data order, noise)"
+    budget = f"{max(means.get('ours', means.get('original', {0: 0})))} steps" if lvae else "one epoch"
+    title = f"{args.model}: {budget} of static binarized MNIST, free runs (own seeds, data order, noise)"
     if "test_iw_bound_difference_ours_minus_original" in summary:
         d = summary["test_iw_bound_difference_ours_minus_original"]
         title += (f"\ntest IW-{summary['sides']['ours']['iw_samples']} on 1,000 images: ours - original = "

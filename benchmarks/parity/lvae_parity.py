@@ -9,15 +9,23 @@ trainable counts checked). Both get the same batches of 64 in the same order and
 noise (drawn once here; the original's ``Normal.rsample`` is fed from it, ours through
 ``models.latent.injected_noise``), and train ``--steps`` steps with their own optimisers (the original:
 ``optim.Adamax(lr=3e-4)``; ours: ``keras.optimizers.Adamax(3e-4, 0.9, 0.999, 1e-8)``, hvae/lvae_task.py's), free
-bits 0.5, no warm-up, no clipping (the README's settings). Dropout is 0 on both sides (its masks are random draws
-that the harness does not lock). Every step's loss, reconstruction, KL and gradient norm, the first step's
+bits 0.5, no warm-up, no clipping (the README's settings). Dropout is 0 by default; ``--dropout 0.2`` (the
+README's) locks its masks too: the original's side draws them (per step and module, (B, C) keep flags) and our
+SpatialDropout2D layers are given the same ones (mapped module by module). Every step's loss, reconstruction, KL and gradient norm, the first step's
 per-tensor gradient differences and the final weights' go to <results>/LVAE<tag>_locked.json, in the format of
 laplace_parity.py's locked runs (so that ``laplace_parity.py plot-locked --model LVAE`` draws them); --perturb runs
 the original against itself from perturbed weights instead (the float32-chaos reference).
 
-Example (the original checked out outside the repository, boilr in the torch venv):
+``free`` runs each side with its own seeds (the README's dropout 0.2, its own data order and noise) for
+--free_steps steps, the validation ELBO of 1,000 fixed images every --eval_every steps and the IW-K bound on 1,000
+fixed test images (laplace_parity.py's free inputs); ``report`` writes LVAE_free.json and LVAE_free.png.
+
+Examples (the original checked out outside the repository, boilr in the torch venv):
 
     .venv/bin/python benchmarks/parity/lvae_parity.py --original /work/originals/ladder-vae-pytorch --steps 200
+    .venv/bin/python benchmarks/parity/lvae_parity.py --original ... --steps 200 --dropout 0.2 --tag _dropout
+    .venv/bin/python benchmarks/parity/lvae_parity.py free --original ... --seeds 1 2
+    .venv/bin/python benchmarks/parity/lvae_parity.py report
 """
 
 from __future__ import annotations
@@ -39,7 +47,15 @@ LATENT_SIDES = (8, 4, 2)             # mnist_3: 28 -> padded 32, /2 (first layer
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--original", required=True, help="checkout of addtt/ladder-vae-pytorch; nothing is downloaded")
+    p.add_argument("mode", nargs="?", choices=("locked", "free", "report"), default="locked",
+                   help="locked (default): one locked run; free: free runs of both sides, --seeds each; report: "
+                        "the free runs' table and figure (laplace_parity.py's report)")
+    p.add_argument("--original", help="checkout of addtt/ladder-vae-pytorch (locked, free); nothing is downloaded")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="free: seeds per side (default 1 2)")
+    p.add_argument("--free_steps", type=int, default=300, help="free: optimiser steps (default 300, the issue's "
+                                                               "budget for mnist_3)")
+    p.add_argument("--eval_every", type=int, default=50, help="free: validation ELBO every N steps (default 50)")
+    p.add_argument("--iw_samples", type=int, default=20, help="free: K of the final bound (default 20)")
     p.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the batches, the noise and the original's init")
     p.add_argument("--perturb", type=float, default=0.0, help="the original against itself, its copy's initial "
@@ -51,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--results", default=os.path.join(REPO, "benchmarks", "results", "parity"),
                    help="where the JSON goes (default benchmarks/results/parity)")
     p.add_argument("--tag", default="", help="suffix of the result name")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="locked: the blocks' channel-dropout rate on both sides (default 0; the README's 0.2), its "
+                        "masks drawn once by the original's side and given to ours")
     return p.parse_args(argv)
 
 
@@ -77,33 +96,66 @@ def our_leaves(layer):
     raise TypeError(f"no leaf rule for {name}")
 
 
-def weight_map(model, torch_leaves) -> list:
-    """``[(original state_dict key, our variable, how)]`` (how: conv, vector, prior)."""
+def our_dropouts(layer) -> list:
+    """The channel-dropout layers of one of our blocks, in the order of the original's ``nn.Dropout2d`` modules."""
     from keras import layers
 
-    pairs = []   # (our leaf layers, torch module prefix)
-    pairs.append(([model.stem_conv], "first_bottom_up.0"))
-    pairs.append((our_leaves(model.stem_block), "first_bottom_up.2"))
+    name = type(layer).__name__
+    if name == "ResidualBlock":
+        return [op for op in layer.ops if isinstance(op, layers.SpatialDropout2D)]
+    if name == "ResampleBlock":
+        return our_dropouts(layer.res)
+    if name == "Merge":
+        return our_dropouts(layer.res) if layer.res is not None else []
+    return []
+
+
+def module_pairs(model) -> list:
+    """``[(our layers, the original's module prefix)]`` in the order of the original's modules."""
+    pairs = [([model.stem_conv], "first_bottom_up.0"), ([model.stem_block], "first_bottom_up.2")]
     for i, segment in enumerate(model.bottom_up_layers):
         for j, block in enumerate(segment.blocks):
-            pairs.append((our_leaves(block), f"bottom_up_layers.{i}.net.{j}"))
-    rows = []
+            pairs.append(([block], f"bottom_up_layers.{i}.net.{j}"))
     for i, td in enumerate(model.top_down_layers):
         p = f"top_down_layers.{i}"
         for j, block in enumerate(td.deterministic):
-            pairs.append((our_leaves(block), f"{p}.deterministic_block.{j}"))
+            pairs.append(([block], f"{p}.deterministic_block.{j}"))
         if td.conv_in_p is not None:
             pairs.append(([td.conv_in_p], f"{p}.stochastic.conv_in_p"))
         pairs.append(([td.conv_in_q], f"{p}.stochastic.conv_in_q"))
         pairs.append(([td.conv_out], f"{p}.stochastic.conv_out"))
         if td.merge is not None:
-            pairs.append((our_leaves(td.merge), f"{p}.merge"))
+            pairs.append(([td.merge], f"{p}.merge"))
         if td.skip_merge is not None:
-            pairs.append((our_leaves(td.skip_merge), f"{p}.skip_connection_merger"))
-        if td.top:
-            rows.append((f"{p}.top_prior_params", td.top_prior, "prior"))
-    pairs.append(([leaf for block in model.final_blocks for leaf in our_leaves(block)], "final_top_down"))
+            pairs.append(([td.skip_merge], f"{p}.skip_connection_merger"))
+    pairs.append((list(model.final_blocks), "final_top_down"))
     pairs.append(([model.likelihood_conv], "likelihood.parameter_net"))
+    return pairs
+
+
+def dropout_map(model, names: list) -> list:
+    """``[(the original's nn.Dropout2d module name, our SpatialDropout2D)]``, every module of both sides paired
+    (``names``: the original's, in registration order)."""
+    rows, used = [], set()
+    for ours, prefix in module_pairs(model):
+        mine = [d for layer in ours for d in our_dropouts(layer)]
+        theirs = [n for n in names if n.startswith(prefix + ".")]
+        if len(mine) != len(theirs):
+            raise SystemExit(f"{prefix}: {len(theirs)} original dropout modules, ours {len(mine)}")
+        rows += list(zip(theirs, mine))
+        used.update(theirs)
+    if set(names) - used:
+        raise SystemExit(f"original dropout modules left unmapped: {sorted(set(names) - used)}")
+    return rows
+
+
+def weight_map(model, torch_leaves) -> list:
+    """``[(original state_dict key, our variable, how)]`` (how: conv, vector, prior)."""
+    from keras import layers
+
+    pairs = [([leaf for layer in ours for leaf in our_leaves(layer)], prefix) for ours, prefix in module_pairs(model)]
+    rows = [(f"top_down_layers.{i}.top_prior_params", td.top_prior, "prior")
+            for i, td in enumerate(model.top_down_layers) if td.top]
     used = set()
     for ours, prefix in pairs:
         theirs = [(name, kind) for name, kind in torch_leaves if name == prefix or name.startswith(prefix + ".")]
@@ -149,7 +201,21 @@ def run_ours(args, inputs: str, prefix_t: str, out: str):
     from hvae.lvae_task import LEARNING_RATE
     from hvae.models.latent import injected_noise
 
-    model = models.from_preset("LVAE_mnist_3", value_range=(0.0, 1.0), dropout=None)
+    model = models.from_preset("LVAE_mnist_3", value_range=(0.0, 1.0), dropout=args.dropout or None)
+    masks = {}                       # our SpatialDropout2D -> (the original's keep flags (steps, B, C), a variable)
+    if args.dropout:
+        drawn = np.load(prefix_t + "_dropout.npz")
+        for name, layer in dropout_map(model, list(drawn.files)):
+            keep = drawn[name]
+            var = tf.Variable(tf.zeros(keep.shape[1:], tf.float32), trainable=False)
+            masks[name] = (keep, var)
+
+            def call(inputs, training=None, var=var, rate=layer.rate):    # tf.nn.dropout's arithmetic
+                if not training:
+                    return inputs
+                return tf.where(var[:, None, None, :] > 0, inputs * (1.0 / (1.0 - rate)), tf.zeros_like(inputs))
+
+            layer.call = call
     weights = dict(np.load(prefix_t + "_initial.npz"))
     mapping = weight_map(model, json.load(open(prefix_t + "_leaves.json")))
     for key, var, how in mapping:
@@ -188,6 +254,8 @@ def run_ours(args, inputs: str, prefix_t: str, out: str):
     t0 = time.time()
     for s in range(len(x_all)):
         images = tf.constant(x_all[s].astype(np.float32).reshape(-1, 28, 28, 1))
+        for keep, var in masks.values():
+            var.assign(keep[s].astype(np.float32))
         terms, norm, grads = step(images, tf.constant(s + 1, tf.int64), *[tf.constant(e[s]) for e in eps_all])
         if s == 0:
             np.savez(out + "_grads0.npz", **{index[id(v)][0]: to_theirs(g.numpy(), index[id(v)][1])
@@ -236,11 +304,118 @@ def compare(args, prefix_o: str, prefix_t: str) -> dict:
             "optimizers": {"ours": ours["optimizer"], "original": theirs["optimizer"]}, "our_adam": None,
             "perturb": args.perturb, "compared": ("the original against itself with perturbed initial weights"
                                                   if args.perturb else "ours against the original"),
-            "dropout": 0.0, "per_step": per_step}
+            "dropout": args.dropout, "per_step": per_step}
+
+
+def run_ours_free(args, inputs: str, seed: int, out: str):
+    """Our free run: LVAE_mnist_3 as hvae/lvae_task.py trains it (the preset's dropout 0.2, the data-dependent
+    initialisation on the first 64 training images, Adamax(3e-4), loss_terms at iteration t), own seed, noise and
+    batch order; the one-draw validation ELBO every --eval_every steps; at the end the bound of K importance
+    weights (``log_importance_weights``) and their mean (the ELBO) on the fixed test images."""
+    import numpy as np
+
+    sys.path.insert(0, HERE)
+    from laplace_parity import start_tensorflow
+
+    tf = start_tensorflow()
+    import keras
+
+    from hvae import models
+    from hvae.lvae_task import LEARNING_RATE
+
+    keras.utils.set_random_seed(seed)
+    model = models.from_preset("LVAE_mnist_3", value_range=(0.0, 1.0))
+    data = np.load(inputs)
+    train = data["train"].astype(np.float32).reshape(-1, 28, 28, 1)
+    valid = tf.constant(data["valid"].astype(np.float32).reshape(-1, 28, 28, 1))
+    test = tf.constant(data["test"].astype(np.float32).reshape(-1, 28, 28, 1))
+    model.data_dependent_init(tf.constant(train[:BATCH]))
+    optimizer = keras.optimizers.Adamax(LEARNING_RATE, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(autograph=False)
+    def step(images, t):
+        with tf.GradientTape() as tape:
+            terms = model.loss_terms(images, None, t, training=True)
+        grads = tape.gradient(terms["loss"], variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        optimizer.apply_gradients(zip(grads, variables))
+        return terms["loss"]
+
+    @tf.function(autograph=False)
+    def elbo(images):
+        return model.loss_terms(images, None, 1, training=False)["elbo"]
+
+    @tf.function(autograph=False)
+    def log_weights(images):
+        return model.log_importance_weights(images, args.iw_samples)
+
+    def validation_elbo():
+        return float(np.mean([float(elbo(valid[i:i + 100])) for i in range(0, len(valid), 100)]))
+
+    order = np.random.RandomState(seed).permutation(len(train))
+    curve = [{"step": 0, "validation_elbo": validation_elbo()}]
+    t0 = time.time()
+    for s in range(args.free_steps):
+        loss = step(tf.constant(train[order[s * BATCH:(s + 1) * BATCH]]), tf.constant(s + 1, tf.int64))
+        if (s + 1) % args.eval_every == 0 or s + 1 == args.free_steps:
+            curve.append({"step": s + 1, "validation_elbo": validation_elbo(), "train_loss": float(loss)})
+    train_seconds = time.time() - t0
+    w = np.concatenate([log_weights(test[i:i + 100]).numpy() for i in range(0, len(test), 100)]).astype(np.float64)
+    m = w.max(1, keepdims=True)
+    bound = float((np.log(np.exp(w - m).mean(1)) + m[:, 0]).mean())
+    info = {"side": "ours", "model": "LVAE_mnist_3", "seed": seed, "tensorflow": tf.__version__,
+            "steps": args.free_steps, "train_seconds": train_seconds, "curve": curve, "test_iw_bound": bound,
+            "test_elbo": float(w.mean()), "iw_samples": args.iw_samples, "test_images": int(len(test)),
+            "seconds": time.time() - t0}
+    with open(out + ".json", "w") as f:
+        json.dump(info, f, indent=1)
+
+
+def free(args):
+    """Free runs, each side with its own seeds (resumable: a finished (side, seed) is skipped), on the fixed
+    validation and test images of laplace_parity.py's free runs."""
+    sys.path.insert(0, HERE)
+    from laplace_parity import free_inputs
+
+    if not args.original:
+        raise SystemExit("free needs --original (a checkout of addtt/ladder-vae-pytorch)")
+    inputs = free_inputs(args)
+    folder = os.path.join(args.work, "free", f"LVAE{args.tag}")
+    os.makedirs(folder, exist_ok=True)
+    for seed in args.seeds:
+        for side in ("original", "ours"):
+            out = os.path.join(folder, f"{side}_seed{seed}")
+            if os.path.exists(out + ".json"):
+                print(f"{side} seed {seed}: done already ({out}.json)", flush=True)
+                continue
+            if side == "original":
+                subprocess.run([args.torch_python, os.path.join(HERE, "lvae_original.py"), "--free", "--original",
+                                args.original, "--inputs", inputs, "--out", out, "--seed", str(seed), "--steps",
+                                str(args.free_steps), "--eval_every", str(args.eval_every), "--iw_samples",
+                                str(args.iw_samples)], check=True)
+            else:
+                subprocess.run([sys.executable, os.path.abspath(__file__), "_ours_free", json.dumps(vars(args)),
+                                inputs, str(seed), out], check=True)   # a fresh process: its own TensorFlow state
+            r = json.load(open(out + ".json"))
+            print(f"{side} seed {seed}: {r['steps']} steps, IW-{r['iw_samples']} {r['test_iw_bound']:.3f}, ELBO "
+                  f"{r['test_elbo']:.3f}, final validation ELBO {r['curve'][-1]['validation_elbo']:.3f} "
+                  f"({r['seconds']:.0f} s)", flush=True)
 
 
 def main(args):
     import numpy as np
+
+    if args.mode == "free":
+        return free(args)
+    if args.mode == "report":
+        sys.path.insert(0, HERE)
+        from laplace_parity import report
+
+        return report(argparse.Namespace(**{**vars(args), "model": "LVAE"}))
+    if not args.original:
+        raise SystemExit("a locked run needs --original (a checkout of addtt/ladder-vae-pytorch)")
 
     sys.path.insert(0, HERE)
     from laplace_parity import load_split
@@ -258,10 +433,11 @@ def main(args):
     np.savez(inputs, x=x, ddi=train[:BATCH], layers=len(LATENT_SIDES), **eps)
     prefix_t, prefix_o = os.path.join(work, "original"), os.path.join(work, "ours")
     cmd = [args.torch_python, os.path.join(HERE, "lvae_original.py"), "--original", args.original, "--inputs", inputs,
-           "--out", prefix_t, "--seed", str(args.seed)]
+           "--out", prefix_t, "--seed", str(args.seed), "--dropout", str(args.dropout)]
     base = os.path.join(args.work, "locked", f"LVAE_seed{args.seed}")
     if args.perturb and os.path.exists(os.path.join(base, "original_final.npz")) \
-            and len(np.load(os.path.join(base, "inputs.npz"))["x"]) == args.steps:
+            and len(np.load(os.path.join(base, "inputs.npz"))["x"]) == args.steps \
+            and json.load(open(os.path.join(base, "original.json"))).get("dropout", 0.0) == args.dropout:
         # the untagged run's original (the same seed, batches and noise) is reused: only the perturbed copy runs
         prefix_t = os.path.join(base, "original")
         cmd[cmd.index(inputs)] = os.path.join(base, "inputs.npz")
@@ -271,8 +447,8 @@ def main(args):
         subprocess.run(cmd, check=True)
     if args.perturb:
         prefix_o = os.path.join(work, "original_perturbed")
-        subprocess.run(cmd[:-4] + ["--out", prefix_o, "--seed", str(args.seed), "--perturb", str(args.perturb)],
-                       check=True)
+        subprocess.run(cmd[:-6] + ["--out", prefix_o, "--seed", str(args.seed), "--dropout", str(args.dropout),
+                                   "--perturb", str(args.perturb)], check=True)
     else:
         print("ours ...", flush=True)
         run_ours(args, inputs, prefix_t, prefix_o)
@@ -289,4 +465,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    if len(sys.argv) == 6 and sys.argv[1] == "_ours_free":
+        run_ours_free(argparse.Namespace(**json.loads(sys.argv[2])), sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    else:
+        main(parse_args())
