@@ -69,16 +69,15 @@ from hvae.configs.laplace import (  # noqa: F401  (the configs and presets, re-e
     models_with_setting,
 )
 
-from . import objectives
 from .base import HVAEModel, config_property, register, zeros_like_input
 from .laplace_data import LOGIT_LAMBDA, LaplaceDataSpace, dequantize, logit_squeeze  # noqa: F401
+from .laplace_distributions import BERNOULLI_EPS, LaplaceDistributions
 from .laplace_flows import MADE, FlowPosterior, HouseholderFlow, _FlowBijector, reflect  # noqa: F401
 from .laplace_layers import KAIMING_A, Decoder, Encoder, kaiming_fan_out, linear, torch_bias, torch_default_kernel  # noqa: F401  (the networks, re-exported where they were defined)
 from .latent import sample_and_log_prob, standard_normal_noise, terms_from_layers, tile_batch
 
 tfd = tfp.distributions
 
-BERNOULLI_EPS = 1e-5                  # distribution.py: Bernoulli clamp; network.py: p(1-p) + 1e-5
 SVI_CLIP = 5.0                        # models.py: utils.clip_grad_norm(grad, 5)
 GEOMETRIC_DECAY = 0.9                 # the first code release's update rate 0.9^t
 INFERENCE_SEED = 0                    # the fixed noise of encode / reconstruct / posterior_means (stateless)
@@ -88,7 +87,7 @@ INFERENCE_SEED = 0                    # the fixed noise of encode / reconstruct 
 # the models
 # --------------------------------------------------------------------------------------------------
 @register(LaplaceConfig)
-class LaplaceModel(LaplaceDataSpace, HVAEModel):
+class LaplaceModel(LaplaceDataSpace, LaplaceDistributions, HVAEModel):
     """The plain VAE of yookoon/VLAE (``models.VAE``; here ``VLAE_VAE``) and the base of the other four
     (a :class:`hvae.models.base.HVAEModel`: ``fit``/``evaluate`` on :meth:`loss_terms`, ``save``/``load_model``).
 
@@ -98,7 +97,8 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
     ``LaplaceModel`` is refused, it would save settings the class cannot load). The settings are read from
     ``self.config``; ``image_shape``, ``z_dim``, ... are read-only aliases of its fields. The data-space methods
     (``preprocess``, ``to_images``, ``set_data_statistics``, ...) are
-    :class:`hvae.models.laplace_data.LaplaceDataSpace`'s.
+    :class:`hvae.models.laplace_data.LaplaceDataSpace`'s, the distributions (``prior``, ``likelihood``, the default
+    posterior, ``decode``, ``sample``, ...) :class:`hvae.models.laplace_distributions.LaplaceDistributions`'s.
 
     Raises:
         TypeError: a config of another class.
@@ -151,11 +151,6 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
         self.built = True
         return self
 
-    @property
-    def data_density(self) -> str:
-        """``'gaussian'`` (a density of the preprocessed values) or ``'bernoulli'``."""
-        return self.output_dist
-
     def describe(self) -> str:
         """One line: the name, :meth:`posterior_description`, the sizes and the data space, e.g. ``VLAE (T = 4
         updates, alpha_t = 0.5/(t+1); z 50, hidden 500; Gaussian output)`` (the command line's header)."""
@@ -172,57 +167,9 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
         """What q(z | x) is, in a few words (each model's own settings)."""
         return "diagonal Gaussian posterior"
 
-    # ---- data space: to_unit, preprocess, to_images, set_data_statistics, data_statistics -------------------
-    # (inherited from LaplaceDataSpace, models/laplace_data.py)
-
-    # ---- distributions ---------------------------------------------------------------------------------
-    def prior(self) -> tfd.Distribution:
-        """p(z) = N(0, I), event shape ``(Z,)``."""
-        return objectives.standard_normal(self.z_dim)
-
-    def likelihood(self, a, event_ndims: int = 1) -> tfd.Distribution:
-        """p(x | z) from the decoder's ``a``: ``Independent(Normal(a, exp(log_var / 2)))`` or
-        ``Independent(Bernoulli(clip(sigmoid(a), 1e-5, 1 - 1e-5)))`` (``distribution.py``) over the last
-        ``event_ndims`` axes (``a (..., D)``, event ``(D,)``; or ``a (B, H, W, C)`` with ``event_ndims=3``)."""
-        if self.output_dist == "gaussian":
-            scale = tf.exp(0.5 * self.decoder.log_var)
-            normal = tfd.Normal(loc=a, scale=scale * tf.ones_like(a))
-            return tfd.Independent(normal, reinterpreted_batch_ndims=event_ndims)
-        probs = tf.clip_by_value(tf.sigmoid(a), BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
-        return tfd.Independent(tfd.Bernoulli(probs=probs, dtype=a.dtype), reinterpreted_batch_ndims=event_ndims)
-
-    def decoder_mean(self, a):
-        """E[x | z] in the model's data space: ``a`` (Gaussian) or ``sigmoid(a)`` (Bernoulli)."""
-        return a if self.output_dist == "gaussian" else tf.sigmoid(a)
-
-    # ---- the posterior (subclasses override fit_posterior, sample_posterior, posterior_point) -------------
-    def fit_posterior(self, x, importance: bool = False, trace: list | None = None,
-                      seed: int | None = None) -> dict:
-        """q(z | x)'s parameters for the data ``x (B, D)``, as a dict of tensors.
-
-        Args:
-            importance: for the importance-sampling evaluation (only SA-VAE's ``--legacy`` step differs).
-            trace: VLAE appends the decoder output ``a`` at every mode iterate here (figures, monitoring).
-            seed: SA-VAE: fixed stateless refinement noise (an int) instead of fresh draws; unused by the others.
-        """
-        mean, log_var, _ = self.encoder(x)
-        return {"loc": mean, "log_var": log_var}
-
-    def base_posterior(self, state) -> tfd.Distribution:
-        """The encoder's diagonal Gaussian q_0 = N(loc, exp(log_var)), event shape ``(Z,)``."""
-        return objectives.diagonal_normal(state["loc"], tf.exp(0.5 * state["log_var"]))
-
-    def sample_posterior(self, state, num_samples: int):
-        """``num_samples`` K draws z ~ q(z | x) and their log q: ``(z (K, B, Z), log_q (K, B))``."""
-        return sample_and_log_prob(self.base_posterior(state), num_samples)
-
-    def posterior_point(self, state):
-        """E_q[z | x] ``(B, Z)`` (flows: the image of the encoder mean, see the subclasses)."""
-        return state["loc"]
-
-    def posterior_distribution(self, state) -> tfd.Distribution:
-        """q(z | x) as a ``tfp`` distribution (batch ``(B,)``, event ``(Z,)``)."""
-        return self.base_posterior(state)
+    # ---- inherited: the data space (to_unit, preprocess, to_images, set_data_statistics, data_statistics) from
+    # LaplaceDataSpace (models/laplace_data.py); the distributions, the default posterior (the subclasses override
+    # it), decode, sample, figure_images and elbo_terms from LaplaceDistributions (models/laplace_distributions.py)
 
     # ---- the public API ----------------------------------------------------------------------------------
     def encode(self, images, labels=None, training=False) -> list:
@@ -234,19 +181,6 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
         behaves differently in training)."""
         x = self.preprocess(images, seed=INFERENCE_SEED)
         return [self.posterior_distribution(self.fit_posterior(x, seed=INFERENCE_SEED))]
-
-    def decode(self, codes, labels=None) -> tfd.Distribution:
-        """``z (B, Z)`` (or a one-element list of it) -> p(x | z), event shape ``(H, W, C)``, over the model's data
-        space (pixels in [0, 1] for the Bernoulli output; pixels minus the training mean, or their logits minus
-        the mean, for the Gaussian output: :meth:`to_images` maps a mean back to images)."""
-        z = codes[0] if isinstance(codes, (list, tuple)) else codes
-        return self.likelihood(tf.reshape(self.decoder(z), (-1,) + self.image_shape), event_ndims=3)
-
-    def sample(self, n: int, labels=None, seed=None):
-        """``n`` decoder means at prior draws z ~ N(0, I) (the original's 'generated'), as images in
-        ``value_range`` ``(n, H, W, C)``."""
-        z = self.prior().sample(n, seed=seed)
-        return self.to_images(self.decoder_mean(self.decoder(z)))
 
     def reconstruct(self, images, labels=None, *, sample: bool = False):
         """Images ``(B, H, W, C)`` in ``value_range`` -> ``(B, H, W, C)`` in ``value_range``: the decoder mean at
@@ -262,14 +196,6 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
     def call(self, images, labels=None, training=False):
         """:meth:`reconstruct`."""
         return self.reconstruct(images)
-
-    def elbo_terms(self, x, state, num_samples: int = 1):
-        """``log p(x | z_k) (K, B)`` and ``log q(z_k | x) - log p(z_k) (K, B)`` for K posterior draws."""
-        k = int(num_samples)
-        z, log_q = self.sample_posterior(state, k)
-        a = self.decoder(tf.reshape(z, (-1, self.z_dim)))
-        log_likelihood = tf.reshape(self.likelihood(a).log_prob(tile_batch(x, k)), (k, -1))
-        return log_likelihood, log_q - self.prior().log_prob(z)
 
     def loss_terms(self, images, labels=None, iteration=None, training=True) -> dict:
         """The negative one-sample ELBO and its parts, batch means in nats per image.
@@ -324,15 +250,6 @@ class LaplaceModel(LaplaceDataSpace, HVAEModel):
         the fixed noise of :data:`INFERENCE_SEED` (deterministic, as :meth:`encode`)."""
         x = self.preprocess(images, seed=INFERENCE_SEED)
         return [self.posterior_point(self.fit_posterior(x, importance=True, seed=INFERENCE_SEED))]
-
-    def figure_images(self, images, prior) -> tuple:
-        """The command line's figures, as images ``(N, H, W, C)`` in ``value_range``: ``images`` as the model sees
-        them (binarised or dequantised afresh), the decoder mean at one fresh posterior draw of each, and the
-        decoder means at the prior draws ``prior`` ``(M, Z)``."""
-        x = self.preprocess(tf.constant(images))
-        z, _ = self.sample_posterior(self.fit_posterior(x), 1)
-        reconstruction = self.to_images(self.decoder_mean(self.decoder(z[0])))
-        return self.to_images(x), reconstruction, self.to_images(self.decoder_mean(self.decoder(tf.constant(prior))))
 
 
 @register(VLAEConfig)
