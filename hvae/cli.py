@@ -25,6 +25,7 @@ from .errors import ConfigError, HVAEError, unwritable
 from .registry import MODES
 from .runs import (
     CONFIG_FORMAT,
+    Invocation,
     RunConfig,
     check_config_document,
     check_values,
@@ -47,8 +48,6 @@ DATA_FLAGS = RunConfig.flags("data")
 RUN_FLAGS = RunConfig.flags("run")
 EVALUATION_FLAGS = RunConfig.flags("evaluate")
 COMMON_FLAGS = DATA_FLAGS + RUN_FLAGS + EVALUATION_FLAGS
-# Family flags whose values must be at least 1 (the family checks its others)
-FAMILY_COUNTS = ("vis_frequency",)
 EXAMPLES = {
     "train.py": """examples:
   python train.py --dataset=digits --max_iterations=1500 --seed=1      VLadder on scikit-learn's digits
@@ -298,7 +297,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     fam = registry.family_of_model(model)
     explicit = _parse(argv, fam, model, prog)
     explicit.pop("positional", None)
-    _check_values(explicit)  # a bad value is reported as such, before any comparison with config.json
+    _check_values(explicit, fam)  # a bad value is reported as such, before any comparison with config.json
     from_file, file_model = _config_file(explicit["config"], fam, model) if explicit.get("config") else ({}, None)
     explicit = {**from_file, **explicit}   # --config's settings, as if given; the flags given win
     if explicit.get("no_train"):
@@ -309,13 +308,13 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     if not netname:
         dataset_guess = explicit.get("dataset")
         if dataset_guess is None and mode in ("generate", "evaluate"):
-            netname = find_single_run(model) or ""
+            netname = find_single_run(model, explicit.get("runs_dir")) or ""
         if not netname:
             from hvae.datasets import canonical_name
 
             netname = f"{fam.prefix(model)}_{canonical_name(dataset_guess or defaults['dataset'])}"
     _check_netname(netname)
-    run_dir = run_dir_of(netname)
+    run_dir = run_dir_of(netname, explicit.get("runs_dir"))
     identity = COMMON_IDENTITY_KEYS + fam.identity
     run_control = COMMON_RUN_CONTROL_KEYS + tuple(fam.run_control_keys)
 
@@ -335,7 +334,8 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
                                   f"start over")
     elif mode in ("generate", "evaluate"):
         raise ConfigError(f"no trained model in {run_dir} (no config.json at {os.path.abspath(run_dir)}): train it "
-                          f"first, give the --netname of an existing run, or run from the folder that holds its model/")
+                          f"first, give the --netname of an existing run, or --runs_dir the folder that holds the "
+                          f"runs (or run from the folder that holds its model/)")
 
     config = dict(defaults)
     if file_model:
@@ -371,7 +371,7 @@ def _saved_config(run_dir: str, fam, model: str) -> dict | None:
 
 # What --config does not carry over to the new run: where the run lives and how that run was invoked.
 FILE_EXCLUDED = ("netname", "run_dir", "family", "model", "mode", "image", "restart", "gpus", "cpu_devices",
-                 "model_config", "config")
+                 "model_config", "config", "runs_dir")
 
 
 def _config_file(path: str, fam, model: str) -> tuple:
@@ -415,21 +415,20 @@ def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _check_values(config: dict) -> None:
-    """The ranges of the run settings (:func:`hvae.runs.check_values`) and of the families' counts (each one line).
+def _check_values(config: dict, fam=None) -> None:
+    """The ranges of the run settings (:func:`hvae.runs.check_values`) and of the family's own
+    (``fam.settings``' fields), each one line.
 
     Raises:
         ConfigError: a count below 1, a negative validation size, a non-positive learning rate.
     """
     check_values(config)
-    for key in FAMILY_COUNTS:
-        value = config.get(key)
-        if value is not None and value < 1:
-            raise ConfigError(f"{_flag(key)} must be at least 1, got {value}")
+    if fam is not None:
+        fam.settings.check_ranges(config)
 
 
 def _validate(config: dict, explicit: dict, fam=None) -> None:
-    _check_values(config)
+    _check_values(config, fam)
     mode = config["mode"]
     if explicit.get("best") and mode == "train":
         raise ConfigError("--best chooses the checkpoint that 'generate' and 'evaluate' restore; it does not apply "
@@ -455,25 +454,28 @@ def run(config: dict) -> int:
     """Set up devices, build the family's task and train, generate or evaluate. Returns the exit status."""
     from . import lock, runtime
 
+    invocation, settings = Invocation.from_settings(config), RunConfig.from_settings(config)
+    fam = registry.family(invocation.family)
+    own = fam.settings.from_settings(config)
     cluster = runtime.cluster_spec()
-    owner = config["mode"] == "train" and (cluster is None or cluster["chief"])  # the process that writes the folder
+    owner = invocation.mode == "train" and (cluster is None or cluster["chief"])  # the process that writes the folder
     if owner:
-        lock.acquire(config["run_dir"])  # before --restart: a busy folder is never deleted
+        lock.acquire(invocation.run_dir)  # before --restart: a busy folder is never deleted
     try:
-        if config.get("restart") and config["mode"] == "train" and os.path.isdir(config["run_dir"]):
-            shutil.rmtree(config["run_dir"])
-            print(f"--restart: removed {config['run_dir']}")
-        if config.get("use_gui"):
+        if settings.restart and invocation.mode == "train" and os.path.isdir(invocation.run_dir):
+            shutil.rmtree(invocation.run_dir)
+            print(f"--restart: removed {invocation.run_dir}")
+        if getattr(own, "use_gui", False):
             _check_display()
-        strategy, devices = runtime.setup(config.get("gpus"), config.get("cpu_devices"), config.get("seed"),
-                                          precision=config.get("precision"), batch_size=config.get("batch_size"))
-        task = registry.family(config["family"]).task_class()(config, strategy)
+        strategy, devices = runtime.setup(settings.gpus, settings.cpu_devices, settings.seed,
+                                          precision=settings.precision, batch_size=settings.batch_size)
+        task = fam.task_class()(config, strategy)
         status = task.main(devices)
         runtime.finish_cluster(strategy, status)
         return status
     finally:
         if owner:
-            lock.release(config["run_dir"])
+            lock.release(invocation.run_dir)
 
 
 def _check_display() -> None:

@@ -11,13 +11,14 @@ validation loss and the original's grid ``images/<MODEL>/grid_<epoch>.png`` (ano
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import figures
 from .configs.collection import CONFIGS, OBJECTIVE_SETTINGS
 from .errors import ConfigError
-from .family import Family, config_flags, flag
+from .family import Family, Settings, config_flags, option
 from .task import Figure, Task
 
 IMAGES_DIR, DEFAULT_LABEL = "images", 4   # the original's figure folder and class for ``CVAE generate IMAGE``
@@ -35,6 +36,16 @@ GRID_ROWS = [(0.125, "test images\n(red frame)"), (0.375, "their\nreconstruction
              (0.625, "test images\n(red frame)"), (0.875, "their\nreconstructions")]
 
 TRAIN = ("train",)
+
+
+@dataclass(frozen=True)
+class CollectionSettings(Settings):
+    """The collection's one setting besides its models': the class of CVAE's ``generate IMAGE``."""
+
+    label: int | None = option(help="CVAE: class of the image given to generate (default 4)", modes=("generate",),
+                               control=True, type=int)
+
+
 FAMILY = Family(
     name="collection",
     title="The VAE collection (ALPHAYA-Japan/vae): VAE, CVAE, InfoVAE, MMD-VAE",
@@ -43,10 +54,8 @@ FAMILY = Family(
     model_module="hvae.models.vae_collection",
     default_dataset="mnist",
     defaults=dict(batch_size=64, epochs=30),
-    flags=config_flags(CONFIGS) + (
-        flag("--label", type=int, modes=("generate",), help="CVAE: class of the image given to generate (default 4)"),
-    ),
-    run_control_keys=("label",),
+    settings=CollectionSettings,
+    flags=config_flags(CONFIGS),
     model_help={"VAE": "MLP VAE (Kingma & Welling 2014)", "CVAE": "conditional VAE, labels as input planes",
                 "InfoVAE": "conv VAE with KL + MMD (Zhao, Song & Ermon 2017)",
                 "MMDVAE": "conv autoencoder with an MMD prior term, deterministic encoder"},
@@ -100,7 +109,7 @@ class CollectionTask(Task):
         # other run, another dataset's default-named one included, gets images/<netname>/, so that no two runs
         # write one folder
         original = f"{self.name}_{FAMILY.default_dataset}"
-        self.images_dir = os.path.join(IMAGES_DIR, self.name if config["netname"] == original else config["netname"])
+        self.images_dir = os.path.join(IMAGES_DIR, self.name if self.run.netname == original else self.run.netname)
         self._grid_batch = None
 
     def check_data(self, data) -> None:
@@ -158,7 +167,7 @@ class CollectionTask(Task):
 
     def labelled_path(self, name: str, paths: list) -> str:
         """``<name>_labelled.png`` while training; ``generate``'s own ``<name>_generated_labelled.png``."""
-        generated = "_generated" if self.config.get("mode") == "generate" else ""
+        generated = "_generated" if self.invocation.mode == "generate" else ""
         return os.path.join(self.images_dir, f"{name}{generated}_labelled.png")
 
     def draw_figures(self, iteration: int, split: str) -> dict:
@@ -166,9 +175,9 @@ class CollectionTask(Task):
         reconstructs the original's batch of 64 (the grid shows its first 20) and adds 100 prior samples;
         ``generate IMAGE`` draws only ``<stem>_reconstruction`` (:meth:`image_canvas`)."""
         if self.image is not None:
-            path = self.config["image"]
+            path = self.invocation.image
             return {f"{os.path.splitext(os.path.basename(path))[0]}_reconstruction": Figure(self.image_canvas(path))}
-        generating = self.config["mode"] == "generate"
+        generating = self.invocation.mode == "generate"
         if generating or self._grid_batch is None:
             self._grid_batch = self.data().take("test", GENERATE_IMAGES if generating else GRID_IMAGES,
                                                 seed=FIXED_SEED, with_labels=True)
@@ -224,11 +233,11 @@ class CollectionTask(Task):
         """
         labels, rgb = None, self.image
         if self.model.conditional:
-            label = DEFAULT_LABEL if self.config.get("label") is None else int(self.config["label"])
+            label = DEFAULT_LABEL if self.settings.label is None else self.settings.label
             if not 0 <= label < self.num_classes:
                 raise ConfigError(f"--label {label} is out of range: this CVAE has classes 0-{self.num_classes - 1}")
             labels = np.array([label], np.int64)
-            default = " (the original's default; --label N chooses another)" if self.config.get("label") is None else ""
+            default = " (the original's default; --label N chooses another)" if self.settings.label is None else ""
             print(f"conditioning on class {label}{default}")
         (h, w, c), (lo, hi) = self.model.image_shape, self.display_range
         grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())

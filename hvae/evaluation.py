@@ -361,13 +361,13 @@ def evaluate_run(task) -> int:
     best = run.best
     task.build(data.shape, data.value_range, data.num_classes)
     if not getattr(task.model, "has_posterior", True):
-        raise ConfigError(f"{config['model']} has a deterministic encoder: there is no posterior q(z|x) to "
+        raise ConfigError(f"{task.name} has a deterministic encoder: there is no posterior q(z|x) to "
                           f"importance-sample, so no likelihood bound can be computed")
     trainer = task.restore_for_use(best=best)
     checkpoint = (trainer.best_manager if best else trainer.manager).latest_checkpoint
     iteration = int(trainer.iteration.numpy())
     n = data.sources[split].size
-    print(f"{config['netname']} ({config['model']}) at iteration {iteration} ({checkpoint}): {split} split, "
+    print(f"{run.netname} ({task.name}) at iteration {iteration} ({checkpoint}): {split} split, "
           f"{n:,} images, K = {k:,} importance samples", flush=True)
     evaluator = Evaluator(task.model, k, compile_mode=task.evaluation_compile_mode(),
                           precision=run.eval_precision)
@@ -380,7 +380,7 @@ def evaluate_run(task) -> int:
                         "index_sha256": index_hash(image_index), "dataset": data.name,
                         "dataset_options": dict(config.get("dataset_options") or {})}
     result["active_units"] = evaluator.active_units(data.batches(split, EVALUATION_BATCH, with_labels=True))
-    result.update(netname=config["netname"], model=config["model"], dataset=data.name, split=split,
+    result.update(netname=run.netname, model=task.name, dataset=data.name, split=split,
                   checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),
                   split_notes=[note for note in data.notes if note.startswith(f"{split}:")])
     notes = task.evaluation_notes()

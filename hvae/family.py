@@ -42,6 +42,105 @@ def flag(option: str, dest: str | None = None, modes: tuple = ("train", "generat
     return Flag(option, dest or option.lstrip("-").replace("-", "_"), kwargs, tuple(modes))
 
 
+def option(default=None, *, help: str, group: str = "run", modes: tuple = MODES, identity: bool = False,
+           control: bool = False, minimum=None, positive: bool = False, **argparse_kwargs):
+    """A field of a typed settings dataclass (:class:`Settings`: :class:`hvae.runs.RunConfig`, a family's
+    ``settings``) with what its command-line flag is made of: ``help``, the flag's ``group`` (``data``, ``run``,
+    ``evaluate``; a family's own flags are listed under the family's title), the ``modes`` it applies to, whether it
+    defines the run (``identity``: a resumed run may not change it) or only how one invocation runs (``control``:
+    never taken from ``config.json``), the smallest allowed value (``minimum``) or that it must be above 0
+    (``positive``), both checked by :meth:`Settings.check_ranges`, and ``argparse`` keywords (``type``,
+    ``choices``, ``action``, ``metavar``)."""
+    metadata = dict(help=help, group=group, modes=tuple(modes), identity=identity, control=control,
+                    minimum=minimum, positive=positive, argparse=argparse_kwargs)
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class Settings:
+    """Base of a frozen dataclass of typed run settings whose fields are made with :func:`option`: one name, one
+    default, one check and one command-line flag (``--<name>``) each. :class:`hvae.runs.RunConfig` holds the
+    settings every family shares; a family declares the few of its own that are not model settings (``Family.
+    settings``: ``--vis_frequency``, ``--preset``, ...). ``None`` as a default means "the family's, the dataset's
+    or the preset's".
+
+    Raises:
+        ConfigError: (on construction) a value below its field's minimum, or not positive where it must be.
+    """
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """The fields' ranges (:meth:`check_ranges`). Raises ConfigError: one line naming the flag."""
+        self.check_ranges(dataclasses.asdict(self))
+
+    @classmethod
+    def fields(cls) -> tuple:
+        return dataclasses.fields(cls)
+
+    @classmethod
+    def field_names(cls) -> tuple:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """Every field's default (a list default as a new list)."""
+        return {f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
+                for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def keys(cls, kind: str) -> tuple:
+        """The fields marked ``identity`` or ``control``."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata[kind])
+
+    @classmethod
+    def flags(cls, group: str | None = None) -> tuple:
+        """The command-line flags of the fields (of one ``group``): ``--<name>``, with the field's help, modes and
+        argparse keywords."""
+        return tuple(Flag(f"--{f.name}", f.name, dict(help=f.metadata["help"], **f.metadata["argparse"]),
+                          f.metadata["modes"])
+                     for f in dataclasses.fields(cls) if group is None or f.metadata["group"] == group)
+
+    @classmethod
+    def check_ranges(cls, values: dict) -> None:
+        """The ranges of the fields present in ``values`` (a flat namespace; absent and None skipped).
+
+        Raises:
+            ConfigError: a value below its field's ``minimum``, or not above 0 for a ``positive`` field.
+        """
+        from .errors import ConfigError
+
+        for f in dataclasses.fields(cls):
+            minimum, value = f.metadata["minimum"], values.get(f.name)
+            if value is None:
+                continue
+            if minimum is not None and value < minimum:
+                what = "at least 1" if minimum == 1 else f"{minimum} or more"
+                raise ConfigError(f"--{f.name} must be {what}, got {value}")
+            if f.metadata["positive"] and not value > 0:
+                raise ConfigError(f"--{f.name} must be positive, got {value}")
+
+    @classmethod
+    def from_settings(cls, settings: dict):
+        """The fields of a flat namespace (the command line's resolved configuration; other keys ignored, absent
+        ones default)."""
+        values = {k: settings[k] for k in cls.field_names() if k in settings}
+        for f in dataclasses.fields(cls):   # a list field given as None: its default
+            if f.default is dataclasses.MISSING and values.get(f.name, 0) is None:
+                values.pop(f.name)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class NoSettings(Settings):
+    """A family without settings of its own besides its models' (the Laplace family, LVAE2)."""
+
+
 def _number(convert, minimum):
     """argparse ``type`` of a numeric field: ``convert`` (int or float), then at least ``minimum`` (if not None);
     a bad value is one line (``argument --z_dim: must be at least 1, got 0``)."""
@@ -166,12 +265,19 @@ class Family:
         models: the canonical model names this family trains; matched case-insensitively on the command line.
         task: the name of the task class in the family's module.
         default_dataset: ``--dataset`` when none is given.
-        defaults: the family's settings and their defaults (family flags and common ones it overrides,
-            e.g. ``batch_size``).
-        flags: the family's own flags.
+        settings: the family's typed settings that are not model settings (a frozen :class:`Settings` dataclass
+            of :func:`option` fields: ``--vis_frequency``, ``--preset``, ...): their flags, defaults, checks and
+            whether they define the run (``identity``) or only how one invocation runs (``control``) come from
+            its fields, and the task reads them typed (``Task.settings``).
+        defaults: the defaults the family changes among the common settings (:class:`hvae.runs.RunConfig`:
+            ``batch_size``, ``epochs``, ...); the family's own settings' defaults are added from ``settings``.
+        flags: the family's model flags (:func:`config_flags` of its configs); the flags of ``settings`` are added
+            before them.
         identity_keys: settings besides the model configs' that define the run (the model settings are identity by
-            themselves, :attr:`identity`); a resumed run may not change them.
-        run_control_keys: how one invocation runs (never taken from ``config.json``).
+            themselves, :attr:`identity`); a resumed run may not change them. ``settings``' identity fields are
+            added.
+        run_control_keys: how one invocation runs (never taken from ``config.json``); ``settings``' control fields
+            are added.
         netname_prefix: the default run name is ``<prefix>_<dataset>``; None: the model's name.
         model_help: one line per model for ``--help`` (model -> description).
         generate_image: whether ``generate IMAGE`` means something for this family (it reconstructs the image).
@@ -200,6 +306,15 @@ class Family:
     dataset_options: dict = field(default_factory=dict)
     configs: dict = field(default_factory=dict)
     module: str = ""
+    settings: type = NoSettings
+
+    def __post_init__(self):
+        own = self.settings   # (idempotent: the registry re-creates a declaration with its module's name)
+        object.__setattr__(self, "flags", tuple(f for f in own.flags() if f not in self.flags) + tuple(self.flags))
+        object.__setattr__(self, "defaults", {**own.defaults(), **self.defaults})
+        object.__setattr__(self, "identity_keys", tuple(dict.fromkeys((*own.keys("identity"), *self.identity_keys))))
+        object.__setattr__(self, "run_control_keys",
+                           tuple(dict.fromkeys((*own.keys("control"), *self.run_control_keys))))
 
     @property
     def model_flag_dests(self) -> set:

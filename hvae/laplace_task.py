@@ -90,7 +90,7 @@ class LaplaceTask(Task):
 
         if self.bernoulli and shape[-1] != 1:
             raise ConfigError(f"--output_dist bernoulli takes grey images (the original binarises MNIST only); dataset "
-                              f"{self.config['dataset']} has {shape[-1]} channels: use --output_dist gaussian")
+                              f"{self.run.dataset} has {shape[-1]} channels: use --output_dist gaussian")
         data = {"image_shape": tuple(shape), "value_range": tuple(value_range)}
         base = self.saved_model_config()   # a resumed, generated or evaluated run: the config it was built with
         if base is None:
@@ -167,11 +167,11 @@ class LaplaceTask(Task):
         prior = np.random.RandomState(FIXED_SEED).randn(FIGURE_IMAGES, m.z_dim).astype(np.float32)
         grids = {name: figures.tile(self.to_display(v), -(-len(v) // FIGURE_COLUMNS), FIGURE_COLUMNS)
                  for name, v in zip(("data", "reconstruction", "samples"), m.figure_images(images, prior))}
-        when = f"iteration {iteration:,}" + (" (best checkpoint by validation loss)" if self.config.get("best") else "")
-        if self.config.get("mode") == "train":
+        when = f"iteration {iteration:,}" + (" (best checkpoint by validation loss)" if self.run.best else "")
+        if self.invocation.mode == "train":
             when = f"epoch {self.figure_index(iteration)}, {when}"
         titles = ["data (as the model sees it)", "reconstruction (one posterior draw)", "samples (prior draws)"]
-        grids["overview"] = figures.render_labelled(list(grids.values()), titles, f"{self.config['netname']}: "
+        grids["overview"] = figures.render_labelled(list(grids.values()), titles, f"{self.run.netname}: "
                                                     f"{m.describe()}, {when}", panel_width_inches=2.6)
         if self.name == "VLAE":
             first, means = m.update_means(images[:UPDATE_IMAGES])

@@ -91,7 +91,7 @@ class LVAE2Task(Task):
         from hvae.models.lvae2 import LVAE2
 
         if shape != SHAPE:
-            raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.config['dataset']} "
+            raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.run.dataset} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
         base = self.saved_model_config() or PRESETS["LVAE2_mnist"]
         config = base.with_flags(self.config, image_shape=tuple(shape), value_range=tuple(value_range))
@@ -124,7 +124,7 @@ class LVAE2Task(Task):
     def monitor(self, state, final: bool = False) -> dict:
         """The template's pass, with the epoch's mean training loss (``train/epoch_mean_loss``) first."""
         step, spe = state.iteration, state.steps_per_epoch
-        losses = np.asarray(self.history[(-(-step // spe) - 1) * spe:step], np.float64)
+        losses = np.asarray(self.loss_history.values[(-(-step // spe) - 1) * spe:step], np.float64)
         losses = losses[np.isfinite(losses)]
         self._epoch_mean = float(losses.mean()) if losses.size else float("nan")
         if losses.size:
@@ -134,8 +134,8 @@ class LVAE2Task(Task):
     def monitor_line(self, split: str, metrics: dict, iteration: int) -> str:
         """The notebook's epoch line, then the split's terms."""
         epoch = -(-iteration // self._steps_per_epoch())
-        last = self.history[iteration - 1] if 0 < iteration <= len(self.history) else float("nan")
-        return (f"Epoch: {epoch:03d}/{int(self.config.get('epochs') or 0):03d} || Loss: {last:.4f} (last batch); "
+        last = self.loss_history.values[iteration - 1] if 0 < iteration <= len(self.loss_history.values) else float("nan")
+        return (f"Epoch: {epoch:03d}/{self.run.epochs or 0:03d} || Loss: {last:.4f} (last batch); "
                 f"mean over the epoch {self._epoch_mean:.4f} (iteration {iteration})\n"
                 f"  {self.describe_metrics(split, metrics)}")
 
@@ -164,7 +164,7 @@ class LVAE2Task(Task):
 
         m, f = self.model, self.fixed_codes()
         show = self.to_display
-        out = {"loss": Figure(figures.curve_canvas(self.history, "Training of the Ladder VAE"))}
+        out = {"loss": Figure(figures.curve_canvas(self.loss_history.values, "Training of the Ladder VAE"))}
         images = self.data().take(split, RECONSTRUCTION_IMAGES, seed=FIXED_SEED)
         fwd = m.forward(images, top_noise=tf.constant(f["top_noise"][:len(images)]))
         recon = m.from_unit(fwd.decoding.mean_image).numpy()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from .configs.lvae import CONFIGS, PRESET_PREFIX, PRESETS
 from .errors import ConfigError
-from .family import Family, config_flags, flag
+from .family import Family, Settings, config_flags, option
 from .figures import interleave, padded_grid
 from .task import Figure, Task
 
@@ -28,21 +29,28 @@ LEARNING_RATE = 3e-4       # the original's Adamax learning rate
 PRESET_NAMES = tuple(name[len(PRESET_PREFIX):] for name in PRESETS)
 PRESET_TEST_BATCH_SIZES = {"mnist_12": 2000}   # the one run setting a README command line sets besides the model's
 DATASET_OPTION_DEFAULTS = {"celebA": {"crop": 148}, "svhn": {"train_split": "train"}}   # the original's data
-RUN_CONTROL = ("vis_frequency", "ll_every", "ll_samples", "test_batch_size")   # the rest of the flags: identity
 
-FLAGS = (
-    flag("--preset", choices=PRESET_NAMES, modes=TRAIN,
-         help="a README configuration (default by dataset: mnist_3 for MNIST-like data, cifar10_15, svhn_15, "
-              "celeba_20); flags given override it"),
-    *config_flags(CONFIGS),   # the model's settings, made from LVAEConfig's fields (None: the preset's)
-    flag("--max_grad_norm", type=float, modes=TRAIN, help="clip the global gradient norm (off)"),
-    flag("--test_batch_size", type=int, modes=TRAIN, help="images per batch of the validation passes (1000)"),
-    flag("--vis_frequency", type=int, modes=TRAIN,
-         help="iterations between validation passes and figures (the original's --ts-log-every, 10000)"),
-    flag("--ll_every", type=int, modes=TRAIN,
-         help="iterations between validation passes with --ll_samples importance samples (50000)"),
-    flag("--ll_samples", type=int, modes=TRAIN, help="importance samples K at those passes (100)"),
-)
+
+@dataclass(frozen=True)
+class LVAESettings(Settings):
+    """The LVAE's settings besides its model's (:class:`hvae.configs.lvae.LVAEConfig`): the preset, gradient
+    clipping, and the validation passes' schedule and batch (the originals' ``--ts-log-every``, ``--ll-every``,
+    ``--ll-samples``, ``--test-batch-size``)."""
+
+    preset: str | None = option(help="a README configuration (default by dataset: mnist_3 for MNIST-like data, "
+                                     "cifar10_15, svhn_15, celeba_20); flags given override it", modes=TRAIN,
+                                identity=True, choices=PRESET_NAMES)
+    max_grad_norm: float | None = option(help="clip the global gradient norm (off)", modes=TRAIN, identity=True,
+                                         positive=True, type=float)
+    test_batch_size: int | None = option(help="images per batch of the validation passes (1000; the preset's where "
+                                              "it sets one)", modes=TRAIN, control=True, minimum=1, type=int)
+    vis_frequency: int = option(10000, help="iterations between validation passes and figures (the original's "
+                                            "--ts-log-every, 10000)", modes=TRAIN, control=True, minimum=1, type=int)
+    ll_every: int = option(50000, help="iterations between validation passes with --ll_samples importance samples "
+                                       "(50000)", modes=TRAIN, control=True, minimum=1, type=int)
+    ll_samples: int = option(100, help="importance samples K at those passes (100)", modes=TRAIN, control=True,
+                             minimum=1, type=int)
+
 
 FAMILY = Family(
     name="lvae",
@@ -53,11 +61,9 @@ FAMILY = Family(
     model_module="hvae.models.lvae",
     dataset_options=DATASET_OPTION_DEFAULTS,
     default_dataset="binarized_mnist",
-    defaults=dict(dict.fromkeys(f.dest for f in FLAGS), batch_size=64, learning_rate=LEARNING_RATE, seed=42,
-                  vis_frequency=10000, ll_every=50000, ll_samples=100),   # None: the preset's
-    flags=FLAGS,
-    identity_keys=tuple(dict.fromkeys(f.dest for f in FLAGS if f.dest not in RUN_CONTROL)),
-    run_control_keys=RUN_CONTROL,
+    settings=LVAESettings,
+    defaults=dict(batch_size=64, learning_rate=LEARNING_RATE, seed=42),
+    flags=config_flags(CONFIGS),   # the model's settings, made from LVAEConfig's fields (None: the preset's)
     configs=CONFIGS,
     model_help={"LVAE": "the configuration of --preset (mnist_3, mnist_6, mnist_12, cifar10_3/6/15, svhn_15, "
                         "celeba_20, original_defaults) and the flags given"},
@@ -73,11 +79,6 @@ def check_options(config: dict) -> None:
         LVAEConfig.check_flags(config)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    for key in RUN_CONTROL:
-        if config.get(key) is not None and config[key] < 1:
-            raise ConfigError(f"--{key} must be at least 1, got {config[key]}")
-    if config.get("max_grad_norm") is not None and not config["max_grad_norm"] > 0:
-        raise ConfigError(f"--max_grad_norm must be positive, got {config['max_grad_norm']}")
 
 
 class LVAETask(Task):
@@ -87,13 +88,13 @@ class LVAETask(Task):
     default_learning_rate = LEARNING_RATE
 
     def __init__(self, config: dict, strategy):
-        if config.get("mode") == "train":
+        if config.get("mode") == "train":   # (the flags, before any typed settings are made)
             check_options(config)
         super().__init__(config, strategy)
-        self.vis_frequency, self.ll_every, self.ll_samples = (int(config.get(k) or d) for k, d in (
-            ("vis_frequency", 10000), ("ll_every", 50000), ("ll_samples", 100)))
+        own = self.settings
+        self.vis_frequency, self.ll_every, self.ll_samples = own.vis_frequency, own.ll_every, own.ll_samples
         self.preset = self.test_batch_size = None
-        self.generating = config.get("mode") == "generate"   # generate's figures are larger, in generate/
+        self.generating = self.invocation.mode == "generate"   # generate's figures are larger, in generate/
         self._evaluators, self._results = {}, {}
 
     def build_model(self, shape, value_range, num_classes=None):
@@ -103,18 +104,17 @@ class LVAETask(Task):
         from hvae.configs.lvae import PRESET_PREFIX, LVAEConfig, resolve_preset
         from hvae.models.lvae import LVAE
 
-        config = self.config
-        self.preset = resolve_preset(config.get("preset"), config.get("dataset") or "", shape)[len(PRESET_PREFIX):]
-        self.test_batch_size = int(config.get("test_batch_size") or PRESET_TEST_BATCH_SIZES.get(self.preset, 1000))
+        self.preset = resolve_preset(self.settings.preset, self.run.dataset or "", shape)[len(PRESET_PREFIX):]
+        self.test_batch_size = self.settings.test_batch_size or PRESET_TEST_BATCH_SIZES.get(self.preset, 1000)
         saved = self.saved_model_config()   # a resumed, generated or evaluated run: the config it was built with
-        return LVAE(LVAEConfig.from_flags(config, shape, value_range, base=saved), name="LVAE").build_all()
+        return LVAE(LVAEConfig.from_flags(self.config, shape, value_range, base=saved), name="LVAE").build_all()
 
     def build_optimizer(self):
         """Adamax with PyTorch's constants (epsilon 1e-8), the global gradient norm clipped at ``--max_grad_norm``."""
         import keras
 
         return keras.optimizers.Adamax(self.learning_rate_schedule, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                                       global_clipnorm=self.config.get("max_grad_norm"))
+                                       global_clipnorm=self.settings.max_grad_norm)
 
     def recorded(self) -> dict:
         """The resolved preset and run settings (the architecture is config.json's ``model`` section); no classes
@@ -136,7 +136,7 @@ class LVAETask(Task):
         for warning in self.model.likelihood_warnings(data.levels, data.name):
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         if not resumed and self.model.data_dep_init:
-            first = data.take("train", self.batch_size, seed=self.config.get("seed") or 0)
+            first = data.take("train", self.batch_size, seed=self.run.seed or 0)
             self.model.data_dependent_init(first)
             notes.append(f"data-dependent initialisation on the first {len(first)} training images")
         if self.dataset_defaults:

@@ -105,7 +105,8 @@ LAPLACE = Original(
     key="laplace", repo="yookoon/VLAE", family="laplace",
     flags={"--n_epochs": "--epochs", "--log_interval": "--log_frequency"},
     values={"--model": {"vae": "VLAE_VAE"}},
-    refused={"--base_dir": "runs live in model/<netname>/: name the folder with --netname"},
+    refused={"--base_dir": "runs live in model/<netname>/: name the folder with --netname (and the folder that "
+                                  "holds the runs with --runs_dir)"},
     refused_values={"--dataset": {"fashionmnist": "Fashion-MNIST " + NOT_PORTED_DATASET,
                                   "omniglot": "OMNIGLOT " + NOT_PORTED_DATASET}},
 )

@@ -14,7 +14,7 @@ import math
 import os
 
 from .errors import ConfigError
-from .family import MODES, Flag
+from .family import MODES, Flag, Settings, option
 
 EVAL_PRECISIONS = ("float32", "bfloat16")   # evaluate --eval_precision (hvae.evaluation.Evaluator's precision)
 
@@ -38,22 +38,8 @@ def epoch_list(text) -> list:
         raise argparse.ArgumentTypeError(f"expected epochs separated by commas, e.g. 200,350, got {text!r}") from None
 
 
-def option(default=None, *, help: str, group: str = "run", modes: tuple = ALL_MODES, identity: bool = False,
-           control: bool = False, minimum=None, **argparse_kwargs):
-    """A field of :class:`RunConfig` with what its command-line flag is made of: ``help``, the flag's ``group``
-    (``data``, ``run``, ``evaluate``), the ``modes`` it applies to, whether it defines the run (``identity``: a
-    resumed run may not change it) or only how one invocation runs (``control``: never taken from
-    ``config.json``), the smallest allowed value (``minimum``, checked by :meth:`RunConfig.validate`), and
-    ``argparse`` keywords (``type``, ``choices``, ``action``, ``metavar``)."""
-    metadata = dict(help=help, group=group, modes=tuple(modes), identity=identity, control=control,
-                    minimum=minimum, argparse=argparse_kwargs)
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Settings):
     """The engine's settings of one run, shared by every family: one name, one default, one check each; the common
     command-line flags are made from these fields (:meth:`flags`). A family's declaration may change a default
     (``Family.defaults``: the original's batch size, epochs, learning rate, seed).
@@ -103,6 +89,8 @@ class RunConfig:
     config: str | None = option(help="start a run from the settings of a config.json: another run's, or one written "
                                      "by hand with the same sections (run, settings, model); flags given win",
                                 modes=TRAIN, control=True, metavar="PATH")
+    runs_dir: str | None = option(help="the folder that holds the runs, each in <runs_dir>/<netname>/ (default: model/ "
+                                       "of the working folder)", control=True, metavar="DIR")
     gpus: str = option("", help="GPU numbers to use, e.g. 0,1 (set before TensorFlow starts; several -> mirrored)",
                        control=True)
     cpu_devices: int | None = option(help="split the CPU into N logical devices and mirror over them", control=True,
@@ -142,58 +130,13 @@ class RunConfig:
                                      "reads it) instead of drawing", group="evaluate", modes=("generate",),
                                 control=True, metavar="PATH.keras")
 
-    def __post_init__(self):
-        self.validate()
-
     def validate(self) -> None:
-        """Each field's range (its ``minimum``) and a positive learning rate.
+        """Each field's range (its ``minimum``), a positive learning rate, a valid schedule.
 
         Raises:
             ConfigError: one line naming the flag and the value.
         """
         check_values(dataclasses.asdict(self))
-
-    @classmethod
-    def fields(cls) -> tuple:
-        return dataclasses.fields(cls)
-
-    @classmethod
-    def field_names(cls) -> tuple:
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def defaults(cls) -> dict:
-        """Every field's default (a list default as a new list)."""
-        return {f.name: (f.default_factory() if f.default is dataclasses.MISSING else f.default)
-                for f in dataclasses.fields(cls)}
-
-    @classmethod
-    def keys(cls, kind: str) -> tuple:
-        """The fields marked ``identity`` or ``control``."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata[kind])
-
-    @classmethod
-    def flags(cls, group: str | None = None) -> tuple:
-        """The command-line flags of the fields (of one ``group``): ``--<name>``, with the field's help, modes and
-        argparse keywords."""
-        out = []
-        for f in dataclasses.fields(cls):
-            m = f.metadata
-            if group is None or m["group"] == group:
-                out.append(Flag(f"--{f.name}", f.name, dict(help=m["help"], **m["argparse"]), m["modes"]))
-        return tuple(out)
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> "RunConfig":
-        """The run settings of a flat namespace (the command line's resolved configuration; other keys ignored,
-        absent ones default)."""
-        values = {k: settings[k] for k in cls.field_names() if k in settings}
-        if values.get("dataset_option") is None:
-            values.pop("dataset_option", None)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def check_values(values: dict) -> None:
@@ -202,11 +145,7 @@ def check_values(values: dict) -> None:
     Raises:
         ConfigError: a value below its field's minimum, a non-positive learning rate.
     """
-    for f in dataclasses.fields(RunConfig):
-        minimum, value = f.metadata["minimum"], values.get(f.name)
-        if minimum is not None and value is not None and value < minimum:
-            what = "at least 1" if minimum == 1 else f"{minimum} or more"
-            raise ConfigError(f"--{f.name} must be {what}, got {value}")
+    RunConfig.check_ranges(values)
     if values.get("learning_rate") is not None and not values["learning_rate"] > 0:
         raise ConfigError(f"--learning_rate must be positive, got {values['learning_rate']}")
     milestones, decay = values.get("lr_milestones"), values.get("lr_decay")
@@ -245,15 +184,33 @@ def learning_rate_steps(learning_rate: float, milestones, decay: float | None, s
     values = [float(learning_rate) * decay ** i for i in range(len(boundaries) + 1)]
     return boundaries, values
 
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """What one command line asks for besides the settings (:class:`RunConfig`, the family's ``settings``, the
+    model's config): the model, the mode, ``generate``'s image and where the run lives. Never saved in
+    ``config.json``."""
+
+    model: str
+    mode: str = "train"
+    image: str | None = None
+    run_dir: str = ""
+    family: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Invocation":
+        """The invocation of a flat namespace (the command line's resolved configuration)."""
+        return cls(**{f.name: settings[f.name] for f in dataclasses.fields(cls) if settings.get(f.name) is not None})
+
+
 RUNS_DIR = "model"
 # Settings of one invocation that config.json never records.
 NOT_SAVED = ("mode", "image", "run_dir", "restart", "no_train", "split", "iw_samples", "num_images", "best",
-             "export", "config")
+             "export", "config", "runs_dir")
 
 
-def run_dir_of(netname: str) -> str:
-    """``model/<netname>``."""
-    return os.path.join(RUNS_DIR, netname)
+def run_dir_of(netname: str, runs_dir: str | None = None) -> str:
+    """``<runs_dir>/<netname>`` (default ``model/<netname>``, relative to the working folder)."""
+    return os.path.join(runs_dir or RUNS_DIR, netname)
 
 
 CONFIG_FORMAT = 2
@@ -461,18 +418,19 @@ def save_config_json(config: dict, extra: dict, settings_keys=()) -> str:
     return path
 
 
-def find_single_run(model: str) -> str | None:
-    """The only run folder of ``model`` under ``model/``, if there is exactly one (for ``generate`` and
-    ``evaluate`` without ``--netname``).
+def find_single_run(model: str, runs_dir: str | None = None) -> str | None:
+    """The only run folder of ``model`` under ``runs_dir`` (default ``model/``), if there is exactly one (for
+    ``generate`` and ``evaluate`` without ``--netname``).
 
     Raises:
         ConfigError: several runs of the model exist.
     """
-    if not os.path.isdir(RUNS_DIR):
+    runs_dir = runs_dir or RUNS_DIR
+    if not os.path.isdir(runs_dir):
         return None
     runs = []
-    for name in sorted(os.listdir(RUNS_DIR)):
-        path = os.path.join(RUNS_DIR, name, "config.json")
+    for name in sorted(os.listdir(runs_dir)):
+        path = os.path.join(runs_dir, name, "config.json")
         if os.path.isfile(path):
             try:
                 with open(path) as f:

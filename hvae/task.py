@@ -45,7 +45,8 @@ import numpy as np
 
 from . import figures
 from .errors import CheckpointError, ConfigError
-from .runs import DEFAULT_LR_DECAY, RunConfig, load_dataset, save_config_json
+from .loss_history import LossHistory
+from .runs import DEFAULT_LR_DECAY, Invocation, RunConfig, load_dataset, save_config_json
 
 NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
                       "test) and no best checkpoint is kept; generate and evaluate use the newest checkpoint")
@@ -83,15 +84,17 @@ class Task:
 
     schedule = "epochs"
     monitor_first = False
-    keep_loss_history = False    # every iteration's loss in self.history and model/<netname>/loss_history.npy
+    keep_loss_history = False    # every iteration's loss in self.loss_history (hvae.loss_history, a trainer callback)
     default_learning_rate = 1e-3
     adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
     def __init__(self, config: dict, strategy):
         self.config = config
         self.run = RunConfig.from_settings(config)
+        self.settings = self.family.settings.from_settings(config)   # the family's own typed settings
+        self.invocation = Invocation.from_settings(config)   # the model, the mode, generate's image, the folder
         self.strategy = strategy
-        self.run_dir = config["run_dir"]
+        self.run_dir = self.invocation.run_dir
         self.batch_size = int(self.run.batch_size)
         self.dataset = None
         self.model = None
@@ -100,7 +103,7 @@ class Task:
         self._state = None
         self._last_monitor = None
         self._compiled = {}
-        self.history: list = []
+        self.loss_history = LossHistory(self.run_dir) if self.keep_loss_history else None
         self.dataset_defaults = {}
         self.num_classes = None
         self.display_range = (0.0, 1.0)
@@ -114,7 +117,7 @@ class Task:
     @property
     def name(self) -> str:
         """The model's name (``VAE``, ``LVAE``, ...)."""
-        return self.config["model"]
+        return self.invocation.model
 
     @property
     def learning_rate(self) -> float:
@@ -218,8 +221,7 @@ class Task:
 
     def monitor_frequency(self) -> int | None:
         """The iteration schedule's steps between monitoring passes (``--vis_frequency``)."""
-        value = self.config.get("vis_frequency")
-        return int(value) if value else None
+        return getattr(self.settings, "vis_frequency", None)
 
     def default_compile_mode(self) -> str:
         """The fastest correct way to run this configuration's step on a CPU (``tf.function`` or XLA), as measured
@@ -249,12 +251,8 @@ class Task:
 
     # ---- the trainer's callbacks ---------------------------------------------------------------------------------
     def on_step(self, state) -> None:
-        """The loss history (:attr:`keep_loss_history`), and the iteration schedule: monitor after step 1
-        (:attr:`monitor_first`) and every :meth:`monitor_frequency` steps."""
-        if self.keep_loss_history:
-            self.history.append(state.values.get("loss", float("nan")))
-            if state.iteration % state.checkpoint_frequency == 0:
-                self.save_history()
+        """The iteration schedule: monitor after step 1 (:attr:`monitor_first`) and every
+        :meth:`monitor_frequency` steps."""
         if self.schedule != "iterations":
             return
         every = self.monitor_frequency()
@@ -291,8 +289,8 @@ class Task:
         ``<run>/<name>/epoch<index>.png`` (the original VLadder's layout). ``generate`` writes its own file
         beside them, ``generated.png`` (``generated_best.png`` with ``--best``), never over a training figure."""
         folder = os.path.join(self.run_dir, name)
-        if self.config.get("mode") == "generate":
-            return [os.path.join(folder, "generated_best.png" if self.config.get("best") else "generated.png")]
+        if self.invocation.mode == "generate":
+            return [os.path.join(folder, "generated_best.png" if self.run.best else "generated.png")]
         return [os.path.join(folder, "current.png")] + (
             [os.path.join(folder, f"epoch{index}.png")] if index is not None else [])
 
@@ -315,11 +313,11 @@ class Task:
             written += [figures.save_png(path, fig.canvas) for path in paths]
             shown[name] = fig.canvas
             if fig.what is not None:
-                title = f"{self.config['netname']}, iteration {iteration:,}: {fig.what}"
+                title = f"{self.run.netname}, iteration {iteration:,}: {fig.what}"
                 shown[name] = figures.render_labelled(fig.panels or [fig.canvas], fig.titles or [""] * len(
                     fig.panels or [fig.canvas]), title, row_labels=fig.row_labels, panel_width_inches=fig.width)
                 written.append(figures.save_png(self.labelled_path(name, paths), shown[name]))
-            if self.config.get("use_gui"):
+            if getattr(self.settings, "use_gui", False):
                 figures.show(name, fig.canvas)
         writer = self._trainer.writer if self._trainer is not None else None
         if writer is not None:
@@ -355,8 +353,8 @@ class Task:
             shown = ", ".join(os.path.relpath(p, self.run_dir) if inside else p for p in written)
             self.print(f"figures in {self.run_dir}/: {shown}" if inside else f"figures: {shown}")
         self._last_monitor = iteration
-        if self.keep_loss_history:
-            self.save_history()
+        if self.loss_history is not None:
+            self.loss_history.save()
         return metrics
 
     def split_means(self, split: str, terms=None, iteration: int = 1, seed: int | None = None):
@@ -407,7 +405,7 @@ class Task:
     # ---- modes ----------------------------------------------------------------------------------------------------
     def main(self, devices: str) -> int:
         """Run the configured mode: ``train``, ``generate`` or ``evaluate``."""
-        mode = self.config["mode"]
+        mode = self.invocation.mode
         if mode == "evaluate":
             return self.evaluate()
         if mode == "generate" and self.run.export:
@@ -420,18 +418,17 @@ class Task:
         """``python train.py MODEL train``: data, build, restore the newest checkpoint (a resumed run continues at
         its iteration and data position), ``config.json``, train with monitoring, then monitor the final state
         (where the last step was not monitored) and measure the test split once."""
-        config = self.config
         data = self.data()
         self.check_data(data)
         self.build(data.shape, data.value_range, data.num_classes)
         trainer = self.make_trainer()
         resumed = trainer.restore()
         start = int(trainer.iteration.numpy())
-        if self.keep_loss_history:
-            self.load_history(start)
+        if self.loss_history is not None:
+            self.loss_history.load(start)
         notes = self.on_start(resumed)
         self.save_config()
-        print(f"{config['netname']}: {self.describe()}; batch {self.batch_size}; {devices}")
+        print(f"{self.run.netname}: {self.describe()}; batch {self.batch_size}; {devices}")
         print(f"data: {data.describe()}")
         for note in notes:
             print(note)
@@ -465,25 +462,8 @@ class Task:
 
     def on_end(self) -> None:
         """After training (done or stopped): save what the family keeps beside the checkpoints."""
-        if self.keep_loss_history:
-            self.save_history()
-
-    # ---- the loss history (keep_loss_history) ---------------------------------------------------------------------
-    HISTORY_FILE = "loss_history.npy"
-
-    def load_history(self, iteration: int) -> None:
-        """The saved per-iteration losses, cut or padded (NaN) to ``iteration`` entries (a resumed run continues
-        the curve; a checkpoint older than the file cuts it)."""
-        path = os.path.join(self.run_dir, self.HISTORY_FILE)
-        values = np.load(path).astype(np.float64).tolist() if os.path.exists(path) else []
-        self.history = values[:iteration] + [float("nan")] * (iteration - len(values[:iteration]))
-
-    def save_history(self) -> None:
-        """Write the history (float32, one per iteration) atomically."""
-        os.makedirs(self.run_dir, exist_ok=True)
-        path = os.path.join(self.run_dir, self.HISTORY_FILE)
-        np.save(path + ".tmp.npy", np.asarray(self.history, np.float32))
-        os.replace(path + ".tmp.npy", path)
+        if self.loss_history is not None:
+            self.loss_history.save()
 
     def generate(self) -> int:
         """Restore the newest (``--best``: the best) checkpoint and draw every figure into ``generated.png``
@@ -495,12 +475,12 @@ class Task:
             CheckpointError: nothing to restore.
             DatasetError: the run's dataset cannot be loaded (figures of data need it).
         """
-        if self.config.get("image"):   # generate IMAGE (Family.generate_image): read first, a bad path fails fast
-            self.image = figures.read_image(self.config["image"])
+        if self.invocation.image:   # generate IMAGE (Family.generate_image): read first, a bad path fails fast
+            self.image = figures.read_image(self.invocation.image)
         trainer = self.restore_for_use(best=self.run.best)
         iteration = int(trainer.iteration.numpy())
         which = " (best checkpoint)" if self.run.best else ""
-        print(f"{self.config['netname']} ({self.name}) at iteration {iteration}{which} "
+        print(f"{self.run.netname} ({self.name}) at iteration {iteration}{which} "
               f"({(trainer.best_manager if self.run.best else trainer.manager).latest_checkpoint})", flush=True)
         written = self.write_figures(self.draw_figures(iteration, self.generate_split()), iteration, None)
         trainer.writer.flush()
@@ -525,7 +505,7 @@ class Task:
         if not os.path.isdir(folder):
             raise ConfigError(f"--export: folder {folder} does not exist")
         trainer = self.restore_for_use(best=self.run.best)
-        print(f"{self.config['netname']} ({self.config['model']}) at iteration {int(trainer.iteration.numpy())}",
+        print(f"{self.run.netname} ({self.name}) at iteration {int(trainer.iteration.numpy())}",
               flush=True)
         self.model.save(path)
         print(f"wrote {path} (keras.models.load_model({path!r}) after importing models)")
@@ -634,7 +614,8 @@ class Task:
 
         data = self.dataset if self.dataset is not None else _NoData()
         self._trainer = Trainer(self.model, self.optimizer, data, self.loss_terms, batch_size=self.batch_size,
-                                run_dir=self.run_dir, strategy=self.strategy, callbacks=[_Callbacks()], **options)
+                                run_dir=self.run_dir, strategy=self.strategy,
+                               callbacks=[c for c in (self.loss_history, _Callbacks()) if c is not None], **options)
         return self._trainer
 
     def restore_for_use(self, best: bool = False):
@@ -644,7 +625,7 @@ class Task:
             CheckpointError: no checkpoint (or no best one: none is kept without a validation split, nor by a
                 family that scores nothing, VLadder), or one of another model.
         """
-        if best and self.config.get("validation_size") == 0:
+        if best and self.run.validation_size == 0:
             raise CheckpointError(f"{self.run_dir} has no best checkpoint: the run had no validation split "
                                   f"(--validation_size=0), and none is chosen on the test split; leave out --best "
                                   f"for the newest checkpoint")
@@ -655,8 +636,8 @@ class Task:
             self.build_for_use()
         trainer = self.make_trainer()
         trainer.restore(required=True, best=best)
-        if self.keep_loss_history:
-            self.load_history(int(trainer.iteration.numpy()))
+        if self.loss_history is not None:
+            self.loss_history.load(int(trainer.iteration.numpy()))
         return trainer
 
     # ---- evaluate (hvae.evaluation: the evaluator, its files and its summary) -------------------------------------

@@ -25,15 +25,34 @@ A finished run reports the reconstruction error of the test split once. ``genera
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import figures
 from .configs.vladder import CONFIGS
-from .family import Family, config_flags, flag
+from .family import Family, Settings, config_flags, option
 from .task import Figure, Task
 
 TRAIN = ("train",)
+
+
+@dataclass(frozen=True)
+class VLadderSettings(Settings):
+    """VLadder's settings besides its model's (:class:`hvae.configs.vladder.VLadderConfig`): how often it
+    validates and draws, and how the figures are shown (the original's ``--vis_frequency``, ``--no_train``,
+    ``--use_gui``, ``--plot_reconstruction``); none defines the run."""
+
+    plot_reconstruction: bool = option(False, help="also draw original | noisy | reconstruction",
+                                       modes=("train", "generate"), control=True, action="store_true")
+    vis_frequency: int = option(1000, help="iterations between validation-and-visualise steps (default 1000)",
+                                modes=TRAIN, control=True, minimum=1, type=int)
+    no_train: bool = option(False, help="restore the newest checkpoint and only draw the figures", modes=TRAIN,
+                            control=True, action="store_true")
+    use_gui: bool = option(False, help="also show the figures in matplotlib windows", modes=("train", "generate"),
+                           control=True, action="store_true")
+
+
 FAMILY = Family(
     name="vladder",
     title="VLadder: the Variational Ladder Autoencoder (Zhao, Song & Ermon, ICML 2017)",
@@ -45,15 +64,10 @@ FAMILY = Family(
     dataset_options={"celebA": {"minmax_stretch": True}},
     default_dataset="celebA",
     netname_prefix="vladder",
-    defaults=dict(batch_size=100, plot_reconstruction=False, vis_frequency=1000, no_train=False, use_gui=False),
-    flags=config_flags(CONFIGS) + (
-        flag("--plot_reconstruction", action="store_true", modes=("train", "generate"), help="also draw original | noisy | reconstruction"),
-        flag("--vis_frequency", type=int, modes=TRAIN, help="iterations between validation-and-visualise steps (default 1000)"),
-        flag("--no_train", action="store_true", modes=TRAIN, help="restore the newest checkpoint and only draw the figures"),
-        flag("--use_gui", action="store_true", modes=("train", "generate"), help="also show the figures in matplotlib windows"),
-    ),
+    settings=VLadderSettings,
+    defaults=dict(batch_size=100),
+    flags=config_flags(CONFIGS),
     configs=CONFIGS,
-    run_control_keys=("vis_frequency", "plot_reconstruction", "use_gui", "no_train"),
     model_help={"vladder": "the configuration of --netname (vladder_mnist, vladder_svhn, vladder_celebA, "
                            "vladder_lsun) or of the data's image shape"},
 )
@@ -91,11 +105,11 @@ class VLadderTask(Task):
         """
         from hvae.models.vladder import VLadder, config_for_run
 
-        base = self.saved_model_config() or config_for_run(self.config["netname"], self.config["dataset"], shape,
+        base = self.saved_model_config() or config_for_run(self.run.netname, self.run.dataset, shape,
                                                            value_range)
         self.arch = base.with_flags(self.config, image_shape=tuple(int(s) for s in shape),
                                     value_range=tuple(float(v) for v in value_range))
-        return VLadder(self.arch, name=self.config["netname"]).build_all()
+        return VLadder(self.arch, name=self.run.netname).build_all()
 
     def describe(self) -> str:
         a = self.arch
@@ -172,7 +186,7 @@ class VLadderTask(Task):
         if "samples" in kinds:
             panel = figures.tile(show(self.model.prior_samples(GRID_ROWS ** 2)), GRID_ROWS)
             drawn["samples"] = ([panel], ["100 samples"], "every layer drawn from the prior")
-        if self.config.get("plot_reconstruction"):
+        if self.settings.plot_reconstruction:
             batch = self.reconstruction_batch
             batch = self.test_error(split)[1] if batch is None else batch
             drawn["reconstruction"] = ([self.reconstruction_canvas(*batch)], ["original | input | reconstruction"],
@@ -201,4 +215,4 @@ class VLadderTask(Task):
 
     def generate_split(self):
         """The monitored split with ``--plot_reconstruction``; otherwise None (no figure needs the data)."""
-        return self.monitor_split() if self.config.get("plot_reconstruction") else None
+        return self.monitor_split() if self.settings.plot_reconstruction else None

@@ -15,6 +15,7 @@ FOLDERS = {"hvae": "hvae", "models": "hvae.models", "datasets": "hvae.datasets"}
 LAYERS = {
     "hvae": 0, "hvae.errors": 0, "hvae.environment": 0, "hvae.runtime": 0, "hvae.lock": 0,
     "hvae.configs": 1, "hvae.figures": 1, "hvae.optimizers": 1, "hvae.progress": 1, "hvae.compare": 1,
+    "hvae.loss_history": 1,
     "hvae.models": 2, "hvae.datasets": 2,
     "hvae.runs": 3, "hvae.trainer": 3, "hvae.evaluation": 3, "hvae.task": 3, "hvae.family": 3,
     "hvae.*_task": 4,

@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hvae import registry
@@ -56,6 +57,10 @@ def test_an_old_run_folder_resumes_generates_and_evaluates(netname, tmp_path, mo
     run = tmp_path / "model" / netname
     assert json.loads((run / "config.json").read_text())["format"] == CONFIG_FORMAT
     shutil.copy(FIXTURES / netname / "config.json", run / "config.json")
+    from hvae.api import _load_through_task, load_run
+
+    opened = load_run(str(run))             # the old format has no typed model section: through the family's task
+    assert opened.iteration == 2 and opened.checkpoint.endswith("ckpt-2")
     capsys.readouterr()
     assert main(argv + ["--max_iterations=3"]) == 0
     out = capsys.readouterr().out
@@ -68,6 +73,34 @@ def test_an_old_run_folder_resumes_generates_and_evaluates(netname, tmp_path, mo
         if old.get(key) is not None:   # (VLadder's old file left its learning rate unresolved: None)
             assert flat[key] == old[key], key
     assert new["model"], "the model's typed config is recorded"
+    typed = load_run(str(run))              # format 2: from the typed model section, without a task
+    through_task = _load_through_task({**flat, "run_dir": str(run), "mode": "generate", "best": False}, False)
+    assert typed.iteration == 3 and typed.model.count_parameters() == flat["parameters"]
+    for a, b in zip(typed.model.weights, through_task.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())   # the same weights and batch-norm statistics
     assert main([model, "generate", f"--netname={netname}"]) == 0
     assert main([model, "evaluate", f"--netname={netname}", "--iw_samples=2", "--num_images=10"]) == 0
     assert "importance-weighted bound, K = 2" in capsys.readouterr().out
+
+
+def test_runs_dir_holds_the_runs_wherever_the_command_runs(tmp_path, monkeypatch, capsys):
+    """``--runs_dir DIR``: the run lives in DIR/<netname>/ (not model/), is found from another working folder by
+    the same flag, and is not recorded in config.json; without it, "no trained model" names the folder it looked
+    in and the flag."""
+    work, other = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    other.mkdir()
+    runs = tmp_path / "shared runs"
+    monkeypatch.chdir(work)
+    argv = ["VAE", "train", "--dataset=digits", "--epochs=1", "--max_iterations=2", "--latent_dim=8",
+            f"--runs_dir={runs}"]
+    assert main(argv) == 0
+    assert (runs / "VAE_digits" / "config.json").exists() and not (work / "model").exists()
+    assert "runs_dir" not in json.loads((runs / "VAE_digits" / "config.json").read_text())["run"]
+    monkeypatch.chdir(other)
+    capsys.readouterr()
+    assert main(["VAE", "evaluate", f"--runs_dir={runs}", "--iw_samples=2", "--num_images=8"]) == 0
+    assert "VAE_digits (VAE) at iteration 2" in capsys.readouterr().out
+    assert main(["VAE", "evaluate", "--iw_samples=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no trained model in model/VAE_mnist" in err and "--runs_dir" in err

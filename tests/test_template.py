@@ -64,6 +64,15 @@ def test_the_documented_family_trains_resumes_generates_evaluates_and_exports(to
     assert (toy_family / "toy.keras").stat().st_size > 0
     # a flag of the family that changes the model is refused on a resume
     assert main(argv + ["--latent_dim=4"]) == 2
+    # the family's own setting: its flag, range check and typed value come from its field
+    capsys.readouterr()
+    assert main(["Toy", "generate", "--sample_rows=0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--sample_rows must be at least 1, got 0")
+    assert main(["Toy", "generate", "--sample_rows=2"]) == 0
+    import cv2
+
+    small, full = (cv2.imread(str(run / "samples" / name)) for name in ("generated.png", "current.png"))
+    assert small.shape[0] * 4 == full.shape[0], (small.shape, full.shape)   # 2x2 samples against 8x8
 
 
 def test_progress_lines_and_bar():
