@@ -365,6 +365,7 @@ def run_ours_free(args, inputs: str, seed: int, out: str):
     w = np.concatenate([log_weights(test[i:i + 100]).numpy() for i in range(0, len(test), 100)]).astype(np.float64)
     m = w.max(1, keepdims=True)
     bound = float((np.log(np.exp(w - m).mean(1)) + m[:, 0]).mean())
+    model.save(out + "_model.keras")          # for later measurements on a trained model (bfloat16's accuracy)
     info = {"side": "ours", "model": "LVAE_mnist_3", "seed": seed, "tensorflow": tf.__version__,
             "steps": args.free_steps, "train_seconds": train_seconds, "curve": curve, "test_iw_bound": bound,
             "test_elbo": float(w.mean()), "iw_samples": args.iw_samples, "test_images": int(len(test)),
