@@ -23,7 +23,7 @@ files and TensorBoard, the likelihood evaluation, the Keras export). The whole i
       evaluation_notes() -> [str]               [none]: what evaluate's bound means for this run
       on_start(resumed) -> [lines]              [nothing]: data-dependent initialisation, statistics, history
       on_step(state)                            [the iteration schedule's monitoring]
-      figure_paths(name, iteration, index)      [<run>/<name>/current.png and epoch<index>.png]
+      figure_paths(name, iteration, index)      [<run>/<name>/current.png and epoch<index>.png] (hvae.task_figures)
       generate() -> int                         [restore, draw_figures, write]; the collection adds IMAGE
 
 Monitoring (:meth:`Task.monitor`) measures :meth:`monitor_split` (``validation``; ``test`` only with
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,34 +46,13 @@ from . import figures
 from .errors import CheckpointError, ConfigError
 from .loss_history import LossHistory
 from .runs import DEFAULT_LR_DECAY, Invocation, RunConfig, load_dataset, save_config_json
+from .task_figures import Figure, FigureFiles  # noqa: F401  (Figure: re-exported for the families)
 
 NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
                       "test) and no best checkpoint is kept; generate and evaluate use the newest checkpoint")
 
 
-@dataclass
-class Figure:
-    """One figure as a family draws it (the template writes the files and TensorBoard).
-
-    Attributes:
-        canvas: ``(H, W, 1 or 3)`` float32 in [0, 1]: the file the original wrote.
-        what: what the figure shows; when given, a labelled version (the run, the iteration and ``what`` as its
-            title) is written beside it and sent to TensorBoard instead of the bare canvas.
-        panels: the labelled version's panels (default ``[canvas]``), e.g. one per latent layer; ``titles``: one
-            title per panel.
-        width: inches per panel of the labelled version (default: the panel's pixel width / 100).
-        row_labels: ``[(fraction_from_top, text)]`` left of the labelled version's first panel.
-    """
-
-    canvas: np.ndarray
-    what: str | None = None
-    panels: list | None = None
-    titles: list | None = None
-    width: float | None = None
-    row_labels: list | None = None
-
-
-class Task:
+class Task(FigureFiles):
     """Base of every family's task (see the module docstring).
 
     Args:
@@ -274,57 +252,6 @@ class Task:
     def to_display(self, x) -> np.ndarray:
         """Model values -> [0, 1] for the figures (the data's value range)."""
         return figures.to_display(x, self.display_range)
-
-    def figure_index(self, iteration: int, final: bool = False):
-        """The number of a monitoring pass's figure files (``epoch<index>.png``): the epoch (epoch schedule) or
-        ``iteration // monitor_frequency`` (iteration schedule); None at a final pass between two points."""
-        if self.schedule == "epochs":
-            spe = self._steps_per_epoch()
-            return -(-iteration // spe)   # a partial last epoch counts as the next one
-        every = self.monitor_frequency()
-        return None if final or not every else iteration // every
-
-    def figure_paths(self, name: str, iteration: int, index) -> list:
-        """Where a figure is written: ``<run>/<name>/current.png`` and, at a monitoring pass,
-        ``<run>/<name>/epoch<index>.png`` (the original VLadder's layout). ``generate`` writes its own file
-        beside them, ``generated.png`` (``generated_best.png`` with ``--best``), never over a training figure."""
-        folder = os.path.join(self.run_dir, name)
-        if self.invocation.mode == "generate":
-            return [os.path.join(folder, "generated_best.png" if self.run.best else "generated.png")]
-        return [os.path.join(folder, "current.png")] + (
-            [os.path.join(folder, f"epoch{index}.png")] if index is not None else [])
-
-    def labelled_path(self, name: str, paths: list) -> str:
-        """Where a figure's labelled version goes: beside its first file, ``<stem>_labelled.png`` (so
-        ``current_labelled.png``)."""
-        stem, ext = os.path.splitext(paths[0])
-        return f"{stem}_labelled{ext}"
-
-    def write_figures(self, drawn: dict, iteration: int, index=None) -> list:
-        """Write every :class:`Figure` of ``drawn`` to :meth:`figure_paths` (and its labelled version), send it to
-        TensorBoard as ``figures/<name>`` at ``iteration`` and (``--use_gui``) show it. Returns the paths written.
-
-        Raises:
-            OSError: a file cannot be written.
-        """
-        written, shown = [], {}
-        for name, fig in drawn.items():
-            paths = self.figure_paths(name, iteration, index)
-            written += [figures.save_png(path, fig.canvas) for path in paths]
-            shown[name] = fig.canvas
-            if fig.what is not None:
-                title = f"{self.run.netname}, iteration {iteration:,}: {fig.what}"
-                shown[name] = figures.render_labelled(fig.panels or [fig.canvas], fig.titles or [""] * len(
-                    fig.panels or [fig.canvas]), title, row_labels=fig.row_labels, panel_width_inches=fig.width)
-                written.append(figures.save_png(self.labelled_path(name, paths), shown[name]))
-            if getattr(self.settings, "use_gui", False):
-                figures.show(name, fig.canvas)
-        writer = self._trainer.writer if self._trainer is not None else None
-        if writer is not None:
-            with writer.as_default(step=iteration):
-                for name, canvas in shown.items():
-                    figures.summary_image(f"figures/{name}", canvas, iteration)
-        return written
 
     def print(self, text: str = "") -> None:
         """A line on the console (through the progress display while training)."""

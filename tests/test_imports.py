@@ -18,6 +18,7 @@ LAYERS = {
     "hvae.loss_history": 1,
     "hvae.models": 2, "hvae.datasets": 2,
     "hvae.runs": 3, "hvae.trainer": 3, "hvae.evaluation": 3, "hvae.task": 3, "hvae.family": 3,
+    "hvae.task_figures": 3,
     "hvae.*_task": 4,
     "hvae.registry": 5, "hvae.api": 5, "hvae.cli": 5, "hvae.originals": 5,
 }
