@@ -4,11 +4,12 @@ and reconstructions of fixed validation images, each beside its input.
 
 Each argument is a run folder of ``train.py`` (``model/<netname>/``), opened with ``hvae.load_run`` (its newest
 checkpoint; ``--best``: the best one by validation score). Every run must be of ``--dataset`` (the figure's title
-names it). The samples are ``model.sample(N, seed=--seed)`` (each family's decoder mean or location at prior draws);
-the reconstructions are ``model.reconstruct`` (the likelihood's mean at the posterior means) of the same N images
-of the **validation** split (the dataset's own, or the images the run held out of its training split), drawn by
-``--seed``, never of the test split. The budget is the checkpoint's iteration count times the run's batch size, and
-the epochs that make over the run's training split.
+names it). The samples are ``model.sample(N, seed=--seed)`` (each family's own: the decoder's mean or location at
+prior draws; the LVAE's a draw of p(x | z), binary images, as its original's sample grids); the reconstructions are
+``model.reconstruct`` (the likelihood's mean at the posterior means) of the same N images of the **validation**
+split (the dataset's own, or the images the run held out of its training split), drawn by ``--seed``, never of the
+test split. The budget is the checkpoint's iteration count times the run's batch size, and the epochs they make of
+the run's training split.
 
     python plots/gallery.py model/gallery_VAE model/gallery_LVAE2 --out plots/gallery_binarized_mnist.png
 
