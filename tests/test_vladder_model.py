@@ -394,8 +394,8 @@ def test_figure_canvases_have_the_original_pixel_sizes(built, tmp_path):
     for name, kinds in (("vladder_mnist", {"manifold_samples": (840, 2560, 1)}),
                         ("vladder_svhn", {"conditional_samples": (320, 1340, 3)}),
                         ("vladder_celebA", {"conditional_samples": (640, 2620, 3), "samples": (640, 640, 3)})):
-        task = VLadderTask({"run_dir": str(tmp_path / name), "batch_size": 100, "vis_frequency": 1000,
-                            "netname": name, "plot_reconstruction": True}, None)
+        task = VLadderTask({"model": "vladder", "run_dir": str(tmp_path / name), "batch_size": 100,
+                            "vis_frequency": 1000, "netname": name, "plot_reconstruction": True}, None)
         task.model, task.arch, task.display_range = built[name], PRESETS[name], built[name].value_range
         clean = np.zeros((3,) + PRESETS[name].image_shape, np.float32)
         task.reconstruction_batch = (clean, clean, clean)  # the monitoring pass's first batch
