@@ -631,6 +631,8 @@ def plot_locked(args):
         steps = [row["step"] for row in r["per_step"]]
         what = r["compared"] + (f" (perturb {r['perturb']:g})" if r["perturb"] else "") + \
             (", our Adam in PyTorch's arithmetic" if r.get("our_adam") == "pytorch" else "")
+        if "dropout" in r:   # the LVAE's runs: with or without the blocks' dropout (its masks locked)
+            what += f", dropout {r['dropout']:g}" + (" (masks locked)" if r["dropout"] else "")
         for axis, key in zip(axes, ("loss", "gradient_norm")):
             axis.semilogy(steps, [max(row[key]["relative"], 1e-9) for row in r["per_step"]], color=colour, lw=0.8,
                           label=what)
