@@ -439,6 +439,33 @@ def free_inputs(args) -> str:
     return path
 
 
+def free_step(tf, model, optimizer, objective):
+    """A free run's training step (hvae/trainer.py's replica_step on one replica): ``objective(images, *args)``
+    gives the terms, their ``loss`` is differentiated (a None gradient as zeros) and applied; returns the loss.
+    Shared by the Laplace family's and the LVAE's free runs (lvae_parity.py)."""
+    variables = model.trainable_variables
+
+    @tf.function(autograph=False)
+    def step(images, *args):
+        with tf.GradientTape() as tape:
+            terms = objective(images, *args)
+        grads = tape.gradient(terms["loss"], variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        optimizer.apply_gradients(zip(grads, variables))
+        return terms["loss"]
+
+    return step
+
+
+def log_mean_exp(w):
+    """Per row, log of the mean of exp(w) in float64: the importance-weighted bound of ``(N, K)`` log weights."""
+    import numpy as np
+
+    w = np.asarray(w, np.float64)
+    m = w.max(1, keepdims=True)
+    return np.log(np.exp(w - m).mean(1)) + m[:, 0]
+
+
 def run_ours_free(args, inputs: str, seed: int, out: str):
     import numpy as np
 
@@ -448,20 +475,11 @@ def run_ours_free(args, inputs: str, seed: int, out: str):
     keras.utils.set_random_seed(seed)
     model = our_model(args.model)
     optimizer = our_optimizer(model)
-    variables = model.trainable_variables
     data = np.load(inputs)
     train = data["train"].astype(np.float32).reshape(-1, 28, 28, 1)
     valid = tf.constant(data["valid"].astype(np.float32).reshape(-1, 28, 28, 1))
     test = tf.constant(data["test"].astype(np.float32).reshape(-1, 28, 28, 1))
-
-    @tf.function(autograph=False)
-    def step(images):                      # hvae/trainer.py's replica_step on one replica
-        with tf.GradientTape() as tape:
-            terms = model.loss_terms(images, training=True)
-        grads = tape.gradient(terms["loss"], variables)
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-        optimizer.apply_gradients(zip(grads, variables))
-        return terms["loss"]
+    step = free_step(tf, model, optimizer, lambda images: model.loss_terms(images, training=True))
 
     @tf.function(autograph=False)
     def neg_elbo(images):
@@ -490,9 +508,7 @@ def run_ours_free(args, inputs: str, seed: int, out: str):
     chunk = max(1, 10000 // args.iw_samples)
     bounds = []
     for i in range(0, len(test), chunk):
-        w = log_weights(test[i:i + chunk]).numpy().astype(np.float64)
-        m = w.max(1, keepdims=True)
-        bounds.append((np.log(np.exp(w - m).mean(1)) + m[:, 0]))
+        bounds.append(log_mean_exp(log_weights(test[i:i + chunk]).numpy()))
     test_elbo = -float(np.mean([float(neg_elbo(test[i:i + 100])) for i in range(0, len(test), 100)]))
     info = {"side": "ours", "model": MODELS[args.model], "seed": seed, "tensorflow": tf.__version__, "steps": steps,
             "train_seconds": train_seconds, "curve": curve, "test_iw_bound": float(np.concatenate(bounds).mean()),
