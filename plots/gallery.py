@@ -59,41 +59,34 @@ def grid_shape(n: int) -> tuple[int, int]:
     return lines, math.ceil(n / lines)
 
 
-def _rgb(images: np.ndarray) -> np.ndarray:
-    """``(N, H, W, 1 or 3)`` in [0, 1] -> ``(N, H, W, 3)``."""
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+def _gapped_grid(tiles: np.ndarray, row_gap: int, col_gap: int) -> np.ndarray:
+    """Tiles ``(N, h, w, 3)`` row-major on the :func:`grid_shape` grid, ``row_gap`` / ``col_gap`` pixels of
+    BACKGROUND between them: ``(H, W, 3)``."""
+    n, h, w, _ = tiles.shape
+    lines, cols = grid_shape(n)
+    canvas = np.full((lines * h + (lines - 1) * row_gap, cols * w + (cols - 1) * col_gap, 3), BACKGROUND, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = r * (h + row_gap), c * (w + col_gap)
+        canvas[y:y + h, x:x + w] = tiles[i]
+    return canvas
 
 
 def samples_canvas(images: np.ndarray) -> np.ndarray:
     """N images ``(N, H, W, C)`` in [0, 1] on the :func:`grid_shape` grid, CELL_GAP apart: ``(h, w, 3)``."""
-    images = _rgb(images)
-    n, h, w, _ = images.shape
-    lines, cols = grid_shape(n)
-    canvas = np.full((lines * h + (lines - 1) * CELL_GAP, cols * w + (cols - 1) * CELL_GAP, 3), BACKGROUND,
-                     np.float32)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        y, x = r * (h + CELL_GAP), c * (w + CELL_GAP)
-        canvas[y:y + h, x:x + w] = images[i]
-    return canvas
+    from hvae.figures import to_rgb
+
+    return _gapped_grid(to_rgb(images), CELL_GAP, CELL_GAP)
 
 
 def pairs_canvas(inputs: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
     """Each input with its reconstruction on its right (a grey line between), the pairs on the
     :func:`grid_shape` grid, PAIRS_GAP apart: ``(h, w, 3)``."""
-    inputs, reconstructions = _rgb(inputs), _rgb(reconstructions)
-    n, h, w, _ = inputs.shape
-    lines, cols = grid_shape(n)
-    pair_w = 2 * w + PAIR_GAP
-    canvas = np.full((lines * h + (lines - 1) * CELL_GAP, cols * pair_w + (cols - 1) * PAIRS_GAP, 3), BACKGROUND,
-                     np.float32)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        y, x = r * (h + CELL_GAP), c * (pair_w + PAIRS_GAP)
-        canvas[y:y + h, x:x + w] = inputs[i]
-        canvas[y:y + h, x + w:x + w + PAIR_GAP] = SEPARATOR
-        canvas[y:y + h, x + w + PAIR_GAP:x + pair_w] = reconstructions[i]
-    return canvas
+    from hvae.figures import join, to_rgb
+
+    pairs = np.stack([join([a, b], gap=PAIR_GAP, fill=SEPARATOR)
+                      for a, b in zip(to_rgb(inputs), to_rgb(reconstructions))])
+    return _gapped_grid(pairs, CELL_GAP, PAIRS_GAP)
 
 
 def figure_size(num_runs: int, samples: int, image_shape=(28, 28)) -> tuple[int, int]:
