@@ -53,9 +53,10 @@ def load_run(run_dir: str, best: bool = False) -> Run:
         raise ConfigError(f"{run_dir} is not a run folder of train.py (no config.json)")
     config = {**config, "run_dir": run_dir, "mode": "generate", "best": best,
               "netname": config.get("netname") or os.path.basename(run_dir)}
-    if config.get("family") not in {f.name for f in registry.families()}:
-        raise ConfigError(f"{run_dir}/config.json: unknown family {config.get('family')!r}")
-    fam = registry.family(config["family"])
+    try:
+        fam = registry.family(config.get("family"))
+    except KeyError:
+        raise ConfigError(f"{run_dir}/config.json: unknown family {config.get('family')!r}") from None
     config_class = fam.configs.get(config.get("model"))
     try:
         typed = config_class.from_dict(config["model_config"]) if config_class and config.get("model_config") else None

@@ -71,8 +71,9 @@ FAMILY = Family(
 
 
 def check_options(config: dict) -> None:
-    """Raises ConfigError before any data is read: what ``LVAEConfig.check_flags`` rejects, a bad run setting (no
-    TensorFlow: the config is :mod:`hvae.configs.lvae`)."""
+    """Raises ConfigError before any data is read: what ``LVAEConfig.check_flags`` rejects (no TensorFlow: the
+    config is :mod:`hvae.configs.lvae`; the ranges of the run settings are :class:`LVAESettings`' fields, checked
+    by the command line)."""
     from hvae.configs.lvae import LVAEConfig
 
     try:
