@@ -641,7 +641,8 @@ def plot_locked(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    legend_height = 0.25 * len(args.compare) + 0.1      # inches below the plots: one legend line per run
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4 + legend_height))
     for tag, colour in zip(args.compare, ("tab:red", "tab:gray", "tab:green", "tab:purple")):
         r = json.load(open(os.path.join(args.results, f"{args.model}{tag}_locked.json")))
         steps = [row["step"] for row in r["per_step"]]
@@ -656,10 +657,10 @@ def plot_locked(args):
         axis.set_xlabel("optimiser step (the same batches and noise on both sides)")
         axis.set_ylabel(f"relative difference of the {key}")
         axis.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8, loc="lower right")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", fontsize=8, frameon=False)
     batch = 64 if args.model == "LVAE" else BATCH
     fig.suptitle(f"{args.model}, locked runs (static binarized MNIST, batch {batch}, seed {args.seed})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_height / (4 + legend_height), 1, 1))
     png = os.path.join(args.results, f"{args.model}{args.tag}_locked.png")
     fig.savefig(png, dpi=110)
     print("->", png)
