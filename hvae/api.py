@@ -45,26 +45,26 @@ def load_run(run_dir: str, best: bool = False) -> Run:
         CheckpointError: no checkpoint (or no best one), or one that does not match the model.
     """
     from . import registry
-    from .runs import load_config_json
+    from .runs import ResolvedRun, load_config_json
 
     run_dir = os.path.normpath(run_dir)
-    config = load_config_json(run_dir)
-    if config is None:
+    saved = load_config_json(run_dir)
+    if saved is None:
         raise ConfigError(f"{run_dir} is not a run folder of train.py (no config.json)")
-    config = {**config, "run_dir": run_dir, "mode": "generate", "best": best,
-              "netname": config.get("netname") or os.path.basename(run_dir)}
+    saved = {**saved, "netname": saved.get("netname") or os.path.basename(run_dir)}
     try:
-        fam = registry.family(config.get("family"))
+        fam = registry.family(saved.get("family"))
     except KeyError:
-        raise ConfigError(f"{run_dir}/config.json: unknown family {config.get('family')!r}") from None
-    config_class = fam.configs.get(config.get("model"))
+        raise ConfigError(f"{run_dir}/config.json: unknown family {saved.get('family')!r}") from None
+    resolved = ResolvedRun.from_flat({**saved, "run_dir": run_dir, "mode": "generate", "best": best}, fam)
+    config_class = fam.configs.get(resolved.invocation.model)
     try:
-        typed = config_class.from_dict(config["model_config"]) if config_class and config.get("model_config") else None
+        typed = config_class.from_dict(resolved.model_config) if config_class and resolved.model_config else None
     except (TypeError, ValueError):
         typed = None        # an older layout of the section
     if typed is None:
-        return _load_through_task(config, best)
-    return _restore(typed, config, run_dir, best)
+        return _load_through_task(resolved, saved)
+    return _restore(typed, saved, run_dir, best)
 
 
 def _restore(typed, config: dict, run_dir: str, best: bool) -> Run:
@@ -93,12 +93,14 @@ def _restore(typed, config: dict, run_dir: str, best: bool) -> Run:
     return Run(model, config, int(iteration.numpy()), path)
 
 
-def _load_through_task(config: dict, best: bool) -> Run:
-    """Open a run as ``train.py generate`` does: its family's task rebuilds the model and restores it."""
+def _load_through_task(resolved, saved: dict) -> Run:
+    """Open a run as ``train.py generate`` does: its family's task rebuilds the model of ``resolved`` (a
+    :class:`hvae.runs.ResolvedRun`) and restores it; ``saved``: its ``config.json``, flat."""
     from . import registry, runtime
 
     strategy, _ = runtime.setup()
-    task = registry.family(config["family"]).task_class()(config, strategy)
+    task = registry.family(resolved.invocation.family).task_class()(resolved, strategy)
+    best = resolved.run.best
     trainer = task.restore_for_use(best=best)
     checkpoint = (trainer.best_manager if best else trainer.manager).latest_checkpoint
-    return Run(task.model, config, int(trainer.iteration.numpy()), checkpoint)
+    return Run(task.model, saved, int(trainer.iteration.numpy()), checkpoint)

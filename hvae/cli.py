@@ -14,7 +14,6 @@ figures. Bad input ends with one line on stderr and a non-zero exit status, neve
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import re
 import shutil
@@ -25,12 +24,13 @@ from .errors import ConfigError, HVAEError, unwritable
 from .registry import MODES
 from .runs import (
     CONFIG_FORMAT,
-    Invocation,
+    ResolvedRun,
     RunConfig,
     check_config_document,
     check_values,
     find_single_run,
     flatten_config,
+    parse_dataset_options,
     read_config_document,
     recorded_settings,
     run_dir_of,
@@ -238,22 +238,6 @@ def split_positionals(positional: list, script_mode: str | None):
     return model, mode, image
 
 
-def parse_dataset_options(items) -> dict:
-    """``['train_split=test', 'minmax_stretch=True']`` -> ``{'train_split': 'test', 'minmax_stretch': True}``.
-
-    Values are read as Python literals where they parse (numbers, True/False), strings otherwise.
-    """
-    options = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--dataset_option takes KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            options[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value
-    return options
-
 NETNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -282,8 +266,9 @@ def _parse(argv: list, fam, model: str, prog: str) -> dict:
         raise
 
 
-def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") -> dict:
-    """Turn the command line into the complete run configuration.
+def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") -> ResolvedRun:
+    """Turn the command line into the typed run (:class:`hvae.runs.ResolvedRun`: the invocation, the run's and the
+    family's settings, the model flags given, what the run folder recorded).
 
     Precedence: common and family defaults < the run folder's ``config.json`` (when resuming, generating or
     evaluating; all but the run-control keys) < flags given on the command line. A given flag that
@@ -349,7 +334,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     config["dataset"] = canonical_name(config["dataset"])
     config["dataset_options"] = parse_dataset_options(config.get("dataset_option"))
     _validate(config, explicit, fam)
-    return config
+    return ResolvedRun.from_flat(config, fam)
 
 
 def _saved_config(run_dir: str, fam, model: str) -> dict | None:
@@ -450,13 +435,13 @@ def _validate(config: dict, explicit: dict, fam=None) -> None:
 # --------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------
-def run(config: dict) -> int:
-    """Set up devices, build the family's task and train, generate or evaluate. Returns the exit status."""
+def run(resolved: ResolvedRun) -> int:
+    """Set up devices, build the family's task of ``resolved`` (:func:`resolve`) and train, generate or evaluate.
+    Returns the exit status."""
     from . import lock, runtime
 
-    invocation, settings = Invocation.from_settings(config), RunConfig.from_settings(config)
+    invocation, settings, own = resolved.invocation, resolved.run, resolved.settings
     fam = registry.family(invocation.family)
-    own = fam.settings.from_settings(config)
     cluster = runtime.cluster_spec()
     owner = invocation.mode == "train" and (cluster is None or cluster["chief"])  # the process that writes the folder
     if owner:
@@ -469,7 +454,7 @@ def run(config: dict) -> int:
             _check_display()
         strategy, devices = runtime.setup(settings.gpus, settings.cpu_devices, settings.seed,
                                           precision=settings.precision, batch_size=settings.batch_size)
-        task = fam.task_class()(config, strategy)
+        task = fam.task_class()(resolved, strategy)
         status = task.main(devices)
         runtime.finish_cluster(strategy, status)
         return status
@@ -521,8 +506,7 @@ def _main(argv: list, script_mode, prog: str) -> int:
         if _wants_help(argv) and not any(registry.family_of_model(a) for a in _positionals(argv)):
             print(full_help(prog))
             return 0
-        config = resolve(argv, script_mode=script_mode, prog=prog)
-        return run(config)
+        return run(resolve(argv, script_mode=script_mode, prog=prog))
     except SystemExit as exit_:  # argparse's --help for one family
         return int(exit_.code or 0)
     except HVAEError as err:

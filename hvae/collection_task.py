@@ -64,7 +64,7 @@ FAMILY = Family(
 )
 
 
-def check_options(config: dict) -> None:
+def check_options(resolved) -> None:
     """Reject flags the chosen model and mode have no use for, before any data is read.
 
     Raises:
@@ -72,25 +72,25 @@ def check_options(config: dict) -> None:
             ``--legacy``; ``--likelihood gaussian`` with ``--legacy``; ``--label`` outside CVAE's
             ``generate IMAGE``; CVAE on a dataset without labels.
     """
-    model = config["model"]
+    model, given = resolved.invocation.model, resolved.model_flags
     for key in OBJECTIVE_SETTINGS:
-        if config.get(key) is None:
+        if given.get(key) is None:
             continue
         flag = "--" + key.rstrip("_")
-        if config.get("legacy"):
+        if given.get("legacy"):
             raise ConfigError(f"{flag} does not apply with --legacy: the original's objective has fixed weights "
                               f"(leave --legacy out to set {flag})")
-    if config.get("legacy") and config.get("likelihood") not in (None, "bernoulli"):
+    if given.get("legacy") and given.get("likelihood") not in (None, "bernoulli"):
         raise ConfigError("--likelihood does not apply with --legacy: the original's reconstruction terms are fixed "
                           "(cross-entropy for VAE/CVAE, squared error for InfoVAE/MMDVAE)")
-    if config.get("label") is not None:
+    if resolved.settings.label is not None:
         if model != "CVAE":
             raise ConfigError(f"--label does not apply to {model}: only CVAE is conditioned on a class")
-        if config["mode"] != "generate" or not config.get("image"):
+        if resolved.invocation.mode != "generate" or not resolved.invocation.image:
             raise ConfigError("--label chooses the class of the image given to 'CVAE generate IMAGE'; "
                               "it does not apply here")
-    if model == "CVAE" and config.get("dataset") in UNLABELLED:
-        raise ConfigError(UNLABELLED_MESSAGE.format(config["dataset"]))
+    if model == "CVAE" and resolved.run.dataset in UNLABELLED:
+        raise ConfigError(UNLABELLED_MESSAGE.format(resolved.run.dataset))
 
 
 class CollectionTask(Task):
@@ -99,11 +99,11 @@ class CollectionTask(Task):
 
     adam = dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8)
 
-    def __init__(self, config: dict, strategy):
+    def __init__(self, resolved, strategy):
         from hvae.models.vae_collection import MODELS
 
-        check_options(config)
-        super().__init__(config, strategy)
+        check_options(resolved)
+        super().__init__(resolved, strategy)
         self.default_learning_rate = MODELS[self.name].learning_rate
         # images/<MODEL>/ as the original for the original's run (the default name on the original's MNIST); any
         # other run, another dataset's default-named one included, gets images/<netname>/, so that no two runs
@@ -126,7 +126,7 @@ class CollectionTask(Task):
         data = {"image_shape": tuple(shape), "value_range": tuple(value_range)}
         if "num_classes" in base.field_names():
             data["num_classes"] = num_classes
-        return MODELS[self.name](base.with_flags(self.config, **data), name=self.name).build_all()
+        return MODELS[self.name](base.with_flags(self.resolved.model_flags, **data), name=self.name).build_all()
 
     def recorded(self) -> dict:
         """The values InfoVAE's / MMD-VAE's weights and bandwidth resolved to (their flags' None: the default)."""

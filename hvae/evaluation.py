@@ -343,7 +343,7 @@ def evaluate_run(task) -> int:
         ConfigError: unknown split, a model without a posterior, K < 1.
         CheckpointError: nothing to restore (or ``--best`` of a run without a validation split).
     """
-    config, run = task.config, task.run
+    run = task.run
     split, k = run.split, run.iw_samples
     data = task.data()
     if split not in data.splits:
@@ -378,7 +378,7 @@ def evaluate_run(task) -> int:
     result["images"] = {"split": split, "count": n, "split_size": whole.size,
                         "subset": {"seed": SUBSET_SEED} if subset else None,
                         "index_sha256": index_hash(image_index), "dataset": data.name,
-                        "dataset_options": dict(config.get("dataset_options") or {})}
+                        "dataset_options": task.dataset_options}
     result["active_units"] = evaluator.active_units(data.batches(split, EVALUATION_BATCH, with_labels=True))
     result.update(netname=run.netname, model=task.name, dataset=data.name, split=split,
                   checkpoint=checkpoint, iteration=iteration, best=best, image_shape=list(data.shape),

@@ -45,23 +45,24 @@ FAMILY = Family(
 )
 
 
-def check_options(config: dict) -> None:
+def check_options(resolved) -> None:
     """Reject contradictory or invalid settings before any data is read: the model config of the flags given is
     checked as it will be built (no TensorFlow: :mod:`hvae.configs.laplace`).
 
     Raises:
         ConfigError: a value the config rejects, two flags that contradict, a precision the family cannot run.
     """
-    if str(config.get("precision") or "float32").startswith("mixed"):
-        raise ConfigError(f"--precision {config['precision']} does not apply to the Laplace family: VLAE's Newton "
+    given, precision = resolved.model_flags, resolved.run.precision
+    if str(precision or "float32").startswith("mixed"):
+        raise ConfigError(f"--precision {precision} does not apply to the Laplace family: VLAE's Newton "
                           f"iteration and Cholesky factors, and the flows' log-determinants, run in float32")
-    if config.get("update_schedule") == "geometric" and config.get("update_lr") is not None:
+    if given.get("update_schedule") == "geometric" and given.get("update_lr") is not None:
         raise ConfigError("--update_lr does not apply to --update_schedule geometric (alpha_t = 0.9^t)")
-    if config.get("logit_transform") and config.get("output_dist") == "bernoulli":
+    if given.get("logit_transform") and given.get("output_dist") == "bernoulli":
         raise ConfigError("--logit_transform applies to --output_dist gaussian only (the Bernoulli output models "
                           "binary pixels)")
     try:
-        CONFIGS[config["model"]]().with_flags(config)
+        CONFIGS[resolved.invocation.model]().with_flags(given)
     except ValueError as err:
         raise ConfigError(flag_message(str(err), CONFIGS)) from None
 
@@ -71,16 +72,16 @@ class LaplaceTask(Task):
 
     default_learning_rate = LEARNING_RATE
 
-    def __init__(self, config: dict, strategy):
-        check_options(config)
-        super().__init__(config, strategy)
+    def __init__(self, resolved, strategy):
+        check_options(resolved)
+        super().__init__(resolved, strategy)
         self._figure_images = self._statistics = None
 
     @property
     def bernoulli(self) -> bool:
         """The Bernoulli output (of the saved model config, else of ``--output_dist``)."""
         saved = self.saved_model_config()
-        return (saved.output_dist if saved else self.config.get("output_dist")) == "bernoulli"
+        return (saved.output_dist if saved else self.resolved.model_flags.get("output_dist")) == "bernoulli"
 
     def build_model(self, shape, value_range, num_classes=None):
         """The model of the run's flags and the data's shape and range; a Bernoulli model binarises its input at
@@ -97,7 +98,7 @@ class LaplaceTask(Task):
             base = CONFIGS[self.name]()
             if self.bernoulli:
                 data["binarize"] = not self.data().binary
-        return CLASSES[self.name](base.with_flags(self.config, **data), name=self.name).build_all()
+        return CLASSES[self.name](base.with_flags(self.resolved.model_flags, **data), name=self.name).build_all()
 
     def default_compile_mode(self) -> str:
         """XLA for SA-VAE (faster there by ``benchmarks/train_speed.py``; docs/performance.md), tf.function for the
@@ -106,7 +107,7 @@ class LaplaceTask(Task):
 
     def check_data(self, data) -> None:
         """Raises ConfigError for ``--logit_transform`` on data that is not 8-bit (binary or float pixels)."""
-        if self.config.get("logit_transform") and data.levels != 256:
+        if self.resolved.model_flags.get("logit_transform") and data.levels != 256:
             kind = "binary" if data.levels == 2 else "not 8-bit"
             raise ConfigError(f"--logit_transform dequantises 8-bit pixels, but {data.name}'s pixels are {kind}; "
                               f"leave it out")

@@ -50,7 +50,7 @@ FAMILY = Family(
 )
 
 
-def check_options(config: dict) -> None:
+def check_options(resolved) -> None:
     """Reject contradictory or invalid settings before any data is read: the model config of the flags given
     (:meth:`~hvae.configs.base.ModelConfig.with_flags` on the preset) is checked as it will be built.
 
@@ -58,12 +58,13 @@ def check_options(config: dict) -> None:
         ConfigError: ``--beta_constant`` together with a warm-up flag; a value the config rejects (a non-positive
             beta, a growth below 1).
     """
-    constant = config.get("beta_constant")
-    given = [f"--{k}" for k in BETA_FLAGS if config.get(k) is not None]
+    flags = resolved.model_flags
+    constant = flags.get("beta_constant")
+    given = [f"--{k}" for k in BETA_FLAGS if flags.get(k) is not None]
     if constant is not None and given:
         raise ConfigError(f"--beta_constant replaces the warm-up: it does not go with {', '.join(given)}")
     try:
-        PRESETS["LVAE2_mnist"].with_flags(config)
+        PRESETS["LVAE2_mnist"].with_flags(flags)
     except ValueError as err:
         raise ConfigError(flag_message(str(err), CONFIGS)) from None
 
@@ -75,9 +76,9 @@ class LVAE2Task(Task):
     default_learning_rate = LEARNING_RATE
     keep_loss_history = True     # the notebook's loss curve: every iteration's loss (model/<netname>/loss_history.npy)
 
-    def __init__(self, config: dict, strategy):
-        check_options(config)
-        super().__init__(config, strategy)
+    def __init__(self, resolved, strategy):
+        check_options(resolved)
+        super().__init__(resolved, strategy)
         self._fixed = None
 
     def build_model(self, shape, value_range, num_classes=None):
@@ -94,7 +95,7 @@ class LVAE2Task(Task):
             raise ConfigError(f"LVAE2 has the original's layers for 28x28x1 images; dataset {self.run.dataset} "
                               f"gives {'x'.join(map(str, shape))} (use mnist, binarized_mnist or digits)")
         base = self.saved_model_config() or PRESETS["LVAE2_mnist"]
-        config = base.with_flags(self.config, image_shape=tuple(shape), value_range=tuple(value_range))
+        config = base.with_flags(self.resolved.model_flags, image_shape=tuple(shape), value_range=tuple(value_range))
         return LVAE2(config, name="LVAE2").build_all()
 
     def recorded(self) -> dict:

@@ -70,14 +70,20 @@ FAMILY = Family(
 )
 
 
-def check_options(config: dict) -> None:
+def preset_flags(resolved) -> dict:
+    """What :meth:`hvae.configs.lvae.LVAEConfig.from_flags` and ``check_flags`` read of a run: the model flags given,
+    ``--preset`` and the dataset (which choose the preset)."""
+    return {**resolved.model_flags, "preset": resolved.settings.preset, "dataset": resolved.run.dataset}
+
+
+def check_options(resolved) -> None:
     """Raises ConfigError before any data is read: what ``LVAEConfig.check_flags`` rejects (no TensorFlow: the
     config is :mod:`hvae.configs.lvae`; the ranges of the run settings are :class:`LVAESettings`' fields, checked
     by the command line)."""
     from hvae.configs.lvae import LVAEConfig
 
     try:
-        LVAEConfig.check_flags(config)
+        LVAEConfig.check_flags(preset_flags(resolved))
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -88,10 +94,10 @@ class LVAETask(Task):
     schedule = "iterations"
     default_learning_rate = LEARNING_RATE
 
-    def __init__(self, config: dict, strategy):
-        if config.get("mode") == "train":   # (the flags, before any typed settings are made)
-            check_options(config)
-        super().__init__(config, strategy)
+    def __init__(self, resolved, strategy):
+        if resolved.invocation.mode == "train":
+            check_options(resolved)
+        super().__init__(resolved, strategy)
         own = self.settings
         self.vis_frequency, self.ll_every, self.ll_samples = own.vis_frequency, own.ll_every, own.ll_samples
         self.preset = self.test_batch_size = None
@@ -108,7 +114,7 @@ class LVAETask(Task):
         self.preset = resolve_preset(self.settings.preset, self.run.dataset or "", shape)[len(PRESET_PREFIX):]
         self.test_batch_size = self.settings.test_batch_size or PRESET_TEST_BATCH_SIZES.get(self.preset, 1000)
         saved = self.saved_model_config()   # a resumed, generated or evaluated run: the config it was built with
-        return LVAE(LVAEConfig.from_flags(self.config, shape, value_range, base=saved), name="LVAE").build_all()
+        return LVAE(LVAEConfig.from_flags(preset_flags(self.resolved), shape, value_range, base=saved), name="LVAE").build_all()
 
     def build_optimizer(self):
         """Adamax with PyTorch's constants (epsilon 1e-8), the global gradient norm clipped at ``--max_grad_norm``."""

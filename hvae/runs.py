@@ -8,6 +8,7 @@ the command line builds its flags from :class:`RunConfig` before TensorFlow star
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import math
@@ -200,6 +201,102 @@ class Invocation:
     def from_settings(cls, settings: dict) -> "Invocation":
         """The invocation of a flat namespace (the command line's resolved configuration)."""
         return cls(**{f.name: settings[f.name] for f in dataclasses.fields(cls) if settings.get(f.name) is not None})
+
+
+def parse_dataset_options(items) -> dict:
+    """``--dataset_option``'s values as loader options: ``['train_split=test', 'minmax_stretch=True']`` ->
+    ``{'train_split': 'test', 'minmax_stretch': True}``. Values are read as Python literals where they parse
+    (numbers, True/False), strings otherwise.
+
+    Raises:
+        ConfigError: an item without ``=``.
+    """
+    options = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--dataset_option takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            options[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value
+    return options
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedRun:
+    """One command line, resolved (:func:`hvae.cli.resolve`): what the task runs, typed. The layers are merged
+    before it is made (defaults < the run folder's ``config.json`` < ``--config`` < the flags given); a task holds
+    this object, never a flat namespace.
+
+    Attributes:
+        invocation: the model, the mode, ``generate``'s image, the run folder, the family (:class:`Invocation`).
+        run: the engine's settings (:class:`RunConfig`).
+        settings: the family's own settings (its ``Family.settings`` dataclass).
+        model_flags: the model-config flags given (``{flag dest: value}``, e.g. ``{"zdims": [32, 32]}``), or
+            recorded by a run folder written before the typed ``model`` section; applied to the family's base
+            config by :meth:`hvae.configs.base.ModelConfig.with_flags`.
+        model_config: the typed ``model`` section of the run folder's ``config.json`` (or of ``--config``), as
+            saved (``ModelConfig.to_dict``), or None.
+        image_shape, value_range, num_classes: the data's, as ``config.json`` recorded them (None: a fresh run).
+        lr_boundaries: the learning-rate schedule's steps ``config.json`` recorded (None: none recorded).
+        derived: the rest of what ``config.json`` recorded beyond the settings (parameter count, the family's
+            resolved values), carried unchanged; nothing reads it.
+    """
+
+    invocation: Invocation
+    run: RunConfig
+    settings: Settings
+    model_flags: dict = dataclasses.field(default_factory=dict)
+    model_config: dict | None = None
+    image_shape: tuple | None = None
+    value_range: tuple | None = None
+    num_classes: int | None = None
+    lr_boundaries: tuple | None = None
+    derived: dict = dataclasses.field(default_factory=dict)
+
+    RECORDED = ("image_shape", "value_range", "num_classes", "lr_boundaries")
+
+    @classmethod
+    def from_flat(cls, flat: dict, family) -> "ResolvedRun":
+        """The typed run of a flat namespace (the command line's merged layers, or a ``config.json`` flattened by
+        :func:`flatten_config` with the invocation's keys added); ``family``: its :class:`hvae.family.Family`.
+
+        Raises:
+            ConfigError: a setting out of its range (the dataclasses' checks).
+        """
+        model_dests = family.model_flag_dests
+        known = (set(RunConfig.field_names()) | set(family.settings.field_names()) | model_dests
+                 | {f.name for f in dataclasses.fields(Invocation)} | {"model_config", "dataset_options"}
+                 | set(cls.RECORDED))
+        recorded = {key: flat.get(key) for key in cls.RECORDED}
+        return cls(Invocation.from_settings(flat), RunConfig.from_settings(flat), family.settings.from_settings(flat),
+                   {k: flat[k] for k in sorted(model_dests) if k in flat}, flat.get("model_config") or None,
+                   *(tuple(v) if isinstance(v, list) else v for v in recorded.values()),
+                   {k: v for k, v in flat.items() if k not in known})
+
+    @property
+    def dataset_options(self) -> dict:
+        """The loader options of ``--dataset_option`` (:func:`parse_dataset_options`)."""
+        return parse_dataset_options(self.run.dataset_option)
+
+    def flat(self) -> dict:
+        """The flat namespace of this run (every setting by its flag's ``dest``, the invocation's keys, what was
+        recorded): what ``config.json``'s sections are written from (:func:`structure_config`)."""
+        values = {**self.derived, **self.run.to_dict(), **self.settings.to_dict(),
+                  **dataclasses.asdict(self.invocation), **self.model_flags,
+                  "dataset_options": self.dataset_options}
+        for key in self.RECORDED:
+            value = getattr(self, key)
+            if value is not None:
+                values[key] = list(value) if isinstance(value, tuple) else value
+        if self.model_config:
+            values["model_config"] = self.model_config
+        return values
+
+    def replace(self, **changes) -> "ResolvedRun":
+        """A copy with fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
 
 
 RUNS_DIR = "model"
@@ -396,21 +493,23 @@ def check_config_document(doc: dict, path: str, family, model: str | None = None
             raise ConfigError(f"{path}: model: {err}") from None
 
 
-def save_config_json(config: dict, extra: dict, settings_keys=()) -> str:
-    """Write every setting of the run (and what was derived from them) to ``run_dir/config.json`` in sections
-    (:func:`structure_config`; ``settings_keys``: the family's own settings).
+def save_config_json(resolved: ResolvedRun, extra: dict, settings_keys=(), leave_out=()) -> str:
+    """Write every setting of the run ``resolved`` (its :meth:`ResolvedRun.flat` namespace but ``leave_out`` and
+    what one invocation alone asks for, :data:`NOT_SAVED`) and what was derived from them (``extra``) to
+    ``<run_dir>/config.json`` in sections (:func:`structure_config`; ``settings_keys``: the family's own settings).
 
     Written to a temporary file and renamed, so a killed run never leaves half a file; not written on a non-chief
     worker of a multi-worker job. Returns the path.
     """
     from .runtime import is_chief
 
-    keep = {k: v for k, v in config.items() if k not in NOT_SAVED}
+    keep = {k: v for k, v in resolved.flat().items() if k not in NOT_SAVED and k not in leave_out}
     keep.update(extra)
-    path = os.path.join(config["run_dir"], "config.json")
+    run_dir = resolved.invocation.run_dir
+    path = os.path.join(run_dir, "config.json")
     if not is_chief():
         return path
-    os.makedirs(config["run_dir"], exist_ok=True)
+    os.makedirs(run_dir, exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(structure_config(keep, settings_keys), f, indent=2, default=str)
@@ -443,12 +542,14 @@ def find_single_run(model: str, runs_dir: str | None = None) -> str | None:
     return runs[0] if runs else None
 
 
-def load_dataset(config: dict, validation: bool = True):
-    """The run's dataset: ``--dataset``, ``--db_path``, ``--dataset_option``, ``--image_size`` and the
-    validation split of ``--validation_size`` (see :meth:`hvae.datasets.base.ImageDataset.with_validation`).
+def load_dataset(run: RunConfig, options: dict, validation: bool = True):
+    """The run's dataset: ``--dataset``, ``--db_path``, the loader ``options`` (``--dataset_option``'s and the
+    family's), ``--image_size`` and the validation split of ``--validation_size`` (see
+    :meth:`hvae.datasets.base.ImageDataset.with_validation`).
 
     Args:
-        config: the resolved run configuration.
+        run: the run's settings.
+        options: loader options (``{"train_split": "test"}``).
         validation: apply the validation policy (False: the loader's splits as they are).
 
     Raises:
@@ -456,10 +557,10 @@ def load_dataset(config: dict, validation: bool = True):
     """
     from hvae import datasets
 
-    options = dict(config.get("dataset_options") or {})
-    if config.get("image_size"):
-        options["image_size"] = config["image_size"]
-    data = datasets.load(config["dataset"], config.get("db_path"), **options)
+    options = dict(options)
+    if run.image_size:
+        options["image_size"] = run.image_size
+    data = datasets.load(run.dataset, run.db_path, **options)
     if validation:
-        data = data.with_validation(config.get("validation_size"))
+        data = data.with_validation(run.validation_size)
     return data

@@ -45,7 +45,7 @@ import numpy as np
 from . import figures
 from .errors import CheckpointError, ConfigError
 from .loss_history import LossHistory
-from .runs import DEFAULT_LR_DECAY, Invocation, RunConfig, load_dataset, save_config_json
+from .runs import DEFAULT_LR_DECAY, Invocation, ResolvedRun, RunConfig, load_dataset, save_config_json
 from .task_figures import Figure, FigureFiles  # noqa: F401  (Figure: re-exported for the families)
 
 NO_VALIDATION_NOTE = ("no validation split (--validation_size=0): monitoring measures the test split (its lines say "
@@ -56,7 +56,8 @@ class Task(FigureFiles):
     """Base of every family's task (see the module docstring).
 
     Args:
-        config: the resolved run configuration (:func:`hvae.cli.resolve`).
+        resolved: the typed run (:class:`hvae.runs.ResolvedRun`, of :func:`hvae.cli.resolve`): ``self.run``,
+            ``self.settings`` and ``self.invocation`` are its parts.
         strategy: the ``tf.distribute`` strategy to build and train under.
     """
 
@@ -66,11 +67,8 @@ class Task(FigureFiles):
     default_learning_rate = 1e-3
     adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
-    def __init__(self, config: dict, strategy):
-        self.config = config
-        self.run = RunConfig.from_settings(config)
-        self.settings = self.family.settings.from_settings(config)   # the family's own typed settings
-        self.invocation = Invocation.from_settings(config)   # the model, the mode, generate's image, the folder
+    def __init__(self, resolved: ResolvedRun, strategy):
+        self.resolved = resolved
         self.strategy = strategy
         self.run_dir = self.invocation.run_dir
         self.batch_size = int(self.run.batch_size)
@@ -86,6 +84,21 @@ class Task(FigureFiles):
         self.num_classes = None
         self.display_range = (0.0, 1.0)
         self.image = None             # generate IMAGE's image (RGB uint8), read by generate()
+
+    @property
+    def run(self) -> RunConfig:
+        """The engine's settings of the run (``--batch_size``, ``--seed``, ...)."""
+        return self.resolved.run
+
+    @property
+    def settings(self):
+        """The family's own typed settings (``Family.settings``: ``--vis_frequency``, ``--preset``, ...)."""
+        return self.resolved.settings
+
+    @property
+    def invocation(self) -> Invocation:
+        """The model, the mode, ``generate``'s image and the run folder."""
+        return self.resolved.invocation
 
     @property
     def family(self):
@@ -112,7 +125,7 @@ class Task(FigureFiles):
             return None
         from .runs import learning_rate_steps
 
-        recorded = self.config.get("lr_boundaries")
+        recorded = self.resolved.lr_boundaries
         boundaries, values = learning_rate_steps(self.learning_rate, self.run.lr_milestones, self.run.lr_decay,
                                                  1 if recorded else self._steps_per_epoch())
         return ([int(b) for b in recorded] if recorded else boundaries), values
@@ -138,7 +151,7 @@ class Task(FigureFiles):
         family's config class), or None for a fresh run or a folder written before the typed configs. A resumed,
         generated or evaluated run is built from it: the flags given can only repeat it (the command line
         rejects a flag that contradicts it), so nothing is rebuilt from a rule that may have changed since."""
-        saved = self.config.get("model_config")
+        saved = self.resolved.model_config
         config_class = self.family.configs.get(self.name)
         if not saved or config_class is None:
             return None
@@ -438,19 +451,22 @@ class Task(FigureFiles):
         print(f"wrote {path} (keras.models.load_model({path!r}) after importing models)")
         return 0
 
+    @property
+    def dataset_options(self) -> dict:
+        """The loader options of the run: ``--dataset_option``'s, and the family original's that it does not set
+        (:attr:`dataset_defaults`, known once :meth:`data` has run)."""
+        return {**self.resolved.dataset_options, **self.dataset_defaults}
+
     def data(self):
         """The run's dataset (loaded once, with its validation split), with the loader options of the family's
         original (``Family.dataset_options``) where the run's ``--dataset_option`` does not set them; those are
-        recorded in ``self.dataset_defaults`` and in the config (``dataset_option_defaults``)."""
+        recorded in ``self.dataset_defaults`` and in ``config.json`` (``dataset_option_defaults``)."""
         if self.dataset is None:
             fam = self.family
-            options = dict(self.config.get("dataset_options") or {})
-            added = {k: v for k, v in fam.dataset_options.get(self.config["dataset"], {}).items() if k not in options}
-            self.dataset_defaults = added
-            self.config["dataset_options"] = {**options, **added}
-            if added:
-                self.config["dataset_option_defaults"] = added
-            self.dataset = load_dataset(self.config)
+            options = self.resolved.dataset_options
+            self.dataset_defaults = {k: v for k, v in fam.dataset_options.get(self.run.dataset, {}).items()
+                                     if k not in options}
+            self.dataset = load_dataset(self.run, self.dataset_options)
             for note in self.dataset.notes:   # what the data choice means for the numbers, said once
                 if note.startswith("warning:"):
                     print(note, file=sys.stderr, flush=True)
@@ -486,19 +502,21 @@ class Task(FigureFiles):
         steps = self.learning_rate_steps()
         if steps is not None:
             extra.update(lr_boundaries=steps[0], lr_values=steps[1])
+        extra["dataset_options"] = self.dataset_options
+        if self.dataset_defaults:
+            extra["dataset_option_defaults"] = self.dataset_defaults
         extra.update(self.recorded())
         fam = self.family
         # each model setting once, in the typed ``model`` section under its field name (not again as a flag)
         model_flags = fam.model_flag_dests if "model_config" in extra else set()
-        settings = {k: v for k, v in self.config.items() if k not in model_flags}
-        return save_config_json(settings, extra, settings_keys=(fam.flag_dests | set(fam.defaults)) - model_flags)
+        return save_config_json(self.resolved, extra, settings_keys=(fam.flag_dests | set(fam.defaults)) - model_flags,
+                                leave_out=model_flags)
 
     def build_for_use(self) -> None:
         """Build the model from ``config.json``'s image shape and range (no data needed), else from the data."""
-        config = self.config
-        shape = tuple(config.get("image_shape") or ())
-        value_range = tuple(config.get("value_range") or ())
-        num_classes = config.get("num_classes")
+        shape = tuple(self.resolved.image_shape or ())
+        value_range = tuple(self.resolved.value_range or ())
+        num_classes = self.resolved.num_classes
         if not shape or not value_range:
             data = self.data()
             shape, value_range, num_classes = data.shape, data.value_range, data.num_classes

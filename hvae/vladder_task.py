@@ -107,7 +107,7 @@ class VLadderTask(Task):
 
         base = self.saved_model_config() or config_for_run(self.run.netname, self.run.dataset, shape,
                                                            value_range)
-        self.arch = base.with_flags(self.config, image_shape=tuple(int(s) for s in shape),
+        self.arch = base.with_flags(self.resolved.model_flags, image_shape=tuple(int(s) for s in shape),
                                     value_range=tuple(float(v) for v in value_range))
         return VLadder(self.arch, name=self.run.netname).build_all()
 

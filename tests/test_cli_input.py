@@ -21,8 +21,8 @@ def test_netname_outside_the_portable_set_is_one_line(netname, tmp_path, monkeyp
 @pytest.mark.parametrize("netname", ["vae_digits-2", "Run.3", "A_b-c.d"])
 def test_portable_netnames_are_taken(netname, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = cli.resolve(["VAE", "train", "--dataset=digits", f"--netname={netname}"])
-    assert config["netname"] == netname and config["run_dir"] == os.path.join("model", netname)
+    resolved = cli.resolve(["VAE", "train", "--dataset=digits", f"--netname={netname}"])
+    assert resolved.run.netname == netname and resolved.invocation.run_dir == os.path.join("model", netname)
 
 
 def test_invalid_value_is_reported_before_a_config_conflict(tmp_path, monkeypatch, capsys):

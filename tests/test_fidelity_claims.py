@@ -80,7 +80,7 @@ def test_laplace_parameter_counts_at_the_defaults(full_mnist, tmp_path, monkeypa
     for model, expected in LAPLACE_COUNTS.items():
         task = _task(LaplaceTask, [model, "train", f"--db_path={full_mnist}", f"--netname={model}_t"], tmp_path,
                      monkeypatch)
-        assert task.config["dataset"] == "mnist" and task.config.get("output_dist") is None   # the config's
+        assert task.run.dataset == "mnist" and task.resolved.model_flags.get("output_dist") is None   # not given
         data = task.data()
         assert tuple(data.shape) == (28, 28, 1)
         task.build(data.shape, data.value_range, data.num_classes)
@@ -95,7 +95,7 @@ def test_lvae2_epoch_with_the_default_mnist_options(full_mnist, tmp_path, monkey
     from hvae.lvae2_task import LVAE2Task
 
     task = _task(LVAE2Task, ["LVAE2", "train", f"--db_path={full_mnist}", "--netname=t"], tmp_path, monkeypatch)
-    assert task.config["dataset"] == "mnist" and task.batch_size == 64
+    assert task.run.dataset == "mnist" and task.batch_size == 64
     data = task.data()
     assert data.train_size == 55_000 and _steps_per_epoch(task) == 859 == 55_000 // 64
     assert task.monitor_split() == "validation"

@@ -20,22 +20,25 @@ from hvae.cli import COMMON_FLAGS, build_parser, resolve
 from hvae.configs import collection, lvae, lvae2, vladder
 from hvae.configs.base import flag_dest
 from hvae.errors import ConfigError
-from hvae.runs import RunConfig
+from hvae.runs import ResolvedRun, RunConfig
 
 
 def _config_of(argv):
     """The model config a command line trains, as the family's task builds it (the data's shape from the preset)."""
-    config = resolve(argv)
-    model, fam = config["model"], registry.family(config["family"])
+    resolved = resolve(argv)
+    model, fam, flags = resolved.invocation.model, registry.family(resolved.invocation.family), resolved.model_flags
     if fam.name == "lvae":
-        name = lvae.resolve_preset(config.get("preset"), config["dataset"])
-        return lvae.LVAEConfig.from_flags(config, lvae.PRESETS[name].image_shape, lvae.PRESETS[name].value_range)
+        from hvae.lvae_task import preset_flags
+
+        name = lvae.resolve_preset(resolved.settings.preset, resolved.run.dataset)
+        return lvae.LVAEConfig.from_flags(preset_flags(resolved), lvae.PRESETS[name].image_shape,
+                                          lvae.PRESETS[name].value_range)
     if fam.name == "lvae2":
-        return lvae2.PRESETS["LVAE2_mnist"].with_flags(config)
+        return lvae2.PRESETS["LVAE2_mnist"].with_flags(flags)
     if fam.name == "vladder":
-        base = vladder.config_for_run(config["netname"], config["dataset"], (28, 28, 1), (0.0, 1.0))
-        return base.with_flags(config)
-    return fam.configs[model]().with_flags(config)
+        base = vladder.config_for_run(resolved.run.netname, resolved.run.dataset, (28, 28, 1), (0.0, 1.0))
+        return base.with_flags(flags)
+    return fam.configs[model]().with_flags(flags)
 
 
 @pytest.mark.parametrize("fam", registry.families(), ids=lambda f: f.name)
@@ -126,3 +129,30 @@ def test_a_value_below_a_fields_minimum_is_refused_by_its_flag(in_tmp, argv, mes
     with pytest.raises(ConfigError) as err:
         resolve(argv)
     assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("argv", [
+    ["VAE", "train", "--dataset=digits", "--latent_dim=8", "--dataset_option", "train_split=test"],
+    ["InfoVAE", "train", "--dataset=digits", "--alpha=0.5", "--seed=3"],
+    ["LVAE", "train", "--preset=mnist_6", "--freebits=0.25", "--vis_frequency=7", "--lr_milestones=2,3"],
+    ["LVAE2", "train", "--sampling=paper", "--beta_constant=0.5"],
+    ["VLAE", "train", "--z_dim=8", "--n_update=2", "--epochs=3"],
+    ["--dataset=svhn", "--gpus=0", "--reg=kl"],
+], ids=lambda a: a[0])
+def test_the_command_line_resolves_to_a_typed_run(in_tmp, argv):
+    """``resolve`` returns the typed run (no flat namespace): the run's and the family's settings typed, the model
+    flags given (and only those) apart for the model config, and a flat view that makes the same object again."""
+    resolved = resolve(argv)
+    assert isinstance(resolved, ResolvedRun) and isinstance(resolved.run, RunConfig)
+    fam = registry.family(resolved.invocation.family)
+    assert isinstance(resolved.settings, fam.settings)
+    given = {a[2:].split("=")[0] for a in argv if a.startswith("--")}
+    assert {k for k, v in resolved.model_flags.items() if v is not None} == given & fam.model_flag_dests
+    assert ResolvedRun.from_flat(resolved.flat(), fam) == resolved
+    if argv[0] == "VAE":
+        assert resolved.dataset_options == {"train_split": "test"} and resolved.model_flags["latent_dim"] == 8
+    if argv[0] == "LVAE":
+        assert resolved.settings.vis_frequency == 7 and resolved.run.lr_milestones == [2, 3]
+        assert resolved.settings.preset == "mnist_6" and resolved.model_flags["freebits"] == 0.25
+    if argv[0] == "InfoVAE":
+        assert resolved.run.seed == 3 and resolved.invocation.mode == "train" and resolved.invocation.image is None

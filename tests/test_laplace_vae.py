@@ -684,12 +684,13 @@ def test_loss_falls_on_binarized_mnist(binarized_mnist, name):
 
 def test_data_statistics_of_the_task(tmp_path):
     from hvae import datasets
-    from hvae.laplace_task import LaplaceTask
+    from hvae.laplace_task import FAMILY, LaplaceTask
+    from hvae.runs import ResolvedRun
 
     config = dict(model="VLAE_VAE", mode="train", run_dir=str(tmp_path), batch_size=64, output_dist="gaussian",
                   logit_transform=False, z_dim=4, hidden_dim=8, weight_decay=0.0, legacy=False, dataset="digits")
     data = datasets.load("digits").with_validation()
-    task = LaplaceTask(config, tf.distribute.get_strategy())
+    task = LaplaceTask(ResolvedRun.from_flat(config, FAMILY), tf.distribute.get_strategy())
     task.dataset = data
     task.build(data.shape, data.value_range)
     pixels = np.concatenate([b.numpy().reshape(len(b), -1) for b in data.batches("train", 500, with_labels=False)])
@@ -703,14 +704,14 @@ def test_data_statistics_of_the_task(tmp_path):
     assert task.recorded()["initial_output_log_variance"] == pytest.approx(stats["log_variance"], rel=1e-12)
     assert lines == [f"data statistics (training split): average per-pixel variance {stats['variance']:.5g} -> "
                      f"initial output log-variance {stats['log_variance']:.4f}"]
-    task.config = {**config, "logit_transform": True}
+    task.resolved = ResolvedRun.from_flat({**config, "logit_transform": True}, FAMILY)
     task.build(data.shape, data.value_range)
     logit = task.model.data_statistics(data.batches("train", 1000, with_labels=False))
     s = 0.05 + 0.9 * (pixels * 255 + 0.5) / 256
     assert np.abs(logit["pixel_mean"] - np.log(s / (1 - s)).mean(0)).max() < 0.05
     # weight decay is PyTorch's coupled L2: w/2 |theta|^2 added to the loss
     # (a setting of the model's objective: Keras' fit and the command line train the same loss)
-    task.config = {**config, "weight_decay": 0.01}
+    task.resolved = ResolvedRun.from_flat({**config, "weight_decay": 0.01}, FAMILY)
     task.build(data.shape, data.value_range)
     assert task.model.config.weight_decay == 0.01
     terms = task.loss_terms(tf.constant(_grey((28, 28, 1), b=2)), None, 1)

@@ -453,7 +453,7 @@ def test_cli_bad_inputs(tmp_path, monkeypatch, capsys):
     # a run folder: generate takes no image, a resume may not change the objective
     run = tmp_path / "model" / "LVAE2_digits"
     run.mkdir(parents=True)
-    config = cli.resolve(["LVAE2", "train", "--dataset=digits"])
+    config = cli.resolve(["LVAE2", "train", "--dataset=digits"]).flat()
     config["model_config"] = PRESETS["LVAE2_mnist"].to_dict()   # the typed model section a trained run records
     (run / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k not in ("mode", "run_dir")}))
     status, _, err = run_cli(["LVAE2", "generate", "x.png"], capsys)

@@ -57,13 +57,14 @@ def test_checkpoints_are_interchangeable(tmp_path):
 def test_the_command_line_trains_with_fused_adam(tmp_path, monkeypatch):
     from hvae import registry, runtime
     from hvae.cli import main
-    from hvae.runs import load_config_json
+    from hvae.runs import ResolvedRun, load_config_json
 
     monkeypatch.chdir(tmp_path)
     assert main(["VAE", "train", "--dataset=digits", "--epochs=1", "--latent_dim=8", "--seed=1"]) == 0
-    config = {**load_config_json("model/VAE_digits"), "run_dir": "model/VAE_digits", "mode": "generate",
-              "best": False, "netname": "VAE_digits"}
+    saved = {**load_config_json("model/VAE_digits"), "run_dir": "model/VAE_digits", "mode": "generate",
+             "best": False, "netname": "VAE_digits"}
+    family = registry.family(saved["family"])
     strategy, _ = runtime.setup()
-    task = registry.family(config["family"]).task_class()(config, strategy)
+    task = family.task_class()(ResolvedRun.from_flat(saved, family), strategy)
     trainer = task.restore_for_use()
     assert type(task.optimizer) is FusedAdam and int(trainer.iteration.numpy()) == int(task.optimizer.iterations) > 0

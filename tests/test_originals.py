@@ -56,7 +56,7 @@ def test_our_spellings_come_back_unchanged():
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args", VLADDER_README)
 def test_vladder_readme_commands_resolve(in_tmp, args):
-    config = resolve(args.split() + ["--gpus=0"])
+    config = resolve(args.split() + ["--gpus=0"]).flat()
     dataset = args.split()[0].split("=")[1]
     assert config["model"] == "vladder" and config["mode"] == "train" and config["dataset"] == dataset
     assert config["gpus"] == "0" and config["netname"] == f"vladder_{dataset}"
@@ -100,7 +100,7 @@ def test_lvae_readme_command_selects_the_lvae_with_its_settings(in_tmp):
     assert argv[0] == "LVAE" and note.startswith("note: these are addtt/ladder-vae-pytorch's flags, so the model is "
                                                  "the LVAE; in our spelling: python train.py LVAE --zdims 32")
     assert "\n" not in note and "--blocks_per_layer 4" in note and "--dataset binarized_mnist" in note
-    config = resolve(LVAE_README.split())
+    config = resolve(LVAE_README.split()).flat()
     expected = dict(model="LVAE", mode="train", dataset="binarized_mnist", zdims=[32] * 12,
                     downsample=[0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0], nonlin="elu", skip=True, gated=True,
                     blocks_per_layer=4, test_batch_size=2000, freebits=1.0, log_frequency=10000,

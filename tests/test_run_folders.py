@@ -17,7 +17,7 @@ import pytest
 
 from hvae import registry
 from hvae.cli import main
-from hvae.runs import CONFIG_FORMAT, RunConfig, flatten_config, load_config_json, structure_config
+from hvae.runs import CONFIG_FORMAT, ResolvedRun, RunConfig, flatten_config, load_config_json, structure_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "format1"
 OLD = sorted(p.name for p in FIXTURES.iterdir())
@@ -82,7 +82,9 @@ def test_an_old_run_folder_resumes_generates_and_evaluates(netname, tmp_path, mo
             assert flat[key] == old[key], key
     assert new["model"], "the model's typed config is recorded"
     typed = load_run(str(run))              # format 2: from the typed model section, without a task
-    through_task = _load_through_task({**flat, "run_dir": str(run), "mode": "generate", "best": False}, False)
+    family = registry.family(flat["family"])
+    through_task = _load_through_task(
+        ResolvedRun.from_flat({**flat, "run_dir": str(run), "mode": "generate", "best": False}, family), flat)
     assert typed.iteration == 3 and typed.model.count_parameters() == flat["parameters"]
     for a, b in zip(typed.model.weights, through_task.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())   # the same weights and batch-norm statistics

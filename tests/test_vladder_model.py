@@ -388,14 +388,16 @@ def test_conditional_samples_keep_other_layers_fixed(built):
 
 def test_figure_canvases_have_the_original_pixel_sizes(built, tmp_path):
     from hvae.figures import read_png
-    from hvae.vladder_task import VLadderTask
+    from hvae.runs import ResolvedRun
+    from hvae.vladder_task import FAMILY, VLadderTask
 
     sizes = {}
     for name, kinds in (("vladder_mnist", {"manifold_samples": (840, 2560, 1)}),
                         ("vladder_svhn", {"conditional_samples": (320, 1340, 3)}),
                         ("vladder_celebA", {"conditional_samples": (640, 2620, 3), "samples": (640, 640, 3)})):
-        task = VLadderTask({"model": "vladder", "run_dir": str(tmp_path / name), "batch_size": 100,
-                            "vis_frequency": 1000, "netname": name, "plot_reconstruction": True}, None)
+        task = VLadderTask(ResolvedRun.from_flat({"model": "vladder", "run_dir": str(tmp_path / name),
+                                                  "batch_size": 100, "vis_frequency": 1000, "netname": name,
+                                                  "plot_reconstruction": True}, FAMILY), None)
         task.model, task.arch, task.display_range = built[name], PRESETS[name], built[name].value_range
         clean = np.zeros((3,) + PRESETS[name].image_shape, np.float32)
         task.reconstruction_batch = (clean, clean, clean)  # the monitoring pass's first batch
