@@ -389,12 +389,27 @@ def evaluate_run(task) -> int:
     # the result first: an evaluation can take an hour, and a run folder that cannot be written must not lose it
     print(format_evaluation(result), flush=True)
     try:
-        path = task.write_evaluation(result, per_image)
+        path = write_evaluation(os.path.join(task.run_dir, EVALUATION_DIR), result, per_image)
+        task.log_scalars(evaluation_scalars(result), step=result["iteration"])
     except OSError as err:
         print(json.dumps(result, indent=2, default=json_default), flush=True)
         raise unwritable(err, "the evaluation was printed above (its summary, then its JSON)") from None
     print(f"wrote {path}")
     return 0
+
+
+def evaluation_scalars(result: dict) -> dict:
+    """An evaluation's TensorBoard scalars: ``evaluation/<split>[_<precision>]/`` the bound (``iw_bound_k<K>``), the
+    ELBO, each layer's KL and active units (nats, counts), from :func:`evaluate_run`'s ``result``."""
+    low = "" if result.get("precision", "float32") == "float32" else f"_{result['precision']}"
+    prefix = f"evaluation/{result['split']}{low}"
+    scalars = {f"{prefix}/iw_bound_k{result['iw_samples']}": result["iw_bound"]["mean"],
+               f"{prefix}/elbo": result["elbo"]["mean"]}
+    for l, kl in enumerate(result["kl_per_layer"]):
+        scalars[f"{prefix}/kl/layer{l}"] = kl["mean"]
+    for l, a in enumerate(result["active_units"]["active"]):
+        scalars[f"{prefix}/active_units/layer{l}"] = a
+    return scalars
 
 
 def write_evaluation(folder: str, result: dict, per_image: dict | None = None) -> str:

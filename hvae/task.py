@@ -592,28 +592,11 @@ class Task(FigureFiles):
 
         return evaluate_run(self)
 
-    def write_evaluation(self, result: dict, per_image: dict | None = None) -> str:
-        """Save an evaluation (:func:`hvae.evaluation.write_evaluation`: the JSON and the per-image ``.npz`` in
-        ``<run>/evaluation/``) and its TensorBoard scalars; returns the JSON's path.
-
-        Raises:
-            OSError: a file cannot be written.
-        """
-        from .evaluation import EVALUATION_DIR, write_evaluation
-
-        path = write_evaluation(os.path.join(self.run_dir, EVALUATION_DIR), result, per_image)
+    def log_scalars(self, scalars: dict, step: int) -> None:
+        """Write ``{tag: value}`` to the run's TensorBoard events at ``step`` (nothing before a trainer exists)."""
         if self._trainer is not None:
-            low = "" if result.get("precision", "float32") == "float32" else f"_{result['precision']}"
-            prefix = f"evaluation/{result['split']}{low}"
-            scalars = {f"{prefix}/iw_bound_k{result['iw_samples']}": result["iw_bound"]["mean"],
-                       f"{prefix}/elbo": result["elbo"]["mean"]}
-            for l, kl in enumerate(result["kl_per_layer"]):
-                scalars[f"{prefix}/kl/layer{l}"] = kl["mean"]
-            for l, a in enumerate(result["active_units"]["active"]):
-                scalars[f"{prefix}/active_units/layer{l}"] = a
-            self._trainer.scalars(scalars, step=result["iteration"])
+            self._trainer.scalars(scalars, step=step)
             self._trainer.writer.flush()
-        return path
 
 
 class _NoData:

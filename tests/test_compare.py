@@ -146,3 +146,21 @@ def test_what_cannot_be_compared_is_refused_in_one_line(runs, capsys, monkeypatc
     assert "no per-image values" in _refused([a, str(old / "test_k2_n30.json")], capsys)
     with pytest.raises(ConfigError, match="K differ"):
         compare(a, f"{folder}/test_k3_n30.json")
+
+
+def test_an_evaluation_is_in_tensorboard_at_its_checkpoints_iteration(runs):
+    """``evaluate`` writes its bound, ELBO, per-layer KL and active units as TensorBoard scalars
+    (``evaluation/<split>/...``, :func:`hvae.evaluation.evaluation_scalars`) at the restored checkpoint's iteration."""
+    import tensorflow as tf
+
+    found = {}
+    for path in sorted((runs / "model/VAE_digits").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for v in event.summary.value:
+                if v.tag.startswith("evaluation/"):
+                    found[(v.tag, event.step)] = float(tf.make_ndarray(v.tensor))
+    result = json.loads((runs / "model/VAE_digits/evaluation/test_k3_n30.json").read_text())
+    assert found[("evaluation/test/iw_bound_k3", 4)] == pytest.approx(result["iw_bound"]["mean"], rel=1e-6)
+    assert found[("evaluation/test/elbo", 4)] == pytest.approx(result["elbo"]["mean"], rel=1e-6)
+    assert ("evaluation/test/iw_bound_k2", 2) in found and ("evaluation/test/kl/layer0", 4) in found
+    assert ("evaluation/test/active_units/layer0", 4) in found
