@@ -233,9 +233,10 @@ class ResolvedRun:
         invocation: the model, the mode, ``generate``'s image, the run folder, the family (:class:`Invocation`).
         run: the engine's settings (:class:`RunConfig`).
         settings: the family's own settings (its ``Family.settings`` dataclass).
-        model_flags: the model-config flags given (``{flag dest: value}``, e.g. ``{"zdims": [32, 32]}``), or
-            recorded by a run folder written before the typed ``model`` section; applied to the family's base
-            config by :meth:`hvae.configs.base.ModelConfig.with_flags`.
+        model_flags: the family's model-config flags (``{flag dest: value}``, e.g. ``{"zdims": [32, 32],
+            "freebits": None}``; None: not given), as given or as recorded by a run folder written before the typed
+            ``model`` section; applied to the family's base config by
+            :meth:`hvae.configs.base.ModelConfig.with_flags`.
         model_config: the typed ``model`` section of the run folder's ``config.json`` (or of ``--config``), as
             saved (``ModelConfig.to_dict``), or None.
         image_shape, value_range, num_classes: the data's, as ``config.json`` recorded them (None: a fresh run).
