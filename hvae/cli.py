@@ -332,7 +332,7 @@ def resolve(argv: list, script_mode: str | None = None, prog: str = "train.py") 
     from hvae.datasets import canonical_name
 
     config["dataset"] = canonical_name(config["dataset"])
-    config["dataset_options"] = parse_dataset_options(config.get("dataset_option"))
+    parse_dataset_options(config.get("dataset_option"))   # a malformed KEY=VALUE: one line now, not at data loading
     _validate(config, explicit, fam)
     return ResolvedRun.from_flat(config, fam)
 

@@ -295,10 +295,6 @@ class ResolvedRun:
             values["model_config"] = self.model_config
         return values
 
-    def replace(self, **changes) -> "ResolvedRun":
-        """A copy with fields changed (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
-
 
 RUNS_DIR = "model"
 # Settings of one invocation that config.json never records.

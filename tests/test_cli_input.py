@@ -6,6 +6,7 @@ import os
 import pytest
 
 from hvae import cli
+from hvae.errors import ConfigError
 
 
 @pytest.mark.parametrize("netname", ["räum*?", "my run", "a/b", ".hidden", "-x", "tab\tname"])
@@ -38,3 +39,11 @@ def test_invalid_value_is_reported_before_a_config_conflict(tmp_path, monkeypatc
     status = cli.main(["VAE", "train", "--dataset=digits", "--batch_size=16"])
     err = capsys.readouterr().err
     assert status == 2 and "config.json has --batch_size=32" in err, err
+
+
+def test_a_malformed_dataset_option_is_one_line_before_any_data_is_read(tmp_path, monkeypatch):
+    """``--dataset_option`` without ``=`` is refused by the command line itself (not when the loader first runs)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^--dataset_option takes KEY=VALUE, got 'train_split'$"):
+        cli.resolve(["VAE", "train", "--dataset=digits", "--dataset_option", "train_split"])
+    assert not (tmp_path / "model").exists()
